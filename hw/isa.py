@@ -1,0 +1,353 @@
+"""The instruction set, declared once.
+
+Every instruction word is 64 bits: an 8-bit opcode in bits [7:0], then the instruction's fields
+packed upward from bit 8 in the order they are declared here. Opcodes are per queue role, with
+the ICU opcodes (``halt``, ``nop``, ``repeat``) shared by every queue. The RTL decoders, the
+assembler, the disassembler, the golden model and ``docs/isa.md`` are all derived from the
+tables in this module; latencies live in :mod:`conveyor.hw.timing`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import GROUP, CoreConfig
+
+__all__ = ["WORD_BITS", "OPCODE_BITS", "Stream", "Field", "Op", "Instr", "OPS", "ROLES",
+           "ops_for_role", "op_named", "encode", "decode", "check_value"]
+
+WORD_BITS = 64
+OPCODE_BITS = 8
+
+#: Queue roles (see :class:`conveyor.hw.config.Queue`) and the slice kind each belongs to.
+ROLES = {"mem": "mem", "mem.rd": "mem", "mem.wr": "mem", "vxm": "vxm"}
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stream operand: direction ``"e"`` (eastward) or ``"w"`` (westward), index, and
+    width 1 (one byte stream) or 4 (an int32 stream group whose base is ``index``)."""
+
+    dir: str
+    index: int
+    width: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.dir}{self.index}" + (f":{self.width}" if self.width > 1 else "")
+
+    @property
+    def bits(self) -> int:
+        """The 6-bit encoding: bit 5 is the direction (1 = west), bits 4:0 the index."""
+        return (self.dir == "w") << 5 | self.index
+
+    @classmethod
+    def from_bits(cls, bits: int, width: int = 1) -> "Stream":
+        return cls("w" if bits >> 5 & 1 else "e", bits & 31, width)
+
+    def lanes_of(self) -> range:
+        """The stream indices this operand covers."""
+        return range(self.index, self.index + self.width)
+
+
+# --- fields -------------------------------------------------------------------------------
+
+#: Field kinds: their width in the word and what they hold.
+FIELD_KINDS = {
+    "stream": (6, "a byte stream, `e<n>` or `w<n>`"),
+    "group": (6, "an int32 stream group, `e<n>:4` or `w<n>:4`, n a multiple of 4"),
+    "addr": (16, "a MEM word address, 0 to mem_depth - 1"),
+    "opnd8": (33, "a byte stream or an int8 immediate (-128..127); bit 0 set = immediate"),
+    "opnd32": (33, "an int32 stream group or an int32 immediate; bit 0 set = immediate"),
+    "count": (16, "an unsigned count, 1..65535"),
+    "wait": (32, "an unsigned cycle count, 1..2^32-1"),
+    "stride": (16, "a signed address step, -32768..32767"),
+    "mult": (31, "a fixed-point multiplier, 0..2^31-1 (Q0.31: value / 2^31)"),
+    "shift": (5, "a right shift, 0..31"),
+    "zp": (8, "an int8 zero point, -128..127"),
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One operand field of an instruction word."""
+
+    name: str
+    kind: str
+    lo: int = 0  # first bit in the word; set by Op
+
+    @property
+    def width(self) -> int:
+        return FIELD_KINDS[self.kind][0]
+
+    @property
+    def hi(self) -> int:
+        return self.lo + self.width - 1
+
+
+def _range(kind: str) -> tuple[int, int]:
+    return {"count": (1, 65535), "wait": (1, (1 << 32) - 1), "stride": (-32768, 32767),
+            "mult": (0, (1 << 31) - 1), "shift": (0, 31), "zp": (-128, 127),
+            "opnd8": (-128, 127), "opnd32": (-(1 << 31), (1 << 31) - 1)}[kind]
+
+
+def check_value(kind: str, value, config: CoreConfig) -> str | None:
+    """Why ``value`` does not fit a field of ``kind`` on ``config``, or None if it does."""
+    if kind in ("stream", "group") or (kind.startswith("opnd") and isinstance(value, Stream)):
+        if not isinstance(value, Stream):
+            return f"expected a stream, got {value!r}"
+        want = 4 if kind in ("group", "opnd32") else 1
+        if value.width != want:
+            return (f"expected an int32 stream group like {value.dir}{value.index}:4, "
+                    f"got {value}" if want == 4 else
+                    f"expected a single byte stream, got the group {value}")
+        if value.index + value.width > config.streams:
+            return (f"stream {value} is beyond this config's {config.streams} streams per "
+                    f"direction (0..{config.streams - 1})")
+        if want == 4 and value.index % GROUP:
+            return f"an int32 stream group must start at a multiple of {GROUP}, not {value}"
+        return None
+    if isinstance(value, Stream) or not isinstance(value, int):
+        return f"expected a number, got {value}"
+    if kind == "addr":
+        if not 0 <= value < config.mem_depth:
+            return f"address {value} is out of range 0..{config.mem_depth - 1}"
+        return None
+    lo, hi = _range(kind)
+    if not lo <= value <= hi:
+        return f"value {value} is out of range {lo}..{hi}"
+    return None
+
+
+def _pack(f: Field, value) -> int:
+    if f.kind in ("stream", "group"):
+        return value.bits
+    if f.kind.startswith("opnd"):
+        if isinstance(value, Stream):
+            return value.bits << 1
+        return (value & 0xFFFF_FFFF) << 1 | 1
+    return value & ((1 << f.width) - 1)
+
+
+def _unpack(f: Field, raw: int):
+    if f.kind == "stream":
+        return Stream.from_bits(raw)
+    if f.kind == "group":
+        return Stream.from_bits(raw, GROUP)
+    if f.kind.startswith("opnd"):
+        if raw & 1 == 0:
+            return Stream.from_bits(raw >> 1, GROUP if f.kind == "opnd32" else 1)
+        raw >>= 1
+        return raw - (1 << 32) if raw >> 31 else raw
+    if f.kind in ("stride", "zp"):
+        return raw - (1 << f.width) if raw >> (f.width - 1) else raw
+    return raw
+
+
+# --- instructions ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Op:
+    """One instruction.
+
+    Members
+    -------
+    mnemonic : assembly name, e.g. ``add.i8``.
+    opcode : value of bits [7:0].
+    roles : queue roles that accept it (all roles for ICU ops).
+    syntax : operand template for assembly; ``{name}`` stands for a field, ``[, relu]``-style
+        optional parts are not used: every variant is its own opcode.
+    fields : operand fields, packed upward from bit 8.
+    reads, writes : names of the fields that are stream operands read and written.
+    address : the field that ``repeat``'s stride steps, or None.
+    doc : one-line meaning, for docs/isa.md.
+    """
+
+    mnemonic: str
+    opcode: int
+    roles: tuple[str, ...]
+    syntax: str
+    fields: tuple[Field, ...]
+    doc: str
+    address: str | None = None
+    kind: str = field(default="")  # "icu", "mem" or "vxm"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Fields naming streams the instruction reads (immediates are skipped at run time)."""
+        return tuple(f.name for f in self.fields
+                     if f.kind in ("stream", "group", "opnd8", "opnd32") and f.name != "d")
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.name == "d")
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def _op(mnemonic, opcode, roles, syntax, fields, doc, address=None, kind="") -> Op:
+    placed, lo = [], OPCODE_BITS
+    for name, fkind in fields:
+        placed.append(Field(name, fkind, lo))
+        lo += FIELD_KINDS[fkind][0]
+    assert lo <= WORD_BITS, f"{mnemonic} needs {lo} bits"
+    return Op(mnemonic, opcode, tuple(roles), syntax, tuple(placed), doc, address, kind)
+
+
+_ALL = tuple(ROLES)
+_MEM_RD = ("mem", "mem.rd")
+_MEM_WR = ("mem", "mem.wr")
+_VXM = ("vxm",)
+
+_ICU = [
+    _op("halt", 0, _ALL, "", [], "stop this queue; the core is done when every queue has "
+        "halted and no result is still in flight", kind="icu"),
+    _op("nop", 1, _ALL, "{n}", [("n", "wait")], "issue nothing for n cycles", kind="icu"),
+    _op("repeat", 2, _ALL, "{n}, {d}, {stride}",
+        [("n", "count"), ("d", "count"), ("stride", "stride")],
+        "issue the previous instruction n more times, one every d cycles, adding stride to "
+        "its address each time (stride may be omitted: 0)", kind="icu"),
+]
+
+_MEM = [
+    _op("read", 8, _MEM_RD, "{addr} -> {d}", [("addr", "addr"), ("d", "stream")],
+        "put word addr of this slice on stream d at this position", address="addr",
+        kind="mem"),
+    _op("write", 9, _MEM_WR, "{s} -> {addr}", [("s", "stream"), ("addr", "addr")],
+        "capture the value of stream s at this position into word addr", address="addr",
+        kind="mem"),
+]
+
+#: Lane-wise binary VXM ops and their meaning (a, b -> d).
+BINARY = {
+    "add": "a + b, wrapping",
+    "sub": "a - b, wrapping",
+    "mul": "a * b, low half (wrapping)",
+    "max": "larger of a and b (signed)",
+    "min": "smaller of a and b (signed)",
+    "and": "bitwise and",
+    "or": "bitwise or",
+    "xor": "bitwise exclusive or",
+    "shl": "a shifted left by (b mod width) bits",
+    "sra": "a shifted right arithmetically by (b mod width) bits",
+}
+
+#: Lane-wise unary VXM ops (a -> d).
+UNARY = {
+    "mov": "a (copy; turns a value onto another stream or direction)",
+    "relu": "max(a, 0)",
+    "neg": "-a, wrapping (-(-128) = -128)",
+    "abs": "|a|, wrapping (|-128| = -128)",
+}
+
+
+def _vxm_ops() -> list[Op]:
+    ops = []
+    for t, (base_bin, base_un, grp, opnd) in {
+        "i8": (16, 48, "stream", "opnd8"), "i32": (32, 56, "group", "opnd32"),
+    }.items():
+        for k, (name, doc) in enumerate(BINARY.items()):
+            ops.append(_op(f"{name}.{t}", base_bin + k, _VXM, "{a}, {b} -> {d}",
+                           [("a", grp), ("b", opnd), ("d", grp)], f"{t}: {doc}", kind="vxm"))
+        for k, (name, doc) in enumerate(UNARY.items()):
+            ops.append(_op(f"{name}.{t}", base_un + k, _VXM, "{a} -> {d}",
+                           [("a", grp), ("d", grp)], f"{t}: {doc}", kind="vxm"))
+    ops += [
+        _op("cvt.i8.i32", 64, _VXM, "{a} -> {d}", [("a", "stream"), ("d", "group")],
+            "sign-extend int8 to int32", kind="vxm"),
+        _op("cvt.i32.i8", 65, _VXM, "{a} -> {d}", [("a", "group"), ("d", "stream")],
+            "int32 to int8, saturating to -128..127", kind="vxm"),
+    ]
+    rq_fields = [("a", "group"), ("d", "stream"), ("mul", "mult"), ("shift", "shift"),
+                 ("zp", "zp")]
+    rq_syntax = "{a} -> {d}, mul={mul}, shift={shift}, zp={zp}"
+    ops += [
+        _op("requant", 72, _VXM, rq_syntax, rq_fields,
+            "int32 to int8: zp + RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(a, mul), "
+            "shift), saturated to -128..127 (TFLite/gemmlowp)", kind="vxm"),
+        _op("requant.relu", 73, _VXM, rq_syntax, rq_fields,
+            "requant, then max(result, zp): ReLU fused in the quantised domain", kind="vxm"),
+    ]
+    return ops
+
+
+#: Every instruction, in declaration order.
+OPS: tuple[Op, ...] = tuple(_ICU + _MEM + _vxm_ops())
+
+
+def ops_for_role(role: str) -> dict[str, Op]:
+    """Mnemonic -> Op for the instructions a queue of ``role`` accepts."""
+    return {op.mnemonic: op for op in OPS if role in op.roles}
+
+
+def op_named(mnemonic: str) -> Op | None:
+    for op in OPS:
+        if op.mnemonic == mnemonic:
+            return op
+    return None
+
+
+def _opcode_table() -> dict[tuple[str, int], Op]:
+    table = {}
+    for op in OPS:
+        for role in op.roles:
+            assert (role, op.opcode) not in table, f"opcode clash: {op.mnemonic}"
+            table[role, op.opcode] = op
+    return table
+
+
+_BY_OPCODE = _opcode_table()
+
+
+@dataclass(frozen=True)
+class Instr:
+    """One decoded instruction: an op and its field values (Stream or int)."""
+
+    op: Op
+    args: tuple[tuple[str, object], ...] = ()
+
+    def __getitem__(self, name):
+        return dict(self.args)[name]
+
+    def get(self, name, default=None):
+        return dict(self.args).get(name, default)
+
+    @classmethod
+    def make(cls, mnemonic: str, **args) -> "Instr":
+        op = op_named(mnemonic)
+        if op is None:
+            raise KeyError(mnemonic)
+        if op.mnemonic == "repeat":
+            args.setdefault("stride", 0)
+        names = [f.name for f in op.fields]
+        assert sorted(args) == sorted(names), f"{mnemonic} takes {names}, got {sorted(args)}"
+        return cls(op, tuple((n, args[n]) for n in names))
+
+    def __str__(self) -> str:
+        text = self.op.syntax.format(**{k: v for k, v in self.args})
+        if self.op.mnemonic == "repeat" and self["stride"] == 0:
+            text = text.rsplit(",", 1)[0]
+        return f"{self.op.mnemonic} {text}".rstrip()
+
+
+def encode(instr: Instr) -> int:
+    """Instruction -> 64-bit word."""
+    word = instr.op.opcode
+    for f in instr.op.fields:
+        word |= _pack(f, instr[f.name]) << f.lo
+    return word
+
+
+def decode(word: int, role: str) -> Instr:
+    """64-bit word -> Instruction, for a queue of ``role``. Raises ValueError if unknown."""
+    op = _BY_OPCODE.get((role, word & ((1 << OPCODE_BITS) - 1)))
+    if op is None:
+        raise ValueError(f"opcode {word & 0xFF} is not an instruction of a {role} queue")
+    args = tuple((f.name, _unpack(f, word >> f.lo & ((1 << f.width) - 1))) for f in op.fields)
+    instr = Instr(op, args)
+    if encode(instr) != word:
+        raise ValueError(f"{op.mnemonic}: word {word:#018x} sets bits outside its fields")
+    return instr

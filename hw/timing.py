@@ -1,0 +1,54 @@
+"""The one timing table: every latency in the machine.
+
+An instruction issued in cycle t reads its stream operands in cycle t (at its own position) and,
+if it has a result, puts it on its destination stream at its own position in cycle t + latency;
+from there the value moves one position per cycle (``STREAM_HOP``). A MEM ``write`` issued in
+cycle t captures the stream in cycle t and its word is readable by a ``read`` issued in cycle
+t + latency. The RTL, the golden model, the assembler's checker and the scheduler read these
+numbers; none of them writes a latency of its own.
+"""
+
+from __future__ import annotations
+
+from .isa import OPS, BINARY, UNARY, Op
+
+__all__ = ["STREAM_HOP", "LATENCY", "latency", "max_latency"]
+
+#: Cycles for a value to move from one slice position to the next.
+STREAM_HOP = 1
+
+
+def _vxm_latencies() -> dict[str, int]:
+    table = {}
+    for t in ("i8", "i32"):
+        for name in list(BINARY) + list(UNARY):
+            table[f"{name}.{t}"] = 1
+    table["mul.i8"] = 2        # one 8x8 multiply, registered
+    table["mul.i32"] = 3       # a 32x32 multiply, pipelined in two stages
+    table["cvt.i8.i32"] = 1
+    table["cvt.i32.i8"] = 1
+    table["requant"] = 4       # 32x31 high multiply (2), rounding shift (1), clamp (1)
+    table["requant.relu"] = 4
+    return table
+
+
+#: Latency of every instruction that issues work (ICU ops have none).
+LATENCY: dict[str, int] = {
+    "read": 1,    # synchronous RAM read; the RAM's output drives the stream at this position
+    "write": 1,   # captured at the end of the issue cycle
+    **_vxm_latencies(),
+}
+
+
+def latency(op: Op | str) -> int:
+    """Latency of ``op`` in cycles (0 for ICU ops, which produce nothing)."""
+    name = op if isinstance(op, str) else op.mnemonic
+    return LATENCY.get(name, 0)
+
+
+def max_latency(kind: str) -> int:
+    """Longest latency among the ops of a slice kind: the depth of its result pipeline."""
+    return max(latency(op) for op in OPS if op.kind == kind)
+
+
+assert all(op.mnemonic in LATENCY for op in OPS if op.kind != "icu"), "an op has no latency"
