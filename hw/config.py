@@ -233,10 +233,11 @@ def _preset(name, **kw) -> CoreConfig:
 #: Named presets, smallest first.
 PRESETS: dict[str, CoreConfig] = {c.name: c for c in (
     # iCEBreaker (iCE40 UP5K): the smallest complete core, and the fast test config.
-    _preset("tiny", lanes=4, streams=4, floorplan=("mem", "mem", "vxm", "mem", "mem"),
+    # Four MEM slices west of the VXM so an int32 stream group can come from MEM.
+    _preset("tiny", lanes=4, streams=4, floorplan=("mem",) * 4 + ("vxm",) + ("mem",) * 2,
             mem_depth=256, vxm_alus=2, queue_depth=256, clock_mhz=20.0),
     # ULX3S 85F (ECP5): the VTA-class 16-lane core.
-    _preset("small16", lanes=16, streams=8, floorplan=("mem", "mem", "vxm", "mem", "mem"),
+    _preset("small16", lanes=16, streams=8, floorplan=("mem",) * 4 + ("vxm",) + ("mem",) * 4,
             mem_depth=1024, vxm_alus=2, queue_depth=1024, clock_mhz=100.0),
     # The full TSP hemisphere-mirrored geometry (golden model; too large for our boards).
     _preset("tsp", lanes=320, streams=32, floorplan=("mem",) * 44 + ("vxm",) + ("mem",) * 44,
