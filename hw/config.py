@@ -163,6 +163,16 @@ class CoreConfig:
         """Number of slice positions (stream register columns)."""
         return len(self.floorplan)
 
+    def floorplan_text(self) -> str:
+        """The floorplan with runs folded: ``mem×4 vxm mem×4``."""
+        runs: list[list] = []
+        for kind in self.floorplan:
+            if runs and runs[-1][0] == kind:
+                runs[-1][1] += 1
+            else:
+                runs.append([kind, 1])
+        return " ".join(k if n == 1 else f"{k}×{n}" for k, n in runs)
+
     @property
     def mem_slices(self) -> tuple[Slice, ...]:
         return tuple(s for s in self.slices if s.kind == "mem")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConveyorError
+from ..errors import AsmError, ConveyorError
 from ..hw.config import PRESETS, CoreConfig, load_config
 
 __all__ = ["main"]
@@ -94,8 +94,7 @@ def _cmd_configs(args) -> int:
         print(f"{c.name}: {c.lanes} lanes, {c.streams}+{c.streams} streams, "
               f"{c.mem_depth} words/MEM slice, {c.vxm_alus} VXM ALUs/lane, "
               f"{c.queue_depth} words/queue, {c.clock_mhz:g} MHz")
-        plan = " ".join(c.floorplan)
-        print(f"  floorplan (west to east): {plan if len(plan) < 80 else plan[:76] + ' ...'}")
+        print(f"  floorplan (west to east): {c.floorplan_text()}")
         print(f"  {len(c.queues)} queues: " + _abbreviate([q.name for q in c.queues]))
     return 0
 
@@ -231,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     np.set_printoptions(linewidth=120)
     try:
         return _COMMANDS[args.command](args)
+    except AsmError as e:
+        print(e, file=sys.stderr)  # file:line:col: message, as compilers print it
+        return 1
     except ConveyorError as e:
         print(f"conveyor: error: {e}", file=sys.stderr)
         return 1

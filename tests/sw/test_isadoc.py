@@ -1,0 +1,21 @@
+"""docs/isa.md is generated from hw/isa.py and hw/timing.py and must not go stale."""
+
+from pathlib import Path
+
+from conveyor.hw.isa import OPS
+from conveyor.hw.timing import latency
+from conveyor.sw.isadoc import isa_markdown
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "isa.md"
+
+
+def test_committed_isa_doc_is_current():
+    assert DOC.read_text() == isa_markdown(), "run: conveyor isa -o docs/isa.md"
+
+
+def test_every_op_is_documented_with_its_latency():
+    text = isa_markdown()
+    for op in OPS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{op.mnemonic}"))
+        if op.kind != "icu":
+            assert f"| {op.opcode} | {latency(op)} |" in row
