@@ -1,0 +1,211 @@
+"""The top level: stream conveyor, slices, their queues, the host port and the run control.
+
+The host port and its address map are the ones of docs/architecture.md ("Host port"). A run
+starts the cycle after a ``start`` pulse (cycle 0) and lasts exactly C cycles, C being the
+smallest count such that every queue issued its ``halt`` before cycle C and every instruction
+has delivered its result (issue + latency <= C). ``cycles`` counts the run's cycles; ``done``
+rises in cycle C with ``cycles`` = C and stays high until the next ``start``.
+"""
+
+
+from amaranth.back import verilog
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import CoreConfig
+from .mem import MemSlice, queue_port_name
+from .queue import HOST_BITS, InstructionQueue
+from .streams import StreamConveyor
+from .timing import max_latency
+from .vxm import VxmSlice
+
+__all__ = ["Core", "to_verilog", "TOP_NAME", "HostMap"]
+
+#: Verilog module name of the top level.
+TOP_NAME = "conveyor_core"
+
+
+class HostMap:
+    """The host address map of ``config`` (docs/architecture.md), as bit positions.
+
+    Members
+    -------
+    region_lo : first bit of the region (0 = queues, 1 = MEM); 2 bits.
+    index_lo, index_bits : the queue index or MEM slice ordinal.
+    chunk_bits : bits of the MEM chunk number below the word address.
+    """
+
+    region_lo = 30
+    index_lo = 22
+    index_bits = 8
+    QUEUE, MEM = 0, 1
+
+    def __init__(self, config: CoreConfig):
+        self.chunk_bits = (config.lanes // 4 - 1).bit_length()
+
+    def queue_addr(self, queue: int, instr: int, half: int) -> int:
+        """Host address of 32-bit half ``half`` of instruction ``instr`` of queue ``queue``."""
+        return self.QUEUE << self.region_lo | queue << self.index_lo | instr << 1 | half
+
+    def mem_addr(self, ordinal: int, word: int, chunk: int) -> int:
+        """Host address of chunk ``chunk`` (lanes 4*chunk ..) of word ``word`` of memK."""
+        return (self.MEM << self.region_lo | ordinal << self.index_lo
+                | word << self.chunk_bits | chunk)
+
+
+class Core(wiring.Component):
+    """One Conveyor core.
+
+    Parameters
+    ----------
+    config : the core geometry.
+
+    Members
+    -------
+    host_addr, host_wdata, host_we : in, a host write (ignored while running).
+    host_re : in, a host read of ``host_addr``; the data is on ``host_rdata`` one cycle later.
+    host_rdata : out, read data.
+    start : in, while idle, a one-cycle pulse starts a run; cycle 0 is the next cycle.
+    running : out, high from cycle 0 until the run is done.
+    done : out, high once a run has finished, until the next ``start``.
+    cycles : out, cycles of the current or last run; C when ``done`` is high.
+    """
+
+    host_addr: In(32)
+    host_wdata: In(HOST_BITS)
+    host_we: In(1)
+    host_re: In(1)
+    host_rdata: Out(HOST_BITS)
+    start: In(1)
+    running: Out(1)
+    done: Out(1)
+    cycles: Out(32)
+
+    def __init__(self, config: CoreConfig):
+        self._config = config
+        self.map = HostMap(config)
+        super().__init__()
+
+    @property
+    def config(self) -> CoreConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+
+        # --- blocks -----------------------------------------------------------------------
+        m.submodules.streams = conveyor = StreamConveyor(config=cfg)
+        slices = {}
+        for s in cfg.slices:
+            cls = MemSlice if s.kind == "mem" else VxmSlice
+            slices[s.name] = m.submodules[s.name] = cls(config=cfg, slice=s)
+            for i in range(cfg.streams):
+                wiring.connect(m, slices[s.name].east[i], conveyor.east[s.position][i])
+                wiring.connect(m, slices[s.name].west[i], conveyor.west[s.position][i])
+        queues = []
+        alu_index: dict[str, int] = {}
+        for q in cfg.queues:
+            queue = m.submodules[q.name.replace(".", "_")] = InstructionQueue(config=cfg,
+                                                                              queue=q)
+            target = getattr(slices[q.slice.name], queue_port_name(q.role))
+            if q.role == "vxm":
+                k = alu_index[q.slice.name] = alu_index.get(q.slice.name, -1) + 1
+                target = target[k]
+            wiring.connect(m, queue.port, target)
+            queues.append(queue)
+
+        self._run_control(m, queues)
+        self._host_port(m, queues, [slices[s.name] for s in cfg.mem_slices])
+        return m
+
+    # --- run control ----------------------------------------------------------------------
+
+    def _run_control(self, m, queues):
+        go = Signal()
+        m.d.comb += go.eq(self.start & ~self.running)
+        for q in queues:
+            m.d.comb += [q.start.eq(go), q.running.eq(self.running)]
+
+        # Every queue has halted or halts in this cycle (then no queue issues in it).
+        halting = Signal()
+        m.d.comb += halting.eq(Cat(*(q.halted | q.halt for q in queues)).all())
+        # Longest latency among the instructions issuing in this cycle.
+        lat_now = Signal(range(max(max_latency("mem"), max_latency("vxm")) + 1))
+        m.d.comb += lat_now.eq(_max([q.latency for q in queues]))
+        # Cycles from the current one until the last result issued so far is delivered.
+        pending = Signal.like(lat_now)
+
+        with m.If(self.running):
+            m.d.sync += [
+                self.cycles.eq(self.cycles + 1),
+                pending.eq(Mux(pending >= lat_now, Mux(pending > 0, pending - 1, 0),
+                               lat_now - 1)),
+            ]
+            with m.If(halting & (pending <= 1)):
+                m.d.sync += [self.running.eq(0), self.done.eq(1)]
+        with m.Elif(go):
+            m.d.sync += [self.running.eq(1), self.done.eq(0), self.cycles.eq(0),
+                         pending.eq(0)]
+
+    # --- host port ------------------------------------------------------------------------
+
+    def _host_port(self, m, queues, mems):
+        hm = self.map
+        addr = self.host_addr
+        region = addr[hm.region_lo:hm.region_lo + 2]
+        index = addr[hm.index_lo:hm.index_lo + hm.index_bits]
+        # A host write lands: never while a run is in progress.
+        we = Signal()
+        m.d.comb += we.eq(self.host_we & ~self.running)
+
+        half = addr[0]
+        for i, q in enumerate(queues):
+            sel = we & (region == hm.QUEUE) & (index == i)
+            m.d.comb += [
+                q.host.addr.eq(addr[1:1 + len(q.host.addr)]),
+                q.host.wdata.eq(self.host_wdata),
+                q.host.wen.eq(Mux(sel, 1 << half, 0)),
+            ]
+        cb = hm.chunk_bits
+        chunk = addr[:cb]
+        for k, mem in enumerate(mems):
+            sel = we & (region == hm.MEM) & (index == k)
+            m.d.comb += [
+                mem.host.addr.eq(addr[cb:cb + len(mem.host.addr)]),
+                mem.host.wdata.eq(self.host_wdata),
+                mem.host.wen.eq(Mux(sel, 1 << chunk if cb else 1, 0)),
+            ]
+
+        # --- read back: remember what was read, select it in the next cycle ---------------
+        rd_region = Signal(2)
+        rd_index = Signal(hm.index_bits)
+        rd_part = Signal(max(cb, 1))
+        with m.If(self.host_re):
+            m.d.sync += [rd_region.eq(region), rd_index.eq(index),
+                         rd_part.eq(Mux(region == hm.QUEUE, half, chunk if cb else 0))]
+        with m.Switch(Cat(rd_index, rd_region)):
+            for i, q in enumerate(queues):
+                with m.Case(hm.QUEUE << hm.index_bits | i):
+                    m.d.comb += self.host_rdata.eq(q.host.rdata.word_select(rd_part[0],
+                                                                            HOST_BITS))
+            for k, mem in enumerate(mems):
+                with m.Case(hm.MEM << hm.index_bits | k):
+                    part = rd_part if cb else 0
+                    m.d.comb += self.host_rdata.eq(mem.host.rdata.word_select(part, HOST_BITS))
+
+
+def _max(values):
+    """The largest of unsigned ``values``, as a comparator tree."""
+    if len(values) == 1:
+        return values[0]
+    mid = len(values) // 2
+    a, b = _max(values[:mid]), _max(values[mid:])
+    return Mux(a > b, a, b)
+
+
+def to_verilog(config: CoreConfig) -> str:
+    """Verilog for ``config``, top module ``conveyor_core``."""
+    core = Core(config)
+    return verilog.convert(core, name=TOP_NAME, emit_src=False)
