@@ -20,7 +20,7 @@ from .streams import StreamConveyor
 from .timing import max_latency
 from .vxm import VxmSlice
 
-__all__ = ["Core", "to_verilog", "TOP_NAME", "HostMap"]
+__all__ = ["TOP_NAME", "Core", "HostMap", "to_verilog"]
 
 #: Verilog module name of the top level.
 TOP_NAME = "conveyor_core"

@@ -20,7 +20,7 @@ from .queue import HOST_BITS, HostSignature, IssueSignature, opcode_of
 from .streams import select_stream, stream_codes, stream_ports
 from .timing import latency
 
-__all__ = ["MemSlice", "queue_port_name", "delay"]
+__all__ = ["MemSlice", "delay", "queue_port_name"]
 
 _READ = op_named("read")
 _WRITE = op_named("write")

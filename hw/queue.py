@@ -21,7 +21,7 @@ from .config import CoreConfig, Queue
 from .isa import OPCODE_BITS, WORD_BITS, Op, op_named, ops_for_role
 from .timing import latency
 
-__all__ = ["IssueSignature", "HostSignature", "InstructionQueue", "decode_field", "HOST_BITS"]
+__all__ = ["HOST_BITS", "HostSignature", "InstructionQueue", "IssueSignature", "decode_field"]
 
 #: Width of the host data bus (and of a memory write chunk).
 HOST_BITS = 32
@@ -216,25 +216,24 @@ class InstructionQueue(wiring.Component):
         single = Signal()
 
         # --- issue rules ------------------------------------------------------------------
-        with m.If(self.running & ~halted):
-            with m.Switch(opcode):
-                with m.Case(_HALT.opcode):
-                    m.d.comb += self.halt.eq(1)
-                    m.d.sync += halted.eq(1)
-                with m.Case(_NOP.opcode):
-                    # cycles of this nop still to come, this one included
-                    remaining = Mux(fresh, _field(word, _NOP, "n"), count)
-                    with m.If(remaining <= 1):
-                        m.d.comb += advance.eq(1)
-                        m.d.sync += busy.eq(0)
-                    with m.Else():
-                        m.d.sync += [busy.eq(1), count.eq(remaining - 1)]
-                with m.Case(_REPEAT.opcode):
-                    self._repeat(m, word, fresh, busy, count, left, offset, advance, again,
-                                 again_offset)
-                with m.Default():
-                    m.d.comb += [single.eq(1), advance.eq(1)]
-                    m.d.sync += prev.eq(word)
+        with m.If(self.running & ~halted), m.Switch(opcode):
+            with m.Case(_HALT.opcode):
+                m.d.comb += self.halt.eq(1)
+                m.d.sync += halted.eq(1)
+            with m.Case(_NOP.opcode):
+                # cycles of this nop still to come, this one included
+                remaining = Mux(fresh, _field(word, _NOP, "n"), count)
+                with m.If(remaining <= 1):
+                    m.d.comb += advance.eq(1)
+                    m.d.sync += busy.eq(0)
+                with m.Else():
+                    m.d.sync += [busy.eq(1), count.eq(remaining - 1)]
+            with m.Case(_REPEAT.opcode):
+                self._repeat(m, word, fresh, busy, count, left, offset, advance, again,
+                             again_offset)
+            with m.Default():
+                m.d.comb += [single.eq(1), advance.eq(1)]
+                m.d.sync += prev.eq(word)
 
         m.d.comb += [
             self.port.issue.eq(single | again),
@@ -256,11 +255,10 @@ class InstructionQueue(wiring.Component):
             m.d.comb += rd.addr.eq(pc)
 
         # --- latency of what issues -------------------------------------------------------
-        with m.If(self.port.issue):
-            with m.Switch(opcode_of(self.port.instr)):
-                for op in self._ops:
-                    with m.Case(op.opcode):
-                        m.d.comb += self.latency.eq(latency(op))
+        with m.If(self.port.issue), m.Switch(opcode_of(self.port.instr)):
+            for op in self._ops:
+                with m.Case(op.opcode):
+                    m.d.comb += self.latency.eq(latency(op))
         return m
 
     @staticmethod

@@ -16,8 +16,16 @@ from amaranth.lib.wiring import In, Out
 from .config import GROUP, CoreConfig
 from .isa import Stream
 
-__all__ = ["StreamPortSignature", "StreamConveyor", "select_stream", "select_group",
-           "stream_codes", "stream_ports", "lane_bytes", "group_lanes"]
+__all__ = [
+    "StreamConveyor",
+    "StreamPortSignature",
+    "group_lanes",
+    "lane_bytes",
+    "select_group",
+    "select_stream",
+    "stream_codes",
+    "stream_ports",
+]
 
 
 class StreamPortSignature(wiring.Signature):

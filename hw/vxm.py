@@ -19,11 +19,17 @@ from .config import GROUP, CoreConfig, Slice
 from .isa import OPS, Op
 from .mem import delay
 from .queue import IssueSignature, decode_field, opcode_of
-from .streams import (group_lanes, lane_bytes, select_group, select_stream, stream_codes,
-                      stream_ports)
+from .streams import (
+    group_lanes,
+    lane_bytes,
+    select_group,
+    select_stream,
+    stream_codes,
+    stream_ports,
+)
 from .timing import latency
 
-__all__ = ["VxmAlu", "VxmSlice", "VXM_OPS", "UNITS", "unit_of"]
+__all__ = ["UNITS", "VXM_OPS", "VxmAlu", "VxmSlice", "unit_of"]
 
 #: Every VXM op, in declaration order.
 VXM_OPS: tuple[Op, ...] = tuple(op for op in OPS if op.kind == "vxm")
@@ -172,11 +178,10 @@ class VxmAlu(wiring.Component):
         unit's stages."""
         valid = Signal(name=f"{name}_issue")
         wide = Signal(name=f"{name}_wide")
-        with m.If(self.port.issue):
-            with m.Switch(opnd.opcode):
-                for op in ops:
-                    with m.Case(op.opcode):
-                        m.d.comb += [valid.eq(1), wide.eq(_is_wide(op, "d"))]
+        with m.If(self.port.issue), m.Switch(opnd.opcode):
+            for op in ops:
+                with m.Case(op.opcode):
+                    m.d.comb += [valid.eq(1), wide.eq(_is_wide(op, "d"))]
         stages = UNITS[unit]
         lanes = getattr(self, f"_unit_{unit}")(m, ops, opnd, name)
         return (delay(m, valid, stages, name=f"{name}_v"), delay(m, opnd.d, stages,
