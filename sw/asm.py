@@ -246,7 +246,7 @@ class _Assembler:
         for number, raw in enumerate(lines, 1):
             self.line(raw.rstrip("\r"), number)
         self.close_block()
-        return self.program(len(lines))
+        return self.program()
 
     def line(self, raw: str, number: int) -> None:
         bad = _BINARY.search(raw)
@@ -541,7 +541,9 @@ class _Assembler:
 
     # --- the result ---
 
-    def program(self, lines: int) -> Program:
+    def program(self) -> Program:
+        """The queues in config order, each ending in halt; an appended halt's location is its
+        queue's last .queue line."""
         program = Program.empty(self.config)
         halt = Instr.make("halt")
         for name, instrs in self.queues.items():
