@@ -10,6 +10,7 @@ tables in this module; latencies live in :mod:`conveyor.hw.timing`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .config import GROUP, CoreConfig
 
@@ -309,11 +310,15 @@ class Instr:
     op: Op
     args: tuple[tuple[str, object], ...] = ()
 
+    @cached_property
+    def _by_name(self) -> dict:
+        return dict(self.args)
+
     def __getitem__(self, name):
-        return dict(self.args)[name]
+        return self._by_name[name]
 
     def get(self, name, default=None):
-        return dict(self.args).get(name, default)
+        return self._by_name.get(name, default)
 
     @classmethod
     def make(cls, mnemonic: str, **args) -> "Instr":
