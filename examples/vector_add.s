@@ -5,29 +5,31 @@
 ;   position  0    1    2    3    4    5    6
 ;   slice     mem0 mem1 mem2 mem3 vxm0 mem4 mem5
 ; A value written at position p in cycle t is at p+k (eastward) or p-k (westward) in cycle t+k.
-; Latencies (docs/isa.md): read 1, add.i8 1, write 1.
+; The waits below are derived with latency() and position(), so they follow the timing table:
+; with read, add.i8 and write all taking 1 cycle they come to 2, 5 and 7.
 ;
 ;   conveyor run examples/vector_add.s --dump mem4:0:8
 
-.equ N, 8                       ; vectors
+.equ N, 8                                       ; vectors
+.equ MEET, latency(read) + position(vxm0) - position(mem0)   ; a[0] reaches vxm0: cycle 5
 
 .queue mem0.rd
-    read 0 -> e0                ; cycle 0: a[0] on e0 at position 0 in cycle 1, at vxm0 in cycle 5
+    read 0 -> e0                ; cycle 0: a[0] on e0 at position 0 one cycle later
     repeat N-1, 1, 1            ; a[1..7] in cycles 1..7
 
 .queue mem5.rd
-    nop 2
-    read 0 -> w0                ; cycle 2: b[0] on w0 at position 6 in cycle 3, at vxm0 in cycle 5
+    nop MEET - latency(read) - (position(mem5) - position(vxm0))
+    read 0 -> w0                ; cycle 2: b[0] reaches vxm0 in cycle 5 too
     repeat N-1, 1, 1
 
 .queue vxm0.alu0
-    nop 5
-    add.i8 e0, w0 -> e1         ; cycle 5: a[0] + b[0] on e1 at position 4 in cycle 6
+    nop MEET
+    add.i8 e0, w0 -> e1         ; cycle 5: a[0] + b[0] on e1 at vxm0 one cycle later
     repeat N-1, 1
 
 .queue mem4.wr
-    nop 7
-    write e1 -> 0               ; cycle 7: the sum passes mem4 (position 5)
+    nop MEET + latency(add.i8) + position(mem4) - position(vxm0)
+    write e1 -> 0               ; cycle 7: the sum passes mem4
     repeat N-1, 1, 1
 
 .data mem0 @ 0

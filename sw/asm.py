@@ -313,11 +313,33 @@ class _Assembler:
             return value
         if tok.kind == "name" and _STREAM.fullmatch(tok.text):
             cur.error(f"expected a number, found the stream {tok.text}", tok.col)
+        if tok.kind == "name" and cur.accept("("):
+            return self.builtin(cur, tok)
         if tok.kind == "name":
             if tok.text not in self.consts:
                 cur.error(f"undefined constant '{tok.text}'", tok.col)
             return self.consts[tok.text][0]
         cur.error(f"expected a number, found '{tok.text}'", tok.col)
+
+    def builtin(self, cur: _Line, func: Token) -> int:
+        """``latency(MNEMONIC)`` and ``position(SLICE)``: hand-written timing derived from the
+        timing table and the floorplan instead of repeating their numbers."""
+        arg = cur.take("an argument")
+        cur.expect(")")
+        if func.text == "latency":
+            op = op_named(arg.text)
+            if op is None or op.kind == "icu":
+                cur.error(f"latency() takes a slice instruction, not '{arg.text}'"
+                          f"{_suggest(arg.text, [o.mnemonic for o in OPS if o.kind != 'icu'])}",
+                          arg.col)
+            return latency(op)
+        if func.text == "position":
+            names = [sl.name for sl in self.config.slices]
+            if arg.text not in names:
+                cur.error(f"no slice '{arg.text}' in {self.config.name} (have "
+                          f"{', '.join(names)})", arg.col)
+            return self.config.slice_named(arg.text).position
+        cur.error(f"unknown function '{func.text}' (have latency, position)", func.col)
 
     def value(self, cur: _Line, kind: str) -> int:
         """An expression that must fit a field of ``kind`` (hw.isa.check_value decides)."""

@@ -331,3 +331,22 @@ def test_random_text_raises_only_asm_errors(text):
         assert e.file == "t.s" and e.line >= 1 and e.col >= 1, str(e)
     else:
         assert all(q and q[-1].op.mnemonic == "halt" for q in program.queues.values())
+
+
+def test_builtin_functions_come_from_the_timing_table_and_floorplan():
+    from conveyor.hw.timing import latency as table_latency
+    text = (".queue vxm0.alu0\n    nop latency(requant) + position(vxm0) * 10\n")
+    prog = assemble(text, PRESETS["small16"])
+    assert prog.queues["vxm0.alu0"][0]["n"] == table_latency("requant") + 4 * 10
+
+
+@pytest.mark.parametrize("line, col, message", [
+    ("    nop latency(frob)", 17, "latency() takes a slice instruction, not 'frob'"),
+    ("    nop latency(nop)", 17, "latency() takes a slice instruction"),
+    ("    nop position(mem9)", 18, "no slice 'mem9' in small16"),
+    ("    nop size(mem0)", 9, "unknown function 'size'"),
+])
+def test_builtin_function_errors(line, col, message):
+    with pytest.raises(AsmError) as info:
+        assemble(f".queue vxm0.alu0\n{line}\n", PRESETS["small16"], "f.s")
+    assert str(info.value).startswith(f"f.s:2:{col}: {message}")
