@@ -1,0 +1,291 @@
+"""The cycle-exact golden model: the executable specification of docs/architecture.md.
+
+Issue cycles come from :func:`conveyor.sw.program.timeline`, latencies from
+:mod:`conveyor.hw.timing`, lane arithmetic from :mod:`conveyor.sim.vxm_semantics`; this module
+adds the streams and the MEM slices.
+
+Streams are event-driven rather than shifted every cycle. A value written to an eastward stream
+at position p in cycle c is at p+k in cycle c+k, so every cell it occupies has the same
+*diagonal* c - p (c + p westward). With ``q = p`` eastward and ``q = -p`` westward both become
+``c - q``, and the cell ``(dir, s, p, c)`` holds the write on its diagonal with the largest
+``q' <= q``: the nearest writer upstream, which overwrote everything that came before it. A
+write with ``q' > q`` on the same diagonal lies in a later cycle, so writes can be indexed as
+soon as they are issued without a read seeing them early.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import HazardError, SimulationError
+from ..hw.config import CoreConfig
+from ..hw.isa import Stream, check_value
+from ..hw.timing import latency
+from ..sw.program import Issue, Program, ProgramError, timeline
+from .vxm_semantics import Semantics, semantics
+
+__all__ = ["GoldenResult", "run"]
+
+_EAST, _WEST = 0, 1
+_DIRS = ("e", "w")
+
+#: Index size below which dead diagonals are not worth sweeping.
+_PRUNE_MIN = 4096
+
+
+@dataclass
+class GoldenResult:
+    """Outcome of a run.
+
+    Members
+    -------
+    cycles : C, the cycle count of docs/architecture.md (equals ``cycle_count(program)``).
+    mem : MEM slice name -> (mem_depth, lanes) int8, the final contents.
+    issued : queue name -> slice instructions issued, each repetition counted; ``nop``,
+        ``repeat`` and ``halt`` are not.
+    ops : total slice instructions issued.
+    """
+
+    cycles: int
+    mem: dict[str, np.ndarray]
+    issued: dict[str, int]
+    ops: int
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One queue entry, checked and decoded once, then reused by every repetition.
+
+    Members
+    -------
+    execute : the machine's method for this kind of instruction.
+    finish : cycles from issue until the run may end for it: the latency, 1 for ``halt``.
+    reads : per stream-reading field, in field order, its cells ``(dir, stream, q)`` (one, or
+        four for a group), or the int of an immediate; ``q`` is +position eastward,
+        -position westward (see the module docstring).
+    dest : the cells of the result.
+    """
+
+    execute: Callable[[Issue, _Step, int], None]
+    finish: int
+    reads: tuple = ()
+    dest: tuple = ()
+    addr_field: int = -1  # index of the address in Instr.args
+    fn: Semantics | None = None
+    args: dict | None = None  # VXM instruction fields (requant parameters)
+
+
+_Cell = tuple[int, int, int]  # (direction, stream, q)
+
+
+def _cells(stream: Stream, position: int) -> tuple[_Cell, ...]:
+    d = _EAST if stream.dir == "e" else _WEST
+    q = position if d == _EAST else -position
+    return tuple((d, s, q) for s in stream.lanes_of())
+
+
+def _check(program: Program, issue: Issue) -> None:
+    """An instruction must suit its queue and its operands the config."""
+    queue, instr = issue.queue, issue.instr
+    op = instr.op
+    if queue.role not in op.roles:
+        raise ProgramError(f"{program.where(queue.name, issue.index)}: {op.mnemonic} cannot "
+                           f"run on queue {queue.name}")
+    for f in op.fields:
+        if f.kind != "addr":  # addresses move with repeat's stride: checked at every issue
+            problem = check_value(f.kind, instr[f.name], program.config)
+            if problem:
+                raise ProgramError(f"{program.where(queue.name, issue.index)}: {op.mnemonic} "
+                                   f"{f.name}: {problem}")
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """Four byte vectors (byte 0 first) -> one int32 vector."""
+    return np.array(parts).T.copy().view("<i4").reshape(-1)
+
+
+def _split(value: np.ndarray) -> np.ndarray:
+    """int32 vector -> (4, lanes) int8, row k = byte k of every lane."""
+    return value.astype("<i4", copy=False).view(np.int8).reshape(-1, 4).T.copy()
+
+
+def _describe(program: Program, issue: Issue) -> str:
+    return f"{program.where(issue.queue.name, issue.index)} ({issue.queue.name}: {issue.instr})"
+
+
+class _Machine:
+    """Streams, MEM contents and the bookkeeping of one run."""
+
+    def __init__(self, program: Program, max_cycles: int | None):
+        cfg: CoreConfig = program.config
+        self.program, self.max_cycles = program, max_cycles
+        self.positions, self.depth = cfg.positions, cfg.mem_depth
+        self.mem = program.initial_mem()
+        self.mem_at = {s.position: self.mem[s.name] for s in cfg.mem_slices}
+        self.slice_at = {s.position: s.name for s in cfg.slices}
+        # (dir, stream, diagonal) -> [(q, cycle, value, writer issue)], see the module docstring
+        self.diagonals: dict[tuple[int, int, int], list] = {}
+        self.prune_at = _PRUNE_MIN
+        # MEM writes waiting for their cycle: (cycle, memory, address, value)
+        self.mem_writes: deque = deque()
+        # The earliest collision, raised once the run reaches its cycle (hazards in cycle order).
+        self.collision: HazardError | None = None
+        self.steps: dict[tuple[str, int], _Step] = {}
+        self.issues = {q.name: 0 for q in cfg.queues}  # including the halt
+        self.end = 0  # the cycle count so far
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        steps, issues, now, end = self.steps, self.issues, -1, 0
+        for issue in timeline(self.program):
+            if issue.cycle != now:
+                now = issue.cycle
+                self.advance(now)
+            name = issue.queue.name
+            step = steps.get((name, issue.index))
+            if step is None:
+                step = steps[name, issue.index] = self.decode(issue)
+            issues[name] += 1
+            end = max(end, now + step.finish)
+            step.execute(issue, step, now)
+        self.end = end
+        if self.collision is not None:
+            raise self.collision
+        if self.max_cycles is not None and end > self.max_cycles:
+            self.timeout(end)
+
+    def decode(self, issue: Issue) -> _Step:
+        op, position = issue.instr.op, issue.queue.slice.position
+        if op.mnemonic == "halt":
+            return _Step(self.halt, finish=1)
+        _check(self.program, issue)
+        reads = tuple(_cells(v, position) if isinstance(v, Stream) else v
+                      for name, v in issue.instr.args if name in op.reads)
+        dest = _cells(issue.instr["d"], position) if op.writes else ()
+        names = [name for name, _ in issue.instr.args]
+        addr_field = names.index(op.address) if op.address else -1
+        if op.kind == "vxm":
+            return _Step(self.vxm, latency(op), reads, dest, fn=semantics(op.mnemonic),
+                         args=dict(issue.instr.args))
+        execute = self.mem_read if op.mnemonic == "read" else self.mem_write
+        return _Step(execute, latency(op), reads, dest, addr_field)
+
+    def advance(self, cycle: int) -> None:
+        """Bring the machine to the start of ``cycle``: MEM writes due by then land."""
+        if self.max_cycles is not None and cycle >= self.max_cycles:
+            self.timeout(cycle)
+        if self.collision is not None and self.collision.cycle <= cycle:
+            raise self.collision
+        writes = self.mem_writes
+        while writes and writes[0][0] <= cycle:
+            _, memory, addr, value = writes.popleft()
+            memory[addr] = value
+        if len(self.diagonals) > self.prune_at:
+            self.prune(cycle)
+
+    def timeout(self, cycle: int) -> None:
+        raise SimulationError(f"the run exceeds max_cycles={self.max_cycles} (still busy in "
+                              f"cycle {cycle})")
+
+    # --- slices ----------------------------------------------------------------------------
+
+    def halt(self, issue: Issue, step: _Step, now: int) -> None:
+        pass
+
+    def vxm(self, issue: Issue, step: _Step, now: int) -> None:
+        a, *b = [self.operand(issue, cells, now) for cells in step.reads]
+        result = step.fn(a, b[0] if b else None, step.args)
+        cycle = now + step.finish
+        if len(step.dest) == 1:
+            self.put(issue, step.dest[0], cycle, result)
+        else:
+            for cell, part in zip(step.dest, _split(result)):
+                self.put(issue, cell, cycle, part)
+
+    def operand(self, issue: Issue, cells: tuple[_Cell, ...] | int, now: int):
+        if isinstance(cells, int):
+            return cells
+        if len(cells) == 1:
+            return self.get(issue, cells[0], now)
+        return _join([self.get(issue, cell, now) for cell in cells])
+
+    def mem_read(self, issue: Issue, step: _Step, now: int) -> None:
+        addr = self.address(issue, step, now)
+        value = self.mem_at[issue.queue.slice.position][addr].copy()
+        self.put(issue, step.dest[0], now + step.finish, value)
+
+    def mem_write(self, issue: Issue, step: _Step, now: int) -> None:
+        addr = self.address(issue, step, now)
+        value = self.get(issue, step.reads[0][0], now)
+        # A read issued in this cycle still sees the old word: the write lands `latency` later.
+        memory = self.mem_at[issue.queue.slice.position]
+        self.mem_writes.append((now + step.finish, memory, addr, value))
+
+    def address(self, issue: Issue, step: _Step, now: int) -> int:
+        addr = issue.instr.args[step.addr_field][1]
+        if not 0 <= addr < self.depth:
+            raise HazardError("address", now, f"{_describe(self.program, issue)}: address "
+                              f"{addr} is out of range 0..{self.depth - 1}")
+        return addr
+
+    # --- streams ---------------------------------------------------------------------------
+
+    def get(self, issue: Issue, cell: _Cell, cycle: int) -> np.ndarray:
+        """The value of ``cell`` in ``cycle``, including one written there in that cycle."""
+        d, s, q = cell
+        best = None
+        for entry in self.diagonals.get((d, s, cycle - q), ()):
+            if entry[0] <= q and (best is None or entry[0] > best[0]):
+                best = entry
+        if best is None:
+            position = abs(q)
+            raise HazardError("empty-read", cycle, f"empty read: {_describe(self.program, issue)} "
+                              f"reads {_DIRS[d]}{s} at position {position} "
+                              f"({self.slice_at[position]}), which nothing wrote")
+        return best[2]
+
+    def put(self, issue: Issue, cell: _Cell, cycle: int, value: np.ndarray) -> None:
+        """Index the write of ``value`` to ``cell`` in ``cycle``."""
+        d, s, q = cell
+        entries = self.diagonals.setdefault((d, s, cycle - q), [])
+        for other in entries:
+            if other[0] == q:
+                self.collide(cell, cycle, other[3], issue)
+        entries.append((q, cycle, value, issue))
+
+    def collide(self, cell: _Cell, cycle: int, first: Issue, second: Issue) -> None:
+        if self.collision is not None and self.collision.cycle <= cycle:
+            return
+        d, s, q = cell
+        self.collision = HazardError(
+            "collision", cycle,
+            f"collision on {_DIRS[d]}{s} at position {abs(q)} ({self.slice_at[abs(q)]}): "
+            f"{_describe(self.program, first)} and {_describe(self.program, second)} both "
+            f"write it")
+
+    def prune(self, now: int) -> None:
+        """Forget diagonals that no cycle from ``now`` on can read."""
+        reach = self.positions - 1  # an eastward diagonal k holds cycles k .. k + reach
+        self.diagonals = {key: entries for key, entries in self.diagonals.items()
+                          if key[2] + (reach if key[0] == _EAST else 0) >= now}
+        self.prune_at = max(_PRUNE_MIN, 2 * len(self.diagonals))
+
+
+def run(program: Program, *, max_cycles: int | None = None) -> GoldenResult:
+    """Simulate ``program`` cycle by cycle as docs/architecture.md defines it.
+
+    Raises :class:`~conveyor.errors.HazardError` for a collision, an empty read or a MEM address
+    out of range, :class:`~conveyor.sw.program.ProgramError` for an instruction that does not
+    fit its queue or the config, and :class:`~conveyor.errors.SimulationError` when the run
+    needs more than ``max_cycles`` cycles.
+    """
+    machine = _Machine(program, max_cycles)
+    machine.run()
+    issued = {name: n - 1 for name, n in machine.issues.items()}  # every queue issues one halt
+    return GoldenResult(cycles=machine.end, mem=machine.mem, issued=issued,
+                        ops=sum(issued.values()))
