@@ -154,6 +154,7 @@ class _Machine:
             end = max(end, now + step.finish)
             step.execute(issue, step, now)
         self.end = end
+        self.land(end)  # every write has landed by the end of the run
         if self.collision is not None:
             raise self.collision
         if self.max_cycles is not None and end > self.max_cycles:
@@ -181,12 +182,16 @@ class _Machine:
             self.timeout(cycle)
         if self.collision is not None and self.collision.cycle <= cycle:
             raise self.collision
+        self.land(cycle)
+        if len(self.diagonals) > self.prune_at:
+            self.prune(cycle)
+
+    def land(self, cycle: int) -> None:
+        """Apply the MEM writes due by ``cycle``, oldest first."""
         writes = self.mem_writes
         while writes and writes[0][0] <= cycle:
             _, memory, addr, value = writes.popleft()
             memory[addr] = value
-        if len(self.diagonals) > self.prune_at:
-            self.prune(cycle)
 
     def timeout(self, cycle: int) -> None:
         raise SimulationError(f"the run exceeds max_cycles={self.max_cycles} (still busy in "
