@@ -13,7 +13,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import CoreConfig
+from .config import SLICE_KINDS, CoreConfig
 from .mem import MemSlice, queue_port_name
 from .queue import HOST_BITS, InstructionQueue
 from .streams import StreamConveyor
@@ -132,9 +132,10 @@ class Core(wiring.Component):
         halting = Signal()
         m.d.comb += halting.eq(Cat(*(q.halted | q.halt for q in queues)).all())
         # Longest latency among the instructions issuing in this cycle.
-        lat_now = Signal(range(max(max_latency("mem"), max_latency("vxm")) + 1))
+        lat_now = Signal(range(max(max_latency(kind) for kind in SLICE_KINDS) + 1))
         m.d.comb += lat_now.eq(_max([q.latency for q in queues]))
-        # Cycles from the current one until the last result issued so far is delivered.
+        # max over earlier issues of (issue + latency) - this cycle, at least 0: the run may end
+        # in this cycle (C = this cycle + 1) only when it is at most 1.
         pending = Signal.like(lat_now)
 
         with m.If(self.running):

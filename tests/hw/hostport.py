@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.sim import Simulator
+
 from conveyor.hw.core import Core
 from conveyor.hw.isa import encode
 from conveyor.sw.program import Program

@@ -4,6 +4,7 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
+
 from conveyor.hw.config import CoreConfig
 from conveyor.hw.isa import Instr, Stream, decode, encode
 from conveyor.hw.queue import InstructionQueue

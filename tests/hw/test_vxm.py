@@ -11,6 +11,7 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
+
 from conveyor.hw.config import GROUP, PRESETS
 from conveyor.hw.isa import Instr, Stream, encode
 from conveyor.hw.timing import latency
