@@ -1,0 +1,350 @@
+"""Random programs that are valid by construction, for co-simulation (:mod:`conveyor.sim.cosim`).
+
+A program is built cycle by cycle. The generator keeps, for the current cycle, which stream
+cells hold a value (docs/architecture.md, "Streams") and which cells some instruction will
+write later. Each queue that is free in a cycle either idles, repeats its last instruction (a
+``repeat`` grows while the same instruction keeps recurring at one distance) or issues a new
+instruction whose operands are cells that hold a value and whose result cells no other
+instruction writes. Idle stretches become ``nop``. So every program runs on the golden model
+without a collision, an empty read or an address out of range, and fits its queues.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..hw.config import GROUP, CoreConfig, Queue
+from ..hw.isa import BINARY, UNARY, Instr, Stream
+from ..hw.timing import latency
+from ..sw.program import DataBlock, Program
+
+__all__ = ["DEFAULT_SIZE", "random_program"]
+
+#: Cycles in which instructions may issue, by default.
+DEFAULT_SIZE = 48
+
+_DIRS = ("e", "w")
+_EXTREMES = (-128, -127, -1, 0, 1, 127)
+
+
+@dataclass
+class _Last:
+    """A queue's last slice instruction, which a ``repeat`` may still extend."""
+
+    instr: Instr
+    cycle: int
+    reps: int = 0
+    distance: int = 0
+    stride: int = 0
+
+    def next_slot(self) -> int | None:
+        """The one cycle in which the repeat can grow, or None before its distance is set."""
+        return self.cycle + (self.reps + 1) * self.distance if self.reps else None
+
+    def at(self, k: int) -> Instr:
+        """The k-th repetition, its address moved by the stride."""
+        name = self.instr.op.address
+        if name is None or self.stride == 0:
+            return self.instr
+        return Instr(self.instr.op, tuple((n, v + k * self.stride if n == name else v)
+                                          for n, v in self.instr.args))
+
+
+@dataclass
+class _QueueGen:
+    """The instructions of one queue so far and when it may issue next."""
+
+    queue: Queue
+    instrs: list[Instr] = field(default_factory=list)
+    free: int = 0  # first cycle the next instruction may issue
+    last: _Last | None = None
+
+    def close(self) -> None:
+        """Emit the repeat that extends the last instruction, if it recurred."""
+        last = self.last
+        if last is not None and last.reps:
+            self.instrs.append(Instr.make("repeat", n=last.reps, d=last.distance,
+                                          stride=last.stride))
+        self.last = None
+
+    def issue(self, instr: Instr, cycle: int) -> None:
+        self.close()
+        if cycle > self.free:
+            self.instrs.append(Instr.make("nop", n=cycle - self.free))
+        self.instrs.append(instr)
+        self.last = _Last(instr, cycle)
+        self.free = cycle + 1
+
+    def repeat(self, cycle: int, stride: int) -> None:
+        last = self.last
+        if not last.reps:
+            last.distance, last.stride = cycle - last.cycle, stride
+        last.reps += 1
+        self.free = cycle + 1
+
+    def room(self, depth: int) -> bool:
+        """Whether a new instruction still fits: the pending repeat, a nop before it and
+        a repeat after it, a closing nop and the halt."""
+        return len(self.instrs) + 6 <= depth
+
+
+class _Streams:
+    """Which stream cells hold a value in the current cycle, and which are written later.
+
+    ``now[d, s, p]`` is True when cell (d, s, p, cycle) holds a value. Writes are known before
+    their cycle comes (an instruction writes ``latency`` cycles after it issues), so
+    :meth:`advance` shifts every value one position downstream and adds the writes due then.
+    """
+
+    def __init__(self, config: CoreConfig):
+        self.positions = config.positions
+        self.now = np.zeros((2, config.streams, config.positions), bool)
+        self.cycle = -1
+        self.written: set[tuple[int, int, int, int]] = set()  # (d, s, p, cycle)
+        self.due: dict[int, list[tuple[int, int, int]]] = {}
+
+    def advance(self) -> None:
+        self.cycle += 1
+        east, west = self.now
+        east[:, 1:] = east[:, :-1].copy()
+        east[:, 0] = False
+        west[:, :-1] = west[:, 1:].copy()
+        west[:, -1] = False
+        for d, s, p in self.due.pop(self.cycle, ()):
+            self.now[d, s, p] = True
+
+    def full(self, stream: Stream, position: int) -> bool:
+        d = _DIRS.index(stream.dir)
+        return bool(self.now[d, stream.index:stream.index + stream.width, position].all())
+
+    def free(self, stream: Stream, position: int, cycle: int) -> bool:
+        d = _DIRS.index(stream.dir)
+        return all((d, s, position, cycle) not in self.written for s in stream.lanes_of())
+
+    def write(self, stream: Stream, position: int, cycle: int) -> None:
+        d = _DIRS.index(stream.dir)
+        for s in stream.lanes_of():
+            self.written.add((d, s, position, cycle))
+            self.due.setdefault(cycle, []).append((d, s, position))
+
+    def held(self, position: int, width: int) -> list[Stream]:
+        """Operands of ``width`` (1, or a group of 4) that hold a value at ``position``."""
+        out = []
+        for d, name in enumerate(_DIRS):
+            column = self.now[d, :, position]
+            for s in range(0, len(column) - width + 1, width):
+                if column[s:s + width].all():
+                    out.append(Stream(name, s, width))
+        return out
+
+
+class _Generator:
+    """One random program; every choice comes from ``rng`` so a seed fixes the program."""
+
+    def __init__(self, config: CoreConfig, rng: random.Random, size: int):
+        self.config, self.rng, self.size = config, rng, size
+        self.streams = _Streams(config)
+        self.queues = [_QueueGen(q) for q in config.queues]
+        vxm = [s.position for s in config.slices if s.kind == "vxm"]
+        self.vxm_positions = vxm
+        # Hot addresses make reads find data and written words; the top words test the edge.
+        self.hot = min(config.mem_depth, 24)
+        # Per-program appetites, so that some programs are dense and some sparse.
+        self.p_issue = {"mem.rd": rng.uniform(0.2, 0.7), "mem.wr": rng.uniform(0.2, 0.8),
+                        "mem": rng.uniform(0.3, 0.7), "vxm": rng.uniform(0.4, 0.9)}
+        self.p_repeat = rng.uniform(0.3, 0.9)
+        self.data = self._data()
+
+    # --- top level ---------------------------------------------------------------------
+
+    def program(self) -> Program:
+        for _ in range(self.size):
+            self.streams.advance()
+            for gen in self.queues:
+                if self.streams.cycle >= gen.free:
+                    self._step(gen)
+        queues = {}
+        for gen in self.queues:
+            gen.close()
+            if gen.instrs and self.rng.random() < 0.2:
+                gen.instrs.append(Instr.make("nop", n=self.rng.randint(1, 8)))
+            queues[gen.queue.name] = gen.instrs + [Instr.make("halt")]
+        return Program(self.config, queues, self.data)
+
+    def _step(self, gen: _QueueGen) -> None:
+        rng, cycle = self.rng, self.streams.cycle
+        if self._try_repeat(gen, cycle):
+            return
+        if not gen.room(self.config.queue_depth) or rng.random() >= self.p_issue[gen.queue.role]:
+            return
+        for _ in range(4):
+            instr = self._new_instr(gen.queue, cycle)
+            if instr is not None and self._fits(instr, gen.queue, cycle):
+                self._commit(instr, gen.queue, cycle)
+                gen.issue(instr, cycle)
+                return
+
+    def _try_repeat(self, gen: _QueueGen, cycle: int) -> bool:
+        last = gen.last
+        if last is None or last.reps >= 65535:
+            return False
+        slot = last.next_slot()
+        if slot is None:
+            # The first repetition sets the distance; short ones are the common case.
+            if self.rng.random() >= self.p_repeat / (cycle - last.cycle):
+                return False
+            stride = self._stride(last.instr)
+        elif slot == cycle and self.rng.random() < self.p_repeat:
+            stride = last.stride
+        else:
+            return False
+        again = _Last(last.instr, last.cycle, last.reps, last.distance, stride).at(last.reps + 1)
+        if not self._fits(again, gen.queue, cycle):
+            return False
+        self._commit(again, gen.queue, cycle)
+        gen.repeat(cycle, stride)
+        return True
+
+    def _stride(self, instr: Instr) -> int:
+        if instr.op.address is None or self.rng.random() < 0.5:
+            return 0
+        return self.rng.choice((1, 1, -1, 2, 3))
+
+    # --- validity ----------------------------------------------------------------------
+
+    def _fits(self, instr: Instr, queue: Queue, cycle: int) -> bool:
+        """Operands hold values now, result cells have no other writer, address in range."""
+        op, position = instr.op, queue.slice.position
+        if op.address is not None and not 0 <= instr[op.address] < self.config.mem_depth:
+            return False
+        for name in op.reads:
+            value = instr[name]
+            if isinstance(value, Stream) and not self.streams.full(value, position):
+                return False
+        if op.writes:
+            return self.streams.free(instr["d"], position, cycle + latency(op))
+        return True
+
+    def _commit(self, instr: Instr, queue: Queue, cycle: int) -> None:
+        if instr.op.writes:
+            self.streams.write(instr["d"], queue.slice.position, cycle + latency(instr.op))
+
+    # --- choices -----------------------------------------------------------------------
+
+    def _new_instr(self, queue: Queue, cycle: int) -> Instr | None:
+        role, rng = queue.role, self.rng
+        if role == "vxm":
+            return self._vxm(queue.slice.position)
+        if role == "mem.rd" or (role == "mem" and rng.random() < 0.5):
+            return Instr.make("read", addr=self._addr(), d=self._mem_dest(queue.slice.position))
+        held = self.streams.held(queue.slice.position, 1)
+        if not held:
+            return None
+        return Instr.make("write", s=rng.choice(held), addr=self._addr())
+
+    def _addr(self) -> int:
+        depth, rng = self.config.mem_depth, self.rng
+        if rng.random() < 0.1:
+            return depth - 1 - rng.randrange(4)
+        return rng.randrange(self.hot)
+
+    def _mem_dest(self, position: int) -> Stream:
+        """A byte stream, mostly heading for a VXM and mostly on the stream that makes byte
+        k of a group from the k-th slice upstream, so that int32 groups form."""
+        rng, streams = self.rng, self.config.streams
+        nearest = min(self.vxm_positions, key=lambda v: abs(v - position), default=position)
+        toward = "e" if position < nearest else "w"
+        direction = toward if rng.random() < 0.8 else rng.choice(_DIRS)
+        if rng.random() < 0.7:
+            byte = (position if direction == "e" else nearest - position - 1) % GROUP
+            return Stream(direction, rng.randrange(streams // GROUP) * GROUP + byte)
+        return Stream(direction, rng.randrange(streams))
+
+    def _stream_out(self, width: int) -> Stream:
+        index = self.rng.randrange(self.config.streams // width) * width
+        return Stream(self.rng.choice(_DIRS), index, width)
+
+    def _vxm(self, position: int) -> Instr | None:
+        rng = self.rng
+        bytes_, groups = self.streams.held(position, 1), self.streams.held(position, GROUP)
+        kinds = []
+        if bytes_:
+            kinds += ["bin.i8", "un.i8", "cvt.i8.i32"]
+        if groups:
+            kinds += ["bin.i32", "un.i32", "cvt.i32.i8", "requant"]
+        if not kinds:
+            return None
+        kind = rng.choice(kinds)
+        if kind == "cvt.i8.i32":
+            return Instr.make(kind, a=rng.choice(bytes_), d=self._stream_out(GROUP))
+        if kind == "cvt.i32.i8":
+            return Instr.make(kind, a=rng.choice(groups), d=self._stream_out(1))
+        if kind == "requant":
+            return self._requant(rng.choice(groups))
+        t = kind[-3:] if kind.endswith("i32") else "i8"
+        width, held = (GROUP, groups) if t == "i32" else (1, bytes_)
+        if kind.startswith("un"):
+            return Instr.make(f"{rng.choice(list(UNARY))}.{t}", a=rng.choice(held),
+                              d=self._stream_out(width))
+        name = rng.choice(list(BINARY))
+        b = rng.choice(held) if rng.random() < 0.6 else self._immediate(name, t)
+        return Instr.make(f"{name}.{t}", a=rng.choice(held), b=b, d=self._stream_out(width))
+
+    def _immediate(self, name: str, t: str) -> int:
+        rng = self.rng
+        if name in ("shl", "sra") or rng.random() < 0.3:
+            return rng.choice((0, 1, 3, 7, 8, 31, 33, -1))
+        if t == "i8":
+            return rng.randint(-128, 127)
+        return rng.choice((rng.randint(-300, 300), rng.randint(-(1 << 31), (1 << 31) - 1)))
+
+    def _requant(self, a: Stream) -> Instr:
+        rng = self.rng
+        mul = rng.choice((rng.randrange(1 << 31), (1 << 31) - 1, 1 << 30, 0,
+                          rng.randrange(1 << 28, 1 << 31)))
+        shift = rng.choice((0, 1, rng.randint(0, 8), rng.randint(0, 31)))
+        zp = rng.choice((0, rng.randint(-128, 127), -128, 127))
+        name = rng.choice(("requant", "requant.relu"))
+        return Instr.make(name, a=a, d=self._stream_out(1), mul=mul, shift=shift, zp=zp)
+
+    # --- data --------------------------------------------------------------------------
+
+    def _data(self) -> list[DataBlock]:
+        """Blocks in the hot words and now and then at the top of a slice, never
+        overlapping within a slice."""
+        rng, cfg, blocks = self.rng, self.config, []
+        for s in cfg.mem_slices:
+            if rng.random() < 0.25:
+                continue
+            start = rng.randrange(self.hot // 2)
+            length = rng.randint(1, self.hot - start)
+            blocks.append(DataBlock(s.name, start, self._values(length)))
+            if cfg.mem_depth >= 2 * self.hot and rng.random() < 0.2:
+                length = rng.randint(1, 4)
+                blocks.append(DataBlock(s.name, cfg.mem_depth - length, self._values(length)))
+        return blocks
+
+    def _values(self, words: int) -> np.ndarray:
+        seed = self.rng.getrandbits(32)
+        values = np.random.default_rng(seed).integers(-128, 128, (words, self.config.lanes))
+        edges = np.random.default_rng(seed + 1).random(values.shape) < 0.15
+        values[edges] = np.random.default_rng(seed + 2).choice(_EXTREMES, int(edges.sum()))
+        return values.astype(np.int8)
+
+
+def random_program(config: CoreConfig, seed: int, *, size: int = DEFAULT_SIZE) -> Program:
+    """A random program for ``config`` that is valid by construction; the same seed always
+    gives the same program.
+
+    Parameters
+    ----------
+    config : the core the program is for.
+    seed : fixes every choice.
+    size : cycles in which instructions may issue (the program runs a few cycles longer).
+    """
+    if size < 1:
+        raise ValueError(f"size must be at least 1, not {size}")
+    return _Generator(config, random.Random(seed), size).program()
