@@ -13,8 +13,9 @@ from conveyor.sw.program import Program
 
 SLICE_OPS = {op.mnemonic for op in OPS if op.kind != "icu"}
 
-#: Seeds per preset in CI; one simulator process runs 16 programs.
-CI_SEEDS = {"tiny": 48, "small16": 32}
+#: Seeds per preset in CI; one simulator process runs 16 programs. A small16 program costs
+#: about 7 s, nearly all of it reading 8 x 1024 words of MEM back through the host port.
+CI_SEEDS = {"tiny": 48, "small16": 12}
 
 
 def _report(report) -> str:
@@ -28,7 +29,7 @@ def test_random_programs_agree_with_the_golden_model(tmp_path, preset):
     assert report.programs == CI_SEEDS[preset]
     assert report.mismatches == [], _report(report)
     assert report.files == [] and not list(tmp_path.iterdir())
-    assert set(report.mnemonics) == SLICE_OPS
+    assert set(report.mnemonics) == SLICE_OPS  # both presets: every op in these seeds
 
 
 def test_a_batch_starts_every_program_from_clean_memory():
