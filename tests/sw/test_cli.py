@@ -89,3 +89,13 @@ def test_bad_assembly_prints_file_line_col_without_traceback(tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith(f"{source}:3:5: ")
     assert "Traceback" not in done.stderr
+
+
+def test_cosim_reports_programs_and_mismatches(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "cosim", "-c", "tiny", "--seeds", "3", "--json",
+                             "-o", tmp_path)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["programs"] == 3 and report["mismatches"] == 0
+    assert report["ops"]["read"] > 0 and report["ops"]["write"] > 0
+    assert run_cli(capsys, "cosim", "--seeds", "0")[0] == 1
