@@ -50,6 +50,10 @@ ENV_TIMEOUT = "CONVEYOR_COCOTB_TIMEOUT"
 #: command-line overrides (cocotb's runner calls make itself, so -MAKEFLAGS cannot reach it).
 _MAKEFLAGS_FIX = "CFG_CXXFLAGS_PCH_I=-include CFG_LDLIBS_THREADS=-pthread"
 
+#: The model's fast path at -O2 instead of Verilator's -Os: measured on small16, 1.46x the
+#: simulated cycles/s for about a third more build time, paid once per cached model.
+_MAKE_OPTIONS = "OPT_FAST=-O2"
+
 #: Amaranth's Verilog trips Verilator's width lint; those warnings are not errors here.
 _BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
 _WAVE_ARGS = ("--trace-fst", "--trace-structs")
@@ -207,7 +211,7 @@ def _runner_class() -> type:
 
 def _cache_key(verilog: str, waves: bool) -> str:
     options = json.dumps({"args": _build_args(waves), "waves": waves, "vlt": _PUBLIC_PORTS,
-                          **_versions()}, sort_keys=True)
+                          "make": _MAKE_OPTIONS, **_versions()}, sort_keys=True)
     return hashlib.sha256(verilog.encode() + b"\0" + options.encode()).hexdigest()[:16]
 
 
@@ -232,7 +236,7 @@ def _recipe_key(config: CoreConfig, waves: bool) -> str:
         with contextlib.suppress(PackageNotFoundError):
             digest.update(f"{package}={version(package)}".encode())
     options = {"config": config.to_dict(), "args": _build_args(waves), "vlt": _PUBLIC_PORTS,
-               **_versions()}
+               "make": _MAKE_OPTIONS, **_versions()}
     digest.update(json.dumps(options, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
@@ -305,7 +309,9 @@ def _build_into(model: Path, verilog: str, *, waves: bool, label: str, show: boo
         job = {"sources": [source, control], "hdl_toplevel": TOPLEVEL, "build_dir": work,
                "build_args": args, "waves": waves, "log_file": log, "always": True}
         started = time.monotonic()
-        with _environ(verilator_env()):
+        env = verilator_env()
+        env["MAKEFLAGS"] = f"{env['MAKEFLAGS']} {_MAKE_OPTIONS}"
+        with _environ(env):
             _run_with_progress(lambda: runner.build(**job), work, log, label, show)
         (work / _MARKER).write_text(json.dumps(
             {"seconds": round(time.monotonic() - started, 2), "waves": waves,
