@@ -63,7 +63,8 @@ class Core(wiring.Component):
 
     Members
     -------
-    host_addr, host_wdata, host_we : in, a host write (ignored while running).
+    host_addr, host_wdata, host_we : in, a host write (ignored while running and in the
+        cycle of ``start``).
     host_re : in, a host read of ``host_addr``; the data is on ``host_rdata`` one cycle later.
     host_rdata : out, read data.
     start : in, while idle, a one-cycle pulse starts a run; cycle 0 is the next cycle.
@@ -157,9 +158,11 @@ class Core(wiring.Component):
         addr = self.host_addr
         region = addr[hm.region_lo:hm.region_lo + 2]
         index = addr[hm.index_lo:hm.index_lo + hm.index_bits]
-        # A host write lands: never while a run is in progress.
+        # A host write lands only while idle, and not in the cycle of `start`: the queues fetch
+        # their first word in that cycle, so a write to it would come too late for cycle 0
+        # (found by the formal queue proof).
         we = Signal()
-        m.d.comb += we.eq(self.host_we & ~self.running)
+        m.d.comb += we.eq(self.host_we & ~self.running & ~self.start)
 
         half = addr[0]
         for i, q in enumerate(queues):

@@ -207,3 +207,32 @@ def test_host_reads_queue_words_and_runs_twice():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_host_write_in_the_start_cycle_is_ignored():
+    """The queues fetch word 0 in the start cycle, so a write landing then would mix programs
+    (the formal queue proof found it): the core drops it."""
+    cfg = PRESETS["tiny"]
+    p = Program.empty(cfg)
+    dut = Core(cfg)
+    host = HostPort(dut)
+    qi = [q.name for q in cfg.queues].index("mem0.rd")
+    nop = encode(I("nop", n=50))
+
+    async def bench(ctx):
+        await host.load(ctx, p)
+        ctx.set(dut.host_addr, dut.map.queue_addr(qi, 0, 0))
+        ctx.set(dut.host_wdata, nop & 0xFFFF_FFFF)
+        ctx.set(dut.host_we, 1)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.host_we, 0)
+        ctx.set(dut.start, 0)
+        await ctx.tick().until(dut.done)
+        assert ctx.get(dut.cycles) == cycle_count(p) == 1
+        assert await host.read(ctx, dut.map.queue_addr(qi, 0, 0)) == 0  # still the halt
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
