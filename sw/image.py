@@ -103,10 +103,11 @@ def _header(r: _Reader, config: CoreConfig) -> None:
 
 def _wrong_config(source: str, name: str, fingerprint: bytes, config: CoreConfig) -> str:
     preset = PRESETS.get(name)
+    # The name comes from the file: repr() keeps a hostile one on one line.
     hint = (f"pass -c {name}" if preset is not None and preset.fingerprint == fingerprint
-            else f"pass the config '{name}' it was built for with -c")
-    return (f"{source} was built for config '{name}' (fingerprint "
-            f"{fingerprint.hex()}), not '{config.name}' ({config.fingerprint.hex()}); {hint}")
+            else f"pass the config {name!r} it was built for with -c")
+    return (f"{source} was built for config {name!r} (fingerprint "
+            f"{fingerprint.hex()}), not {config.name!r} ({config.fingerprint.hex()}); {hint}")
 
 
 def _queue_words(r: _Reader, name: str) -> list[int]:
