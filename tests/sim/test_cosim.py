@@ -15,7 +15,7 @@ SLICE_OPS = {op.mnemonic for op in OPS if op.kind != "icu"}
 
 #: Seeds per preset in CI; one simulator process runs 16 programs. A small16 program costs
 #: about 7 s, nearly all of it reading 8 x 1024 words of MEM back through the host port.
-CI_SEEDS = {"tiny": 48, "small16": 16}
+CI_SEEDS = {"tiny": 48, "small16": 24}
 
 
 def _report(report) -> str:
