@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["ConveyorError", "ConfigError", "AsmError", "ImageError", "HazardError",
-           "SimulationError"]
+__all__ = [
+    "AsmError",
+    "ConfigError",
+    "ConveyorError",
+    "HazardError",
+    "ImageError",
+    "SimulationError",
+]
 
 
 class ConveyorError(Exception):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["CoreConfig", "Slice", "Queue", "PRESETS", "SLICE_KINDS", "load_config"]
+__all__ = ["PRESETS", "SLICE_KINDS", "CoreConfig", "Queue", "Slice", "load_config"]
 
 #: Slice kinds this version of Conveyor can generate and simulate.
 SLICE_KINDS = ("mem", "vxm")
@@ -214,7 +214,7 @@ class CoreConfig:
         return {"name": self.name, **self.geometry(), "clock_mhz": self.clock_mhz}
 
     @classmethod
-    def from_dict(cls, data: dict, *, source: str = "config") -> "CoreConfig":
+    def from_dict(cls, data: dict, *, source: str = "config") -> CoreConfig:
         names = {f.name for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(set(data) - names)
         if unknown:

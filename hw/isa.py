@@ -14,8 +14,21 @@ from functools import cached_property
 
 from .config import GROUP, CoreConfig
 
-__all__ = ["WORD_BITS", "OPCODE_BITS", "Stream", "Field", "Op", "Instr", "OPS", "ROLES",
-           "ops_for_role", "op_named", "encode", "decode", "check_value"]
+__all__ = [
+    "OPCODE_BITS",
+    "OPS",
+    "ROLES",
+    "WORD_BITS",
+    "Field",
+    "Instr",
+    "Op",
+    "Stream",
+    "check_value",
+    "decode",
+    "encode",
+    "op_named",
+    "ops_for_role",
+]
 
 WORD_BITS = 64
 OPCODE_BITS = 8
@@ -42,7 +55,7 @@ class Stream:
         return (self.dir == "w") << 5 | self.index
 
     @classmethod
-    def from_bits(cls, bits: int, width: int = 1) -> "Stream":
+    def from_bits(cls, bits: int, width: int = 1) -> Stream:
         return cls("w" if bits >> 5 & 1 else "e", bits & 31, width)
 
     def lanes_of(self) -> range:
@@ -321,7 +334,7 @@ class Instr:
         return self._by_name.get(name, default)
 
     @classmethod
-    def make(cls, mnemonic: str, **args) -> "Instr":
+    def make(cls, mnemonic: str, **args) -> Instr:
         op = op_named(mnemonic)
         if op is None:
             raise KeyError(mnemonic)

@@ -10,9 +10,9 @@ numbers; none of them writes a latency of its own.
 
 from __future__ import annotations
 
-from .isa import OPS, BINARY, UNARY, Op
+from .isa import BINARY, OPS, UNARY, Op
 
-__all__ = ["STREAM_HOP", "LATENCY", "latency", "max_latency"]
+__all__ = ["LATENCY", "STREAM_HOP", "latency", "max_latency"]
 
 #: Cycles for a value to move from one slice position to the next.
 STREAM_HOP = 1

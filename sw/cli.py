@@ -38,8 +38,7 @@ class _UsageError(ConveyorError):
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", default="small16", metavar="NAME|FILE.toml",
-                   help="core configuration: a preset (%s) or a TOML file; default small16"
-                        % ", ".join(PRESETS))
+                   help="core configuration: a preset ({}) or a TOML file; default small16".format(", ".join(PRESETS)))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -9,8 +9,8 @@ cycle at which every instruction issues; it is the one implementation of the ICU
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
@@ -19,8 +19,16 @@ from ..hw.config import CoreConfig, Queue
 from ..hw.isa import Instr
 from ..hw.timing import latency
 
-__all__ = ["Program", "DataBlock", "SrcLoc", "Issue", "ProgramError", "timeline",
-           "halt_cycles", "cycle_count"]
+__all__ = [
+    "DataBlock",
+    "Issue",
+    "Program",
+    "ProgramError",
+    "SrcLoc",
+    "cycle_count",
+    "halt_cycles",
+    "timeline",
+]
 
 
 class ProgramError(ConveyorError):
@@ -63,7 +71,7 @@ class Program:
     locs: dict[str, list[SrcLoc]] = field(default_factory=dict)
 
     @classmethod
-    def empty(cls, config: CoreConfig) -> "Program":
+    def empty(cls, config: CoreConfig) -> Program:
         return cls(config, {q.name: [Instr.make("halt")] for q in config.queues})
 
     def initial_mem(self) -> dict[str, np.ndarray]:

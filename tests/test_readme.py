@@ -10,7 +10,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def _code_blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", README, re.S)
+    return re.findall(rf"```{lang}\n(.*?)```", README, re.DOTALL)
 
 
 def _commands(block: str) -> list[str]:
@@ -31,6 +31,7 @@ def test_main_job_commands_work_when_pasted(tmp_path):
         if "--backend verilator" in command:
             continue  # the RTL run is covered in tests/sim with a shared, cached model
         argv = shlex.split(command.replace(" core.v", f" {tmp_path / 'core.v'}"))
-        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              check=False)
         assert done.returncode == 0, f"{command}: {done.stderr}"
         assert done.stdout.strip(), command

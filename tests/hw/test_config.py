@@ -5,8 +5,8 @@ import pytest
 from conveyor.errors import ConfigError
 from conveyor.hw.config import PRESETS, CoreConfig, load_config
 
-BASE = dict(name="t", lanes=4, streams=4, floorplan=("mem", "vxm", "mem"), mem_depth=64,
-            vxm_alus=1)
+BASE = {"name": "t", "lanes": 4, "streams": 4, "floorplan": ("mem", "vxm", "mem"), "mem_depth": 64,
+            "vxm_alus": 1}
 
 
 def test_presets_have_the_documented_geometry():

@@ -5,8 +5,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conveyor.hw.config import PRESETS
-from conveyor.hw.isa import (OPCODE_BITS, OPS, ROLES, WORD_BITS, Instr, Stream, check_value,
-                             decode, encode, ops_for_role)
+from conveyor.hw.isa import (
+    OPCODE_BITS,
+    OPS,
+    ROLES,
+    WORD_BITS,
+    Instr,
+    Stream,
+    check_value,
+    decode,
+    encode,
+    ops_for_role,
+)
 from conveyor.hw.timing import LATENCY, latency, max_latency
 
 SMALL = PRESETS["small16"]

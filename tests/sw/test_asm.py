@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
-from conveyor.hw.config import PRESETS
-from conveyor.hw.isa import Instr, Stream, encode, op_named
-from conveyor.sw.asm import assemble, assemble_file, splitmix64
-from conveyor.sw.program import SrcLoc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conveyor.errors import AsmError
+from conveyor.hw.config import PRESETS
+from conveyor.hw.isa import Instr, Stream, encode, op_named
+from conveyor.sw.asm import assemble, assemble_file, splitmix64
+from conveyor.sw.program import SrcLoc
 
 TINY = PRESETS["tiny"]
 SMALL = PRESETS["small16"]

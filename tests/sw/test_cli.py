@@ -77,7 +77,7 @@ def test_image_for_another_config_is_refused(capsys, tmp_path):
 ])
 def test_user_errors_are_one_line(capsys, monkeypatch, argv, message):
     monkeypatch.chdir(ROOT)
-    code, out, err = run_cli(capsys, *argv)
+    code, _out, err = run_cli(capsys, *argv)
     assert code == 1
     assert message in err and len(err.strip().splitlines()) == 1
 
@@ -85,7 +85,8 @@ def test_user_errors_are_one_line(capsys, monkeypatch, argv, message):
 def test_bad_assembly_prints_file_line_col_without_traceback(tmp_path):
     source = tmp_path / "bad.s"
     source.write_text(".queue mem0.rd\n    read 0 -> e0\n    frobnicate e1\n")
-    done = subprocess.run(["conveyor", "asm", str(source)], capture_output=True, text=True)
+    done = subprocess.run(["conveyor", "asm", str(source)], capture_output=True, text=True,
+                          check=False)
     assert done.returncode == 1
     assert done.stderr.startswith(f"{source}:3:5: ")
     assert "Traceback" not in done.stderr

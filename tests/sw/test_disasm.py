@@ -6,14 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from conveyor.hw.config import PRESETS, CoreConfig
 from conveyor.hw.isa import FIELD_KINDS, OPS, Instr, Op, Stream, check_value, ops_for_role
 from conveyor.sw.asm import assemble
 from conveyor.sw.disasm import disassemble
 from conveyor.sw.image import pack, unpack
 from conveyor.sw.program import DataBlock, Program
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = PRESETS["tiny"]

@@ -5,15 +5,15 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conveyor.errors import ImageError
 from conveyor.hw.config import PRESETS, CoreConfig
 from conveyor.hw.isa import Instr, encode, op_named
 from conveyor.sw.asm import assemble, assemble_file
 from conveyor.sw.image import load_program, pack, unpack
 from conveyor.sw.program import Program
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from conveyor.errors import ImageError
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY, SMALL = PRESETS["tiny"], PRESETS["small16"]
