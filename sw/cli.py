@@ -22,7 +22,7 @@ _EPILOG = """\
 examples:
   conveyor configs                                  list the preset cores
   conveyor asm examples/vector_add.s -o add.bin     assemble for the default config (small16)
-  conveyor run examples/vector_add.s --dump mem3:0:4
+  conveyor run examples/vector_add.s --dump mem4:0:4
   conveyor run add.bin --backend verilator --json   the same program on the RTL
   conveyor verilog -c tiny -o core.v                Verilog for the iCEBreaker-sized core
   conveyor cosim -c tiny --seeds 20                 random programs, golden model vs RTL
