@@ -74,7 +74,11 @@ class HostPort:
     async def begin(self, reset_cycles: int = 2) -> None:
         """Start the clock (once) and reset the core with every host input low."""
         if not self._clock_started:
-            cocotb.start_soon(Clock(self.dut.clk, CLOCK_NS, unit="ns").start())
+            # The clock toggles in C++ ("gpi"), not in a Python task: cocotb's default picks the
+            # Python clock here, which wakes the interpreter twice a cycle. Our writes change
+            # inputs on falling edges and the core samples on rising ones, so no race.
+            clock = Clock(self.dut.clk, CLOCK_NS, unit="ns", impl="gpi")
+            cocotb.start_soon(clock.start())
             self._clock_started = True
         for name in ("host_addr", "host_wdata", "host_we", "host_re", "start"):
             getattr(self.dut, name).value = 0

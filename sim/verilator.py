@@ -267,8 +267,23 @@ def build(config: CoreConfig, *, waves: bool = False, progress: bool = True) -> 
         if not (model / _MARKER).exists():  # another process may have built it meanwhile
             show = progress and sys.stderr.isatty()
             _build_into(model, verilog, waves=waves, label=config.name, show=show)
+            _prune(model.parent, config.name, waves)
     _write_atomic(index, model.name + "\n")
     return model
+
+
+#: Models kept per config and kind (plain or waves); each is 100-200 MB.
+KEEP_MODELS = 3
+
+
+def _prune(root: Path, name: str, waves: bool) -> None:
+    """Delete all but the newest :data:`KEEP_MODELS` models of config ``name`` and kind: every
+    edit of hw/ makes a new model, and old ones would fill the disk."""
+    key = re.compile(rf"{re.escape(name)}-[0-9a-f]{{16}}" + ("-waves" if waves else ""))
+    models = [m for m in root.iterdir() if key.fullmatch(m.name) and (m / _MARKER).exists()]
+    models.sort(key=lambda m: (m / _MARKER).stat().st_mtime, reverse=True)
+    for old in models[KEEP_MODELS:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

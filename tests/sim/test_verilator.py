@@ -7,6 +7,7 @@ Each preset's model is built once per session (and cached on disk across session
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -221,3 +222,20 @@ def test_waves_name_the_slices(models, tmp_path):
     names = _fst_hierarchy(waves)
     assert b"host_addr" in names
     assert b"mem0" in names
+
+
+def test_prune_keeps_the_newest_models_of_one_config_and_kind(tmp_path):
+    from conveyor.sim.verilator import _MARKER, KEEP_MODELS, _prune
+
+    def model(name, age):
+        path = tmp_path / name
+        path.mkdir()
+        (path / _MARKER).write_text("{}")
+        os.utime(path / _MARKER, (1e9 - age, 1e9 - age))
+        return path
+
+    mine = [model(f"tiny-{k:016x}", age=k) for k in range(KEEP_MODELS + 2)]
+    others = [model("tiny-00000000000000ff-waves", 99), model("tiny2-00000000000000aa", 99)]
+    _prune(tmp_path, "tiny", waves=False)
+    assert [m.exists() for m in mine] == [True] * KEEP_MODELS + [False, False]
+    assert all(m.exists() for m in others)
