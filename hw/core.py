@@ -9,7 +9,7 @@ rises in cycle C with ``cycles`` = C and stays high until the next ``start``.
 
 
 from amaranth.back import verilog
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, ClockDomain, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -210,6 +210,19 @@ def _max(values):
 
 
 def to_verilog(config: CoreConfig) -> str:
-    """Verilog for ``config``, top module ``conveyor_core``."""
+    """Verilog for ``config``, top module ``conveyor_core`` with ports ``clk``, ``rst`` and the
+    host port; the core sits in it as ``core``.
+
+    The top level gives the core an asynchronously reset ``sync`` domain. With Amaranth's
+    default synchronous reset, every register's next-state logic reads the ``rst`` input, and
+    Verilator re-evaluates all of it whenever an input (the clock) changes; with the reset in
+    the flip-flops' sensitivity list instead, the simulated small16 core runs 1.6x faster
+    (62k -> 102k cycles/s idle). Both FPGA families have flip-flops with asynchronous reset.
+    """
     core = Core(config)
-    return verilog.convert(core, name=TOP_NAME, emit_src=False)
+    top = Module()
+    top.domains.sync = domain = ClockDomain(async_reset=True)
+    top.submodules.core = core
+    ports = [getattr(core, name) for name in core.signature.members]
+    return verilog.convert(top, name=TOP_NAME, ports=[domain.clk, domain.rst, *ports],
+                           emit_src=False)

@@ -20,7 +20,7 @@ def test_verilator_lint_accepts_core(preset, tmp_path):
     text = to_verilog(PRESETS[preset])
     assert "module conveyor_core(" in text
     for name in ("mem0", "vxm0", "mem0_rd", "vxm0_alu1", "streams"):
-        assert f"module \\conveyor_core.{name} (" in text, name
+        assert f"module \\conveyor_core.core.{name} (" in text, name
     path = tmp_path / "core.v"
     path.write_text(text)
     binary, env = verilator()
