@@ -710,7 +710,7 @@ def verilator_batch(programs: Sequence[Program]) -> list[Any]:
     if any(p.config != config for p in programs):
         raise ValueError("a batch must share one config")
     model = verilator.build(config)
-    timeouts = [4 * cycle_count(p) + 10_000 for p in programs]
+    timeouts = [verilator.default_timeout(p) for p in programs]
     with tempfile.TemporaryDirectory(prefix="conveyor-cosim-") as tmp:
         tmp = Path(tmp)
         batch, results, log = tmp / "batch.pkl", tmp / "results.pkl", tmp / "sim.log"

@@ -33,13 +33,14 @@ import numpy as np
 
 from ..errors import SimulationError
 from ..hw.config import CoreConfig
+from ..hw.core import TOP_NAME
 from ..sw.program import Program, cycle_count
 
 __all__ = ["ENV_PROGRAM", "ENV_RESULT", "ENV_TIMEOUT", "TOPLEVEL", "VerilatorResult", "build",
-           "cache_root", "run", "verilator_env", "verilog_text"]
+           "cache_root", "default_timeout", "run", "verilator_env", "verilog_text"]
 
 #: Top module of the generated Verilog.
-TOPLEVEL = "conveyor_core"
+TOPLEVEL = TOP_NAME
 
 #: Environment variables through which :func:`run` talks to :mod:`conveyor.sim.cocotb_run`.
 ENV_PROGRAM = "CONVEYOR_COCOTB_PROGRAM"
@@ -427,6 +428,12 @@ def _watch(thread: threading.Thread, work: Path, log: Path, label: str) -> None:
 
 # --- run ------------------------------------------------------------------------------------
 
+def default_timeout(program: Program) -> int:
+    """Cycles after which a run that has not finished counts as hung: four times the cycles the
+    timing rules predict, plus slack for loading."""
+    return 4 * cycle_count(program) + 10_000
+
+
 def run(program: Program, *, waves: str | Path | None = None,
         timeout_cycles: int | None = None) -> VerilatorResult:
     """Run ``program`` on the Verilator model of its config.
@@ -441,7 +448,7 @@ def run(program: Program, *, waves: str | Path | None = None,
     from cocotb_tools.runner import get_runner
 
     if timeout_cycles is None:
-        timeout_cycles = 4 * cycle_count(program) + 10_000
+        timeout_cycles = default_timeout(program)
     model = build(program.config, waves=waves is not None)
     with tempfile.TemporaryDirectory(prefix="conveyor-run-") as tmp:
         tmp = Path(tmp)
