@@ -17,15 +17,13 @@ from ..errors import ConfigError
 
 __all__ = ["PRESETS", "SLICE_KINDS", "CoreConfig", "Queue", "Slice", "load_config"]
 
-#: Slice kinds this version of Conveyor can generate and simulate.
-SLICE_KINDS = ("mem", "vxm")
-
-#: Slice kinds that a later version adds; named here so the error message can say so.
-_PLANNED_KINDS = ("mxm", "sxm")
+#: Slice kinds: memory, vector ALUs, matrix (weight-stationary int8 MACs), switch (lane moves).
+SLICE_KINDS = ("mem", "vxm", "mxm", "sxm")
 
 #: Limits that follow from the instruction encoding (see ``hw/isa.py``).
 MAX_STREAMS = 32        # a stream operand is 5 index bits + 1 direction bit
 MAX_MEM_DEPTH = 1 << 16  # a MEM address field is 16 bits
+MAX_ACC_DEPTH = 1 << 16  # an accumulator row field is 16 bits
 GROUP = 4               # an int32 value travels on a group of 4 consecutive streams
 
 
@@ -35,7 +33,7 @@ class Slice:
 
     Members
     -------
-    kind : "mem" or "vxm".
+    kind : "mem", "vxm", "mxm" or "sxm".
     index : ordinal among the slices of the same kind, west to east (``mem2`` has index 2).
     position : index in the floorplan, west = 0; a stream hop moves one position per cycle.
     """
@@ -58,7 +56,8 @@ class Queue:
     name : assembly section name, e.g. ``mem0.rd`` or ``vxm0.alu1``.
     slice : the slice this queue drives.
     role : which instructions it takes: ``"mem"`` (read and write), ``"mem.rd"``,
-        ``"mem.wr"`` or ``"vxm"``.
+        ``"mem.wr"``, ``"vxm"``, ``"mxm.w"`` (weight loads), ``"mxm.mm"`` (matrix multiplies),
+        ``"mxm.acc"`` (accumulator reads) or ``"sxm"``.
     """
 
     name: str
@@ -81,6 +80,7 @@ class CoreConfig:
     mem_ports : 2 gives each MEM slice a read queue and a write queue (one read and one
         write per cycle); 1 gives it a single queue.
     queue_depth : instruction words per queue.
+    acc_depth : int32 accumulator rows in each MXM slice.
     clock_mhz : the board clock this config is built for, used to turn cycles into time.
     """
 
@@ -92,6 +92,7 @@ class CoreConfig:
     vxm_alus: int
     mem_ports: int = 2
     queue_depth: int = 256
+    acc_depth: int = 64
     clock_mhz: float = 25.0
     slices: tuple[Slice, ...] = field(init=False, repr=False, compare=False)
     queues: tuple[Queue, ...] = field(init=False, repr=False, compare=False)
@@ -125,13 +126,11 @@ class CoreConfig:
         integer("vxm_alus", 1, 16)
         integer("mem_ports", 1, 2)
         integer("queue_depth", 16, 1 << 16)
+        integer("acc_depth", 1, MAX_ACC_DEPTH)
         need(isinstance(self.clock_mhz, (int, float)) and self.clock_mhz > 0,
              f"clock_mhz must be a positive number, not {self.clock_mhz!r}")
         need(len(self.floorplan) > 0, "floorplan must name at least one slice")
         for kind in self.floorplan:
-            need(kind not in _PLANNED_KINDS,
-                 f"slice kind {kind!r} is not available in this version (have: "
-                 f"{', '.join(SLICE_KINDS)})")
             need(kind in SLICE_KINDS,
                  f"unknown slice kind {kind!r} in floorplan (have: {', '.join(SLICE_KINDS)})")
         need("mem" in self.floorplan, "floorplan needs at least one mem slice")
@@ -154,8 +153,13 @@ class CoreConfig:
                 queues += [Queue(f"{s.name}.rd", s, "mem.rd"), Queue(f"{s.name}.wr", s, "mem.wr")]
             elif s.kind == "mem":
                 queues.append(Queue(s.name, s, "mem"))
-            else:
+            elif s.kind == "vxm":
                 queues += [Queue(f"{s.name}.alu{i}", s, "vxm") for i in range(self.vxm_alus)]
+            elif s.kind == "mxm":
+                queues += [Queue(f"{s.name}.{part}", s, f"mxm.{part}")
+                           for part in ("w", "mm", "acc")]
+            else:
+                queues.append(Queue(s.name, s, "sxm"))
         return tuple(queues)
 
     @property
@@ -176,6 +180,10 @@ class CoreConfig:
     @property
     def mem_slices(self) -> tuple[Slice, ...]:
         return tuple(s for s in self.slices if s.kind == "mem")
+
+    def slices_of(self, kind: str) -> tuple[Slice, ...]:
+        """The slices of ``kind``, west to east."""
+        return tuple(s for s in self.slices if s.kind == kind)
 
     def slice_named(self, name: str) -> Slice:
         for s in self.slices:
@@ -202,6 +210,7 @@ class CoreConfig:
             "lanes": self.lanes, "streams": self.streams, "floorplan": list(self.floorplan),
             "mem_depth": self.mem_depth, "vxm_alus": self.vxm_alus,
             "mem_ports": self.mem_ports, "queue_depth": self.queue_depth,
+            "acc_depth": self.acc_depth,
         }
 
     @property
@@ -243,15 +252,20 @@ def _preset(name, **kw) -> CoreConfig:
 #: Named presets, smallest first.
 PRESETS: dict[str, CoreConfig] = {c.name: c for c in (
     # iCEBreaker (iCE40 UP5K): the smallest complete core, and the fast test config.
-    # Four MEM slices west of the VXM so an int32 stream group can come from MEM.
-    _preset("tiny", lanes=4, streams=4, floorplan=("mem",) * 4 + ("vxm",) + ("mem",) * 2,
-            mem_depth=256, vxm_alus=2, queue_depth=256, clock_mhz=20.0),
-    # ULX3S 85F (ECP5): the VTA-class 16-lane core.
-    _preset("small16", lanes=16, streams=8, floorplan=("mem",) * 4 + ("vxm",) + ("mem",) * 4,
-            mem_depth=1024, vxm_alus=2, queue_depth=1024, clock_mhz=100.0),
-    # The full TSP hemisphere-mirrored geometry (golden model; too large for our boards).
-    _preset("tsp", lanes=320, streams=32, floorplan=("mem",) * 44 + ("vxm",) + ("mem",) * 44,
-            mem_depth=8192, vxm_alus=16, queue_depth=4096, clock_mhz=900.0),
+    # MXM and SXM at the west edge, as in one TSP hemisphere; four MEM slices west of the VXM
+    # so an int32 stream group can come from MEM.
+    _preset("tiny", lanes=4, streams=4,
+            floorplan=("mxm", "sxm") + ("mem",) * 4 + ("vxm",) + ("mem",) * 2,
+            mem_depth=256, vxm_alus=2, queue_depth=256, acc_depth=64, clock_mhz=20.0),
+    # ULX3S 85F (ECP5): the VTA-class 16-lane core, a 16x16 int8 MXM.
+    _preset("small16", lanes=16, streams=8,
+            floorplan=("mxm", "sxm") + ("mem",) * 4 + ("vxm",) + ("mem",) * 4,
+            mem_depth=1024, vxm_alus=2, queue_depth=1024, acc_depth=512, clock_mhz=100.0),
+    # The full TSP geometry, both hemispheres (golden model; too large for our boards).
+    _preset("tsp", lanes=320, streams=32,
+            floorplan=("mxm", "mxm", "sxm") + ("mem",) * 44 + ("vxm",) + ("mem",) * 44
+            + ("sxm", "mxm", "mxm"),
+            mem_depth=8192, vxm_alus=16, queue_depth=4096, acc_depth=4096, clock_mhz=900.0),
 )}
 
 

@@ -16,8 +16,10 @@ from .config import GROUP, CoreConfig
 
 __all__ = [
     "OPCODE_BITS",
+    "MAX_WINDOW",
     "OPS",
     "ROLES",
+    "STREAM_KINDS",
     "WORD_BITS",
     "Field",
     "Instr",
@@ -34,13 +36,18 @@ WORD_BITS = 64
 OPCODE_BITS = 8
 
 #: Queue roles (see :class:`conveyor.hw.config.Queue`) and the slice kind each belongs to.
-ROLES = {"mem": "mem", "mem.rd": "mem", "mem.wr": "mem", "vxm": "vxm"}
+ROLES = {"mem": "mem", "mem.rd": "mem", "mem.wr": "mem", "vxm": "vxm",
+         "mxm.w": "mxm", "mxm.mm": "mxm", "mxm.acc": "mxm", "sxm": "sxm"}
+
+#: Most byte streams one instruction takes at once (``lw``'s window).
+MAX_WINDOW = 4
 
 
 @dataclass(frozen=True)
 class Stream:
     """A stream operand: direction ``"e"`` (eastward) or ``"w"`` (westward), index, and
-    width 1 (one byte stream) or 4 (an int32 stream group whose base is ``index``)."""
+    width: 1 (one byte stream), 4 (an int32 stream group whose base is ``index``), or 1..4 for
+    a *window* of consecutive byte streams (``lw``)."""
 
     dir: str
     index: int
@@ -78,7 +85,14 @@ FIELD_KINDS = {
     "mult": (31, "a fixed-point multiplier, 0..2^31-1 (Q0.31: value / 2^31)"),
     "shift": (5, "a right shift, 0..31"),
     "zp": (8, "an int8 zero point, -128..127"),
+    "window": (8, "1 to 4 consecutive byte streams, `e<n>` or `e<n>:k` (k = 1..4)"),
+    "lane": (10, "a lane, row or column index, 0..lanes-1"),
+    "acc": (16, "an MXM accumulator row, 0..acc_depth-1"),
+    "lshift": (11, "a signed lane count, -(lanes-1)..lanes-1"),
 }
+
+#: Field kinds that name streams.
+STREAM_KINDS = ("stream", "group", "window")
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,15 @@ def _range(kind: str) -> tuple[int, int]:
 
 def check_value(kind: str, value, config: CoreConfig) -> str | None:
     """Why ``value`` does not fit a field of ``kind`` on ``config``, or None if it does."""
+    if kind == "window":
+        if not isinstance(value, Stream):
+            return f"expected a stream, got {value!r}"
+        if not 1 <= value.width <= MAX_WINDOW:
+            return f"a stream window takes 1 to {MAX_WINDOW} streams, not {value.width}"
+        if value.index + value.width > config.streams:
+            return (f"streams {value} reach beyond this config's {config.streams} streams per "
+                    f"direction (0..{config.streams - 1})")
+        return None
     if kind in ("stream", "group") or (kind.startswith("opnd") and isinstance(value, Stream)):
         if not isinstance(value, Stream):
             return f"expected a stream, got {value!r}"
@@ -126,6 +149,18 @@ def check_value(kind: str, value, config: CoreConfig) -> str | None:
         if not 0 <= value < config.mem_depth:
             return f"address {value} is out of range 0..{config.mem_depth - 1}"
         return None
+    if kind == "acc":
+        if not 0 <= value < config.acc_depth:
+            return f"accumulator row {value} is out of range 0..{config.acc_depth - 1}"
+        return None
+    if kind == "lane":
+        if not 0 <= value < config.lanes:
+            return f"lane {value} is out of range 0..{config.lanes - 1}"
+        return None
+    if kind == "lshift":
+        if not -config.lanes < value < config.lanes:
+            return f"lane count {value} is out of range {1 - config.lanes}..{config.lanes - 1}"
+        return None
     lo, hi = _range(kind)
     if not lo <= value <= hi:
         return f"value {value} is out of range {lo}..{hi}"
@@ -135,6 +170,8 @@ def check_value(kind: str, value, config: CoreConfig) -> str | None:
 def _pack(f: Field, value) -> int:
     if f.kind in ("stream", "group"):
         return value.bits
+    if f.kind == "window":
+        return (value.width - 1) << 6 | value.bits
     if f.kind.startswith("opnd"):
         if isinstance(value, Stream):
             return value.bits << 1
@@ -147,12 +184,14 @@ def _unpack(f: Field, raw: int):
         return Stream.from_bits(raw)
     if f.kind == "group":
         return Stream.from_bits(raw, GROUP)
+    if f.kind == "window":
+        return Stream.from_bits(raw & 63, (raw >> 6) + 1)
     if f.kind.startswith("opnd"):
         if raw & 1 == 0:
             return Stream.from_bits(raw >> 1, GROUP if f.kind == "opnd32" else 1)
         raw >>= 1
         return raw - (1 << 32) if raw >> 31 else raw
-    if f.kind in ("stride", "zp"):
+    if f.kind in ("stride", "zp", "lshift"):
         return raw - (1 << f.width) if raw >> (f.width - 1) else raw
     return raw
 
@@ -183,13 +222,13 @@ class Op:
     fields: tuple[Field, ...]
     doc: str
     address: str | None = None
-    kind: str = field(default="")  # "icu", "mem" or "vxm"
+    kind: str = field(default="")  # "icu", "mem", "vxm", "mxm" or "sxm"
 
     @property
     def reads(self) -> tuple[str, ...]:
         """Fields naming streams the instruction reads (immediates are skipped at run time)."""
         return tuple(f.name for f in self.fields
-                     if f.kind in ("stream", "group", "opnd8", "opnd32") and f.name != "d")
+                     if f.kind in (*STREAM_KINDS, "opnd8", "opnd32") and f.name != "d")
 
     @property
     def writes(self) -> tuple[str, ...]:
@@ -288,8 +327,46 @@ def _vxm_ops() -> list[Op]:
     return ops
 
 
+_MXM = [
+    _op("lw", 80, ("mxm.w",), "{s} -> row[{row}]", [("s", "window"), ("row", "lane")],
+        "load weight rows row, row+1, .. of the shadow buffer from the streams s (one row per "
+        "stream, rows past lanes-1 are not written)", address="row", kind="mxm"),
+    _op("iw", 81, ("mxm.w",), "", [],
+        "install: the shadow buffer becomes the active weights for mm issued from the next "
+        "cycle on (the active buffer becomes the shadow)", kind="mxm"),
+    _op("mm.set", 84, ("mxm.mm",), "{s} -> acc[{a}]", [("s", "stream"), ("a", "acc")],
+        "acc[a] = x W: lane j gets the sum over rows i of x[i] * W[i][j] (int32), x the "
+        "vector on stream s, W the active weights", address="a", kind="mxm"),
+    _op("mm.add", 85, ("mxm.mm",), "{s} -> acc[{a}]", [("s", "stream"), ("a", "acc")],
+        "acc[a] += x W, wrapping", address="a", kind="mxm"),
+    _op("accrd", 88, ("mxm.acc",), "acc[{a}] -> {d}", [("a", "acc"), ("d", "group")],
+        "put accumulator row a on the int32 stream group d", address="a", kind="mxm"),
+]
+
+_SXM_ = ("sxm",)
+_SXM = [
+    _op("shift", 96, _SXM_, "{s} -> {d}, {n}", [("s", "stream"), ("d", "stream"),
+                                                  ("n", "lshift")],
+        "lane j gets lane j - n of s, 0 where j - n is not a lane (n > 0 moves toward higher "
+        "lanes)", kind="sxm"),
+    _op("rotate", 97, _SXM_, "{s} -> {d}, {n}", [("s", "stream"), ("d", "stream"),
+                                                   ("n", "lshift")],
+        "lane j gets lane (j - n) mod lanes of s", kind="sxm"),
+    _op("bcast", 98, _SXM_, "{s}[{i}] -> {d}", [("s", "stream"), ("i", "lane"),
+                                                 ("d", "stream")],
+        "every lane gets lane i of s", kind="sxm"),
+    _op("permute", 99, _SXM_, "{s}, {m} -> {d}", [("s", "stream"), ("m", "stream"),
+                                                  ("d", "stream")],
+        "lane j gets lane m[j] of s (m[j] an unsigned byte; 0 if m[j] >= lanes)", kind="sxm"),
+    _op("tr.in", 100, _SXM_, "{s} -> row[{row}]", [("s", "stream"), ("row", "lane")],
+        "write s into row row of the transpose buffer", address="row", kind="sxm"),
+    _op("tr.out", 101, _SXM_, "col[{col}] -> {d}", [("col", "lane"), ("d", "stream")],
+        "lane j gets column col of row j of the transpose buffer: tr.in rows 0..L-1 then "
+        "tr.out columns 0..L-1 turns an L x L tile", address="col", kind="sxm"),
+]
+
 #: Every instruction, in declaration order.
-OPS: tuple[Op, ...] = tuple(_ICU + _MEM + _vxm_ops())
+OPS: tuple[Op, ...] = tuple(_ICU + _MEM + _vxm_ops() + _MXM + _SXM)
 
 
 def ops_for_role(role: str) -> dict[str, Op]:

@@ -32,8 +32,9 @@ _RAM_WRITE_STAGES = 1
 
 
 def queue_port_name(role: str) -> str:
-    """The slice port a queue of ``role`` drives: ``rd``, ``wr``, ``rw`` or ``alu``."""
-    return {"mem.rd": "rd", "mem.wr": "wr", "mem": "rw", "vxm": "alu"}[role]
+    """The slice port a queue of ``role`` drives."""
+    return {"mem.rd": "rd", "mem.wr": "wr", "mem": "rw", "vxm": "alu", "mxm.w": "w",
+            "mxm.mm": "mm", "mxm.acc": "acc", "sxm": "ctl"}[role]
 
 
 def delay(m: Module, value, cycles: int, *, name: str):

@@ -32,11 +32,24 @@ def _vxm_latencies() -> dict[str, int]:
     return table
 
 
-#: Latency of every instruction that issues work (ICU ops have none).
+#: Latency of every instruction that issues work (ICU ops have none). For an op whose effect
+#: is inside its slice, it is the distance to the first instruction that sees the effect: an
+#: ``iw`` issued at t serves ``mm`` from t+1, an ``mm`` issued at t is in the accumulator for
+#: an ``accrd`` (or the next ``mm.add``'s sum) issued from t+4.
 LATENCY: dict[str, int] = {
     "read": 1,    # synchronous RAM read; the RAM's output drives the stream at this position
     "write": 1,   # captured at the end of the issue cycle
     **_vxm_latencies(),
+    "lw": 1,      # the shadow rows are written at the end of the issue cycle
+    "iw": 1,      # shadow copied into the active weights at the end of the issue cycle
+    # operand register, products, two adder-tree stages, then the accumulator write (the
+    # accumulator RAM is read-transparent, so an accrd in the write's cycle sees it)
+    "mm.set": 4,
+    "mm.add": 4,
+    "accrd": 1,   # synchronous accumulator RAM read drives the group, like MEM read
+    "shift": 1, "rotate": 1, "bcast": 1, "permute": 1,  # a lane multiplexer, registered
+    "tr.in": 1,   # the row is written at the end of the issue cycle
+    "tr.out": 1,  # a column multiplexer, registered
 }
 
 

@@ -19,7 +19,17 @@ import numpy as np
 from ..errors import AsmError, ConveyorError
 from ..hw import isa
 from ..hw.config import CoreConfig, Queue
-from ..hw.isa import OPS, Field, Instr, Op, Stream, check_value, op_named, ops_for_role
+from ..hw.isa import (
+    OPS,
+    STREAM_KINDS,
+    Field,
+    Instr,
+    Op,
+    Stream,
+    check_value,
+    op_named,
+    ops_for_role,
+)
 from ..hw.timing import latency
 from .program import DataBlock, Program, SrcLoc, timeline
 
@@ -49,7 +59,7 @@ _TOKEN = re.compile(r"""
   | (?P<num>[0-9][A-Za-z0-9_]*)
   | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<dir>\.[A-Za-z_][A-Za-z0-9_.]*)
-  | (?P<punct>->|//|[,:=+\-*()@])
+  | (?P<punct>->|//|[,:=+\-*()@\[\]])
 """, re.VERBOSE | re.ASCII)
 
 _STREAM = re.compile(r"([ew])([0-9]+)", re.ASCII)
@@ -373,7 +383,7 @@ class _Assembler:
         if tok is None:
             cur.error(f"expected {_describe(f)} before the end of the line")
         is_stream = tok.kind == "name" and _STREAM.fullmatch(tok.text)
-        if f.kind in ("stream", "group") or (f.kind.startswith("opnd") and is_stream):
+        if f.kind in STREAM_KINDS or (f.kind.startswith("opnd") and is_stream):
             return self.stream(cur)
         return self.expr(cur)
 
