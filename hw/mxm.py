@@ -1,0 +1,314 @@
+"""The MXM slice: a weight-stationary L x L int8 matrix unit with int32 accumulators.
+
+Three queues drive it. ``mxm.w`` loads weight rows into the *shadow* buffer (``lw``, up to
+:data:`hw.isa.MAX_WINDOW` rows per cycle, one per stream) and installs the shadow buffer as the
+*active* weights (``iw``). ``mxm.mm`` multiplies the vector on a stream by the active weights
+and sets or adds the int32 product row into the accumulator memory (``mm.set``, ``mm.add``).
+``mxm.acc`` puts an accumulator row on an int32 stream group (``accrd``).
+
+The ``mm`` pipeline, for an ``mm`` issued in cycle t (latency("mm.set") = 4):
+
+==========  =============================================================================
+cycle       work
+==========  =============================================================================
+t           the stream cell is selected and registered (the operand stage)
+t+1         the L x L products x[i] * A[i][j], registered (a DSP's input and output
+            registers; the ``lutmul`` columns are LUT multipliers with the same registers)
+t+2, t+3    the column sums, an adder tree split over two register stages; in t+3 the
+            accumulator's read-modify-write port is given the row
+t+4         acc[a] <- y or acc[a] + y, written at the end of the cycle
+==========  =============================================================================
+
+Because the products are formed one cycle after the issue, the weight register they read
+(``active``) takes the shadow buffer one cycle after an ``iw``: an ``mm`` issued in the ``iw``'s
+cycle still multiplies by the old weights, one issued a cycle later by the new ones, as the
+timing table says. Both accumulator read ports are transparent for the write port, so an
+``mm.add`` sees the row that the ``mm`` one cycle ahead of it writes, and an ``accrd`` sees a
+row written at the end of its own issue cycle; its synchronous read data drives the group in
+cycle t + latency("accrd"), like a MEM ``read``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from .config import GROUP, CoreConfig, Slice
+from .isa import MAX_WINDOW, op_named
+from .mem import delay, queue_port_name
+from .queue import IssueSignature, decode_field, opcode_of
+from .streams import lane_bytes, select_stream, stream_codes, stream_ports
+from .timing import latency
+
+__all__ = ["MxmSlice"]
+
+_LW = op_named("lw")
+_IW = op_named("iw")
+_MM_SET = op_named("mm.set")
+_MM_ADD = op_named("mm.add")
+_ACCRD = op_named("accrd")
+
+#: Bits of an int8 weight or activation, of one product, and of an accumulator lane.
+_BYTE = 8
+_PRODUCT_BITS = 2 * _BYTE
+_ACC_BITS = 32
+
+#: Register stages of the ``mm`` pipeline before its accumulator write: the operand register,
+#: the product register and the two adder-tree registers.
+_OPERAND_STAGES = 1
+_PRODUCT_STAGES = 1
+_TREE_STAGES = 2
+_MM_STAGES = _OPERAND_STAGES + _PRODUCT_STAGES + _TREE_STAGES
+
+#: The shadow rows are registers written at the end of the ``lw``'s cycle.
+_LW_STAGES = 1
+#: Cycles between an ``iw`` and the end of the cycle in which ``active`` takes the shadow: an
+#: ``mm`` issued ``latency("iw")`` cycles after the ``iw`` reads ``active`` ``_OPERAND_STAGES``
+#: cycles after its own issue.
+_IW_DELAY = latency(_IW) + _OPERAND_STAGES - 1
+
+#: The accumulator RAM's synchronous read port is the one stage of an ``accrd``.
+_RAM_READ_STAGES = 1
+
+assert latency(_LW) == _LW_STAGES, "lw latency must be the shadow register's one stage"
+# ``active`` copies the shadow as it was in the ``iw``'s cycle: lw and iw share a queue, so the
+# shadow cannot change before the end of the cycle after the iw, but may from then on.
+assert 0 <= _IW_DELAY <= 1, f"iw latency {latency(_IW)} cannot be met by this pipeline"
+assert latency(_MM_SET) == latency(_MM_ADD), "mm.set and mm.add share one pipeline"
+assert _MM_STAGES <= latency(_MM_SET), (
+    f"the mm pipeline has {_MM_STAGES} stages, more than latency {latency(_MM_SET)}")
+assert _RAM_READ_STAGES <= latency(_ACCRD), "accrd latency below the RAM's own stage"
+
+
+def _field(word, op, name):
+    f = op.field(name)
+    return word[f.lo:f.lo + f.width]
+
+
+def _adder_levels(values: list, levels: int) -> list:
+    """``levels`` levels of a pairwise adder tree over ``values`` (an odd one passes through)."""
+    for _ in range(levels):
+        values = [values[k] + values[k + 1] if k + 1 < len(values) else values[k]
+                  for k in range(0, len(values), 2)]
+    return values
+
+
+class _LutMul(wiring.Component):
+    """The products of the last ``columns`` weight columns, for multipliers built from LUTs.
+
+    A separate module so that a board build can run Yosys's ``booth`` pass on it alone (the
+    rest of the array maps to DSP blocks). It computes exactly what the DSP columns compute.
+
+    Parameters
+    ----------
+    lanes : rows of the array (bytes per vector).
+    columns : weight columns it holds.
+
+    Members
+    -------
+    x : in, the activation vector (``8 * lanes`` bits, lane i in bits 8i+7:8i).
+    w : in, ``[c]`` the weights of column c, row i in bits 8i+7:8i.
+    p : out, ``[c]`` the registered products of column c, row i's int16 in bits 16i+15:16i.
+    """
+
+    def __init__(self, *, lanes: int, columns: int):
+        self._lanes, self._columns = lanes, columns
+        super().__init__({
+            "x": In(_BYTE * lanes),
+            "w": In(_BYTE * lanes).array(columns),
+            "p": Out(_PRODUCT_BITS * lanes).array(columns),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        xs = lane_bytes(self.x, self._lanes)
+        for c in range(self._columns):
+            ws = lane_bytes(self.w[c], self._lanes)
+            m.d.sync += self.p[c].eq(Cat(*(
+                (xs[i].as_signed() * ws[i].as_signed())[:_PRODUCT_BITS]
+                for i in range(self._lanes))))
+        return m
+
+
+class MxmSlice(wiring.Component):
+    """One MXM slice.
+
+    Parameters
+    ----------
+    config : the core geometry (``lanes``, ``streams``, ``acc_depth``).
+    slice : which slice of ``config`` this is.
+    lut_columns : how many of the L weight columns (the last ones) form their products in the
+        ``lutmul`` submodule, for LUT multipliers, instead of with DSP-mapped multiplies.
+        Behaviour is the same for every value, 0 to L.
+
+    Members
+    -------
+    east, west : the slice's stream ports (:func:`hw.streams.stream_ports`).
+    w : in, the ``mxm.w`` queue (``lw``, ``iw``).
+    mm : in, the ``mxm.mm`` queue (``mm.set``, ``mm.add``).
+    acc : in, the ``mxm.acc`` queue (``accrd``).
+    """
+
+    def __init__(self, *, config: CoreConfig, slice: Slice, lut_columns: int = 0):
+        if slice.kind != "mxm":
+            raise ValueError(f"MxmSlice needs a mxm slice, not {slice.name!r}")
+        if (not isinstance(lut_columns, int) or isinstance(lut_columns, bool)
+                or not 0 <= lut_columns <= config.lanes):
+            raise ValueError(f"lut_columns must be an integer between 0 and {config.lanes}, "
+                             f"not {lut_columns!r}")
+        self._config, self._slice, self._lut_columns = config, slice, lut_columns
+        roles = [q.role for q in config.queues if q.slice == slice]
+        super().__init__({
+            **stream_ports(config),
+            **{queue_port_name(r): In(IssueSignature()) for r in roles},
+        })
+
+    @property
+    def lut_columns(self) -> int:
+        return self._lut_columns
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        lanes = cfg.lanes
+        shadow = [Signal(_BYTE * lanes, name=f"shadow{i}") for i in range(lanes)]
+        # The weights the product stage multiplies by: the active weights of the cycle before.
+        active = [Signal(_BYTE * lanes, name=f"active{i}") for i in range(lanes)]
+        self._weights(m, shadow, active)
+        y = self._products_and_sums(m, active)
+        self._accumulators(m, y)
+        return m
+
+    # --- weights: lw into the shadow rows, iw into the active rows ---------------------------
+
+    def _weights(self, m, shadow, active):
+        cfg, port = self._config, self.w
+        lanes = cfg.lanes
+        opcode = opcode_of(port.instr)
+        lw = Signal()
+        iw = Signal()
+        m.d.comb += [lw.eq(port.issue & (opcode == _LW.opcode)),
+                     iw.eq(port.issue & (opcode == _IW.opcode))]
+        window = _field(port.instr, _LW, "s")
+        base = window[:6]
+        # Streams in the window, less one (the window field's top two bits).
+        extra = window[6:]
+        row = Signal(signed(_LW.field("row").width + len(port.offset) + 1), name="lw_row")
+        m.d.comb += row.eq(_field(port.instr, _LW, "row") + port.offset)
+        cells = [select_stream(m, cfg, self.east, self.west, (base + k)[:6],
+                               name=f"lw_cell{k}") for k in range(MAX_WINDOW)]
+        # Row i takes stream k of the window when row + k == i; rows past lanes-1 do not exist.
+        for i in range(lanes):
+            for k in range(MAX_WINDOW):
+                with m.If(lw & (extra >= k) & (row == i - k)):
+                    m.d.sync += shadow[i].eq(cells[k])
+
+        install = delay(m, iw, _IW_DELAY, name="iw")
+        with m.If(install):
+            m.d.sync += [a.eq(s) for a, s in zip(active, shadow)]
+
+    # --- mm: operand, products, adder tree ---------------------------------------------------
+
+    def _products_and_sums(self, m, active) -> list:
+        """The registered column sums y[j] of the mm issued _MM_STAGES cycles ago."""
+        cfg, port = self._config, self.mm
+        lanes = cfg.lanes
+        mm_ops = [_MM_SET, _MM_ADD]
+        s = decode_field(m, port.instr, mm_ops, "s", sig_name="mm_s")
+        x_cell = select_stream(m, cfg, self.east, self.west, s, name="mm_cell")
+        assert _OPERAND_STAGES == 1 and _PRODUCT_STAGES == 1, "stages are built below"
+        x = delay(m, x_cell, _OPERAND_STAGES, name="mm_x")
+        xs = lane_bytes(x, lanes)
+
+        # Products, by weight column j: products[j][i] = x[i] * active[i][j] (int16).
+        weights = [lane_bytes(a, lanes) for a in active]  # weights[i][j]
+        dsp_columns = lanes - self._lut_columns
+        products = []
+        for j in range(dsp_columns):
+            column = []
+            for i in range(lanes):
+                p = Signal(signed(_PRODUCT_BITS), name=f"prod{i}_{j}")
+                m.d.sync += p.eq(xs[i].as_signed() * weights[i][j].as_signed())
+                column.append(p)
+            products.append(column)
+        if self._lut_columns:
+            m.submodules.lutmul = lutmul = _LutMul(lanes=lanes, columns=self._lut_columns)
+            m.d.comb += lutmul.x.eq(x)
+            for c in range(self._lut_columns):
+                j = dsp_columns + c
+                m.d.comb += lutmul.w[c].eq(Cat(*(weights[i][j] for i in range(lanes))))
+                products.append([lutmul.p[c][_PRODUCT_BITS * i:_PRODUCT_BITS * (i + 1)]
+                                 .as_signed() for i in range(lanes)])
+
+        # Adder tree: ceil(log2 L) levels, the first half registered, then the rest.
+        levels = ceil_log2(lanes)
+        first = (levels + 1) // 2
+        assert _TREE_STAGES == 2, "the tree is split over two register stages below"
+        sums = []
+        for j, column in enumerate(products):
+            half = [delay(m, v, 1, name=f"sum{k}_{j}")
+                    for k, v in enumerate(_adder_levels(column, first))]
+            (total,) = _adder_levels(half, levels - first)
+            sums.append(delay(m, total, 1, name=f"y{j}"))
+        return sums
+
+    # --- accumulators: the mm's read-modify-write and accrd ----------------------------------
+
+    def _accumulators(self, m, y):
+        cfg = self._config
+        lanes = cfg.lanes
+        m.submodules.acc_rows = rows = Memory(shape=_ACC_BITS * lanes, depth=cfg.acc_depth,
+                                              init=[])
+        wr = rows.write_port()
+        rmw = rows.read_port(transparent_for=(wr,))
+        rd = rows.read_port(transparent_for=(wr,))
+        abits = len(wr.addr)
+
+        # --- mm: the row is read in the cycle before the write, then set or added ----------
+        port = self.mm
+        lat = latency(_MM_SET)
+        mm_ops = [_MM_SET, _MM_ADD]
+        mm = Signal()
+        add = Signal()
+        opcode = opcode_of(port.instr)
+        m.d.comb += [mm.eq(port.issue & ((opcode == _MM_SET.opcode) | (opcode == _MM_ADD.opcode))),
+                     add.eq(opcode == _MM_ADD.opcode)]
+        addr = (decode_field(m, port.instr, mm_ops, "a", sig_name="mm_a") + port.offset)[:abits]
+        y = [delay(m, v, lat - _MM_STAGES, name=f"y{j}_pad") for j, v in enumerate(y)]
+        w_en = delay(m, mm, lat, name="mm_valid")
+        w_add = delay(m, add, lat, name="mm_add")
+        m.d.comb += [
+            rmw.addr.eq(delay(m, addr, lat - 1, name="mm_addr")),
+            wr.addr.eq(delay(m, rmw.addr, 1, name="mm_waddr")),
+            wr.en.eq(w_en),
+        ]
+        old = [rmw.data[_ACC_BITS * j:_ACC_BITS * (j + 1)].as_signed() for j in range(lanes)]
+        new = [Signal(_ACC_BITS, name=f"acc_new{j}") for j in range(lanes)]
+        with m.If(w_add):
+            m.d.comb += [n.eq(o + v) for n, o, v in zip(new, old, y)]
+        with m.Else():
+            m.d.comb += [n.eq(v) for n, v in zip(new, y)]
+        m.d.comb += wr.data.eq(Cat(*new))
+
+        # --- accrd: the RAM's read data drives the group, padded to latency("accrd") -------
+        port = self.acc
+        lat = latency(_ACCRD)
+        read = Signal()
+        m.d.comb += [
+            read.eq(port.issue & (opcode_of(port.instr) == _ACCRD.opcode)),
+            rd.addr.eq((_field(port.instr, _ACCRD, "a") + port.offset)[:abits]),
+        ]
+        out_valid = delay(m, read, lat, name="accrd_valid")
+        out_dest = delay(m, _field(port.instr, _ACCRD, "d"), lat, name="accrd_dest")
+        out_data = delay(m, rd.data, lat - _RAM_READ_STAGES, name="accrd_data")
+        values = [out_data[_ACC_BITS * j:_ACC_BITS * (j + 1)] for j in range(lanes)]
+        for code, d, i in stream_codes(cfg):
+            stream = (self.east if d == "e" else self.west)[i]
+            byte = i % GROUP
+            m.d.comb += [
+                stream.we.eq(out_valid & (out_dest == code - byte)),
+                stream.data.eq(Cat(*(v[_BYTE * byte:_BYTE * (byte + 1)] for v in values))),
+            ]
