@@ -38,7 +38,8 @@ class HazardError(ConveyorError):
     Members
     -------
     cycle : the cycle in which it happened.
-    kind : ``"collision"``, ``"empty-read"`` or ``"address"``.
+    kind : ``"collision"``, ``"empty-read"``, ``"address"``, or ``"undefined"`` (slice state
+        that the run never wrote: MXM weights or accumulator rows, SXM transpose rows).
     """
 
     def __init__(self, kind: str, cycle: int, message: str):

@@ -252,14 +252,14 @@ def _preset(name, **kw) -> CoreConfig:
 #: Named presets, smallest first.
 PRESETS: dict[str, CoreConfig] = {c.name: c for c in (
     # iCEBreaker (iCE40 UP5K): the smallest complete core, and the fast test config.
-    # MXM and SXM at the west edge, as in one TSP hemisphere; four MEM slices west of the VXM
-    # so an int32 stream group can come from MEM.
+    # Four MEM slices west of the VXM so an int32 stream group can come from MEM; SXM and MXM
+    # at the east edge, as in the TSP's eastern hemisphere.
     _preset("tiny", lanes=4, streams=4,
-            floorplan=("mxm", "sxm") + ("mem",) * 4 + ("vxm",) + ("mem",) * 2,
+            floorplan=("mem",) * 4 + ("vxm",) + ("mem",) * 2 + ("sxm", "mxm"),
             mem_depth=256, vxm_alus=2, queue_depth=256, acc_depth=64, clock_mhz=20.0),
     # ULX3S 85F (ECP5): the VTA-class 16-lane core, a 16x16 int8 MXM.
     _preset("small16", lanes=16, streams=8,
-            floorplan=("mxm", "sxm") + ("mem",) * 4 + ("vxm",) + ("mem",) * 4,
+            floorplan=("mem",) * 4 + ("vxm",) + ("mem",) * 4 + ("sxm", "mxm"),
             mem_depth=1024, vxm_alus=2, queue_depth=1024, acc_depth=512, clock_mhz=100.0),
     # The full TSP geometry, both hemispheres (golden model; too large for our boards).
     _preset("tsp", lanes=320, streams=32,

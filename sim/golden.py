@@ -1,8 +1,10 @@
 """The cycle-exact golden model: the executable specification of docs/architecture.md.
 
 Issue cycles come from :func:`conveyor.sw.program.timeline`, latencies from
-:mod:`conveyor.hw.timing`, lane arithmetic from :mod:`conveyor.sim.vxm_semantics`; this module
-adds the streams and the MEM slices.
+:mod:`conveyor.hw.timing`, lane arithmetic from :mod:`conveyor.sim.vxm_semantics`, the MXM and
+SXM slices' state from :mod:`conveyor.sim.slice_state`; this module adds the streams and the
+MEM slices, and runs the slices' deferred effects (MEM writes, weight installs, accumulator
+writes) in the cycle the timing table says they land.
 
 Streams are event-driven rather than shifted every cycle. A value written to an eastward stream
 at position p in cycle c is at p+k in cycle c+k, so every cell it occupies has the same
@@ -15,7 +17,7 @@ soon as they are issued without a read seeing them early.
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +28,7 @@ from ..hw.config import CoreConfig
 from ..hw.isa import Stream, check_value
 from ..hw.timing import latency
 from ..sw.program import Issue, Program, ProgramError, timeline
+from .slice_state import MxmState, SxmState, join_i32, split_i32
 from .vxm_semantics import Semantics, semantics
 
 __all__ = ["GoldenResult", "run"]
@@ -75,8 +78,9 @@ class _Step:
     reads: tuple = ()
     dest: tuple = ()
     addr_field: int = -1  # index of the address in Instr.args
+    addr_kind: str = "addr"  # its field kind, which decides its range
     fn: Semantics | None = None
-    args: dict | None = None  # VXM instruction fields (requant parameters)
+    args: dict | None = None  # the instruction's fields (requant parameters, lane counts)
 
 
 _Cell = tuple[int, int, int]  # (direction, stream, q)
@@ -96,21 +100,11 @@ def _check(program: Program, issue: Issue) -> None:
         raise ProgramError(f"{program.where(queue.name, issue.index)}: {op.mnemonic} cannot "
                            f"run on queue {queue.name}")
     for f in op.fields:
-        if f.kind != "addr":  # addresses move with repeat's stride: checked at every issue
+        if f.name != op.address:  # addresses move with repeat's stride: checked at every issue
             problem = check_value(f.kind, instr[f.name], program.config)
             if problem:
                 raise ProgramError(f"{program.where(queue.name, issue.index)}: {op.mnemonic} "
                                    f"{f.name}: {problem}")
-
-
-def _join(parts: list[np.ndarray]) -> np.ndarray:
-    """Four byte vectors (byte 0 first) -> one int32 vector."""
-    return np.array(parts).T.copy().view("<i4").reshape(-1)
-
-
-def _split(value: np.ndarray) -> np.ndarray:
-    """int32 vector -> (4, lanes) int8, row k = byte k of every lane."""
-    return value.astype("<i4", copy=False).view(np.int8).reshape(-1, 4).T.copy()
 
 
 def _describe(program: Program, issue: Issue) -> str:
@@ -126,12 +120,16 @@ class _Machine:
         self.positions, self.depth = cfg.positions, cfg.mem_depth
         self.mem = program.initial_mem()
         self.mem_at = {s.position: self.mem[s.name] for s in cfg.mem_slices}
+        self.mxm_at = {s.position: MxmState(cfg) for s in cfg.slices_of("mxm")}
+        self.sxm_at = {s.position: SxmState(cfg) for s in cfg.slices_of("sxm")}
         self.slice_at = {s.position: s.name for s in cfg.slices}
         # (dir, stream, diagonal) -> [(q, cycle, value, writer issue)], see the module docstring
         self.diagonals: dict[tuple[int, int, int], list] = {}
         self.prune_at = _PRUNE_MIN
-        # MEM writes waiting for their cycle: (cycle, memory, address, value)
-        self.mem_writes: deque = deque()
+        # Effects waiting for their cycle, a heap of (cycle, order, function, arguments): MEM
+        # writes, weight installs, accumulator writes; equal cycles land in issue order.
+        self.pending: list = []
+        self.order = 0
         # The earliest collision, raised once the run reaches its cycle (hazards in cycle order).
         self.collision: HazardError | None = None
         self.steps: dict[tuple[str, int], _Step] = {}
@@ -170,11 +168,16 @@ class _Machine:
         dest = _cells(issue.instr["d"], position) if op.writes else ()
         names = [name for name, _ in issue.instr.args]
         addr_field = names.index(op.address) if op.address else -1
+        addr_kind = op.field(op.address).kind if op.address else "addr"
+        args = dict(issue.instr.args)
         if op.kind == "vxm":
             return _Step(self.vxm, latency(op), reads, dest, fn=semantics(op.mnemonic),
-                         args=dict(issue.instr.args))
-        execute = self.mem_read if op.mnemonic == "read" else self.mem_write
-        return _Step(execute, latency(op), reads, dest, addr_field)
+                         args=args)
+        execute = {"read": self.mem_read, "write": self.mem_write, "lw": self.mxm_lw,
+                   "iw": self.mxm_iw, "mm.set": self.mxm_mm, "mm.add": self.mxm_mm,
+                   "accrd": self.mxm_accrd, "tr.in": self.sxm_tr_in,
+                   "tr.out": self.sxm_tr_out}.get(op.mnemonic, self.sxm_move)
+        return _Step(execute, latency(op), reads, dest, addr_field, addr_kind, args=args)
 
     def advance(self, cycle: int) -> None:
         """Bring the machine to the start of ``cycle``: MEM writes due by then land."""
@@ -187,11 +190,16 @@ class _Machine:
             self.prune(cycle)
 
     def land(self, cycle: int) -> None:
-        """Apply the MEM writes due by ``cycle``, oldest first."""
-        writes = self.mem_writes
-        while writes and writes[0][0] <= cycle:
-            _, memory, addr, value = writes.popleft()
-            memory[addr] = value
+        """Apply the effects due by ``cycle``, in cycle order, then in issue order."""
+        pending = self.pending
+        while pending and pending[0][0] <= cycle:
+            due, _, function, args = heapq.heappop(pending)
+            function(due, *args)
+
+    def later(self, cycle: int, function: Callable, *args) -> None:
+        """Run ``function(cycle, *args)`` when the run reaches ``cycle``."""
+        heapq.heappush(self.pending, (cycle, self.order, function, args))
+        self.order += 1
 
     def timeout(self, cycle: int) -> None:
         raise SimulationError(f"the run exceeds max_cycles={self.max_cycles} (still busy in "
@@ -206,10 +214,15 @@ class _Machine:
         a, *b = [self.operand(issue, cells, now) for cells in step.reads]
         result = step.fn(a, b[0] if b else None, step.args)
         cycle = now + step.finish
-        if len(step.dest) == 1:
-            self.put(issue, step.dest[0], cycle, result)
+        self.put_value(issue, step.dest, cycle, result)
+
+    def put_value(self, issue: Issue, dest: tuple[_Cell, ...], cycle: int,
+                  value: np.ndarray) -> None:
+        """Put a byte vector on one cell, or an int32 vector on a group's four cells."""
+        if len(dest) == 1:
+            self.put(issue, dest[0], cycle, value)
         else:
-            for cell, part in zip(step.dest, _split(result)):
+            for cell, part in zip(dest, split_i32(value)):
                 self.put(issue, cell, cycle, part)
 
     def operand(self, issue: Issue, cells: tuple[_Cell, ...] | int, now: int):
@@ -217,7 +230,7 @@ class _Machine:
             return cells
         if len(cells) == 1:
             return self.get(issue, cells[0], now)
-        return _join([self.get(issue, cell, now) for cell in cells])
+        return join_i32([self.get(issue, cell, now) for cell in cells])
 
     def mem_read(self, issue: Issue, step: _Step, now: int) -> None:
         addr = self.address(issue, step, now)
@@ -229,14 +242,77 @@ class _Machine:
         value = self.get(issue, step.reads[0][0], now)
         # A read issued in this cycle still sees the old word: the write lands `latency` later.
         memory = self.mem_at[issue.queue.slice.position]
-        self.mem_writes.append((now + step.finish, memory, addr, value))
+        self.later(now + step.finish, _store, memory, addr, value)
 
     def address(self, issue: Issue, step: _Step, now: int) -> int:
         addr = issue.instr.args[step.addr_field][1]
-        if not 0 <= addr < self.depth:
-            raise HazardError("address", now, f"{_describe(self.program, issue)}: address "
-                              f"{addr} is out of range 0..{self.depth - 1}")
+        problem = check_value(step.addr_kind, addr, self.program.config)
+        if problem:
+            raise HazardError("address", now, f"{_describe(self.program, issue)}: {problem}")
         return addr
+
+    def undefined(self, issue: Issue, cycle: int, what: str) -> HazardError:
+        return HazardError("undefined", cycle, f"{_describe(self.program, issue)} {what}")
+
+    # --- MXM: weights, multiplies, accumulators (see slice_state.MxmState) ----------------
+
+    def mxm_lw(self, issue: Issue, step: _Step, now: int) -> None:
+        row = self.address(issue, step, now)
+        mxm, cells = self.mxm_at[issue.queue.slice.position], step.reads[0]
+        for k, cell in enumerate(cells[:max(0, mxm.lanes - row)]):
+            mxm.load_row(row + k, self.get(issue, cell, now))
+
+    def mxm_iw(self, issue: Issue, step: _Step, now: int) -> None:
+        mxm = self.mxm_at[issue.queue.slice.position]
+        self.later(now + step.finish, mxm.install, mxm.shadow_copy())
+
+    def mxm_mm(self, issue: Issue, step: _Step, now: int) -> None:
+        a = self.address(issue, step, now)
+        mxm = self.mxm_at[issue.queue.slice.position]
+        missing = mxm.missing_weights()
+        if missing:
+            raise self.undefined(issue, now, f"multiplies by weight rows {missing} that no lw "
+                                 f"loaded and no iw installed in this run")
+        y = mxm.multiply(self.get(issue, step.reads[0][0], now))
+        self.later(now + step.finish, self.mxm_accumulate, issue, mxm, a, y,
+                   issue.instr.op.mnemonic == "mm.add")
+
+    def mxm_accumulate(self, cycle: int, issue: Issue, mxm: MxmState, a: int, y: np.ndarray,
+                       add: bool) -> None:
+        if add and not mxm.written[a]:
+            raise self.undefined(issue, cycle, f"adds to accumulator row {a}, which no mm.set "
+                                 f"wrote in this run")
+        mxm.accumulate(a, y, add)
+
+    def mxm_accrd(self, issue: Issue, step: _Step, now: int) -> None:
+        a = self.address(issue, step, now)
+        mxm = self.mxm_at[issue.queue.slice.position]
+        if not mxm.written[a]:
+            raise self.undefined(issue, now, f"reads accumulator row {a}, which no mm.set "
+                                 f"wrote in this run")
+        self.put_value(issue, step.dest, now + step.finish, mxm.acc[a].copy())
+
+    # --- SXM: lane moves and the transpose buffer (see slice_state.SxmState) --------------
+
+    def sxm_move(self, issue: Issue, step: _Step, now: int) -> None:
+        sxm = self.sxm_at[issue.queue.slice.position]
+        values = [self.get(issue, cells[0], now) for cells in step.reads]
+        result = sxm.move(issue.instr.op.mnemonic, values, step.args)
+        self.put(issue, step.dest[0], now + step.finish, result)
+
+    def sxm_tr_in(self, issue: Issue, step: _Step, now: int) -> None:
+        row = self.address(issue, step, now)
+        sxm = self.sxm_at[issue.queue.slice.position]
+        sxm.write_row(row, self.get(issue, step.reads[0][0], now))
+
+    def sxm_tr_out(self, issue: Issue, step: _Step, now: int) -> None:
+        col = self.address(issue, step, now)
+        sxm = self.sxm_at[issue.queue.slice.position]
+        missing = sxm.missing_rows()
+        if missing:
+            raise self.undefined(issue, now, f"reads transpose rows {missing}, which no tr.in "
+                                 f"wrote in this run")
+        self.put(issue, step.dest[0], now + step.finish, sxm.column(col))
 
     # --- streams ---------------------------------------------------------------------------
 
@@ -279,6 +355,10 @@ class _Machine:
         self.diagonals = {key: entries for key, entries in self.diagonals.items()
                           if key[2] + (reach if key[0] == _EAST else 0) >= now}
         self.prune_at = max(_PRUNE_MIN, 2 * len(self.diagonals))
+
+
+def _store(cycle: int, memory: np.ndarray, addr: int, value: np.ndarray) -> None:
+    memory[addr] = value
 
 
 def run(program: Program, *, max_cycles: int | None = None) -> GoldenResult:

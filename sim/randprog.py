@@ -5,8 +5,11 @@ cells hold a value (docs/architecture.md, "Streams") and which cells some instru
 write later. Each queue that is free in a cycle either idles, repeats its last instruction (a
 ``repeat`` grows while the same instruction keeps recurring at one distance) or issues a new
 instruction whose operands are cells that hold a value and whose result cells no other
-instruction writes. Idle stretches become ``nop``. So every program runs on the golden model
-without a collision, an empty read or an address out of range, and fits its queues.
+instruction writes. It also tracks the state inside MXM and SXM slices (which weight rows,
+accumulator rows and transpose rows the run has defined, and from which cycle), so an
+instruction only uses state that is there. Idle stretches become ``nop``. So every program
+runs on the golden model without a collision, an empty read, an address out of range or a
+read of undefined state, and fits its queues.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hw.config import GROUP, CoreConfig, Queue
-from ..hw.isa import BINARY, UNARY, Instr, Stream
+from ..hw.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value
 from ..hw.timing import latency
 from ..sw.program import DataBlock, Program
 
@@ -141,6 +144,32 @@ class _Streams:
         return out
 
 
+class _MxmTrack:
+    """What an MXM slice holds so far in the program being generated.
+
+    Members
+    -------
+    loaded : shadow rows loaded.
+    next_row : where the next sequential lw goes.
+    active_from : first cycle an mm may use a full set of installed weights, if any.
+    acc_from : accumulator row -> first cycle it is defined.
+    """
+
+    def __init__(self, config: CoreConfig):
+        self.loaded: set[int] = set()
+        self.next_row = 0
+        self.active_from: int | None = None
+        self.acc_from: dict[int, int] = {}
+
+    @property
+    def shadow_loaded(self) -> int:
+        return len(self.loaded)
+
+    def load(self, row: int, n: int, lanes: int) -> None:
+        self.loaded.update(range(row, min(row + n, lanes)))
+        self.next_row = (row + n) % lanes
+
+
 class _Generator:
     """One random program; every choice comes from ``rng`` so a seed fixes the program."""
 
@@ -148,13 +177,18 @@ class _Generator:
         self.config, self.rng, self.size = config, rng, size
         self.streams = _Streams(config)
         self.queues = [_QueueGen(q) for q in config.queues]
-        vxm = [s.position for s in config.slices if s.kind == "vxm"]
-        self.vxm_positions = vxm
+        self.vxm_positions = [s.position for s in config.slices_of("vxm")]
+        # Where MEM reads mostly go: the slices that compute.
+        self.targets = [s.position for s in config.slices if s.kind in ("vxm", "sxm", "mxm")]
+        self.mxm = {s.position: _MxmTrack(config) for s in config.slices_of("mxm")}
+        self.sxm = {s.position: set() for s in config.slices_of("sxm")}  # transpose rows
         # Hot addresses make reads find data and written words; the top words test the edge.
         self.hot = min(config.mem_depth, 24)
         # Per-program appetites, so that some programs are dense and some sparse.
         self.p_issue = {"mem.rd": rng.uniform(0.2, 0.7), "mem.wr": rng.uniform(0.2, 0.8),
-                        "mem": rng.uniform(0.3, 0.7), "vxm": rng.uniform(0.4, 0.9)}
+                        "mem": rng.uniform(0.3, 0.7), "vxm": rng.uniform(0.4, 0.9),
+                        "sxm": rng.uniform(0.4, 0.9), "mxm.w": rng.uniform(0.4, 0.9),
+                        "mxm.mm": rng.uniform(0.4, 0.9), "mxm.acc": rng.uniform(0.3, 0.8)}
         self.p_repeat = rng.uniform(0.3, 0.9)
         self.data = self._data()
 
@@ -216,21 +250,57 @@ class _Generator:
     # --- validity ----------------------------------------------------------------------
 
     def _fits(self, instr: Instr, queue: Queue, cycle: int) -> bool:
-        """Operands hold values now, result cells have no other writer, address in range."""
+        """Operands hold values now, result cells have no other writer, address in range,
+        slice state defined."""
         op, position = instr.op, queue.slice.position
-        if op.address is not None and not 0 <= instr[op.address] < self.config.mem_depth:
+        if op.address is not None and check_value(op.field(op.address).kind,
+                                                  instr[op.address], self.config):
             return False
-        for name in op.reads:
-            value = instr[name]
-            if isinstance(value, Stream) and not self.streams.full(value, position):
+        for value in self._operands(instr):
+            if not self.streams.full(value, position):
                 return False
+        if not self._state_ok(instr, position, cycle):
+            return False
         if op.writes:
             return self.streams.free(instr["d"], position, cycle + latency(op))
         return True
 
+    def _operands(self, instr: Instr) -> list[Stream]:
+        """The streams ``instr`` reads (an lw does not read those for rows past the last)."""
+        if instr.op.mnemonic == "lw":
+            s = instr["s"]
+            return [Stream(s.dir, s.index, min(s.width, self.config.lanes - instr["row"]))]
+        return [v for v in (instr[name] for name in instr.op.reads) if isinstance(v, Stream)]
+
+    def _state_ok(self, instr: Instr, position: int, cycle: int) -> bool:
+        name = instr.op.mnemonic
+        if name == "tr.out":
+            return len(self.sxm[position]) == self.config.lanes
+        if position not in self.mxm:
+            return True
+        mxm = self.mxm[position]
+        if name == "iw":
+            return mxm.shadow_loaded == self.config.lanes
+        if name in ("mm.set", "mm.add"):
+            if mxm.active_from is None or mxm.active_from > cycle:
+                return False
+            return name == "mm.set" or instr["a"] in mxm.acc_from
+        if name == "accrd":
+            return mxm.acc_from.get(instr["a"], cycle + 1) <= cycle
+        return True
+
     def _commit(self, instr: Instr, queue: Queue, cycle: int) -> None:
-        if instr.op.writes:
-            self.streams.write(instr["d"], queue.slice.position, cycle + latency(instr.op))
+        op, position = instr.op, queue.slice.position
+        if op.writes:
+            self.streams.write(instr["d"], position, cycle + latency(op))
+        if op.mnemonic == "tr.in":
+            self.sxm[position].add(instr["row"])
+        elif op.mnemonic == "lw":
+            self.mxm[position].load(instr["row"], instr["s"].width, self.config.lanes)
+        elif op.mnemonic == "iw":
+            self.mxm[position].active_from = cycle + latency(op)
+        elif op.mnemonic == "mm.set":
+            self.mxm[position].acc_from.setdefault(instr["a"], cycle + latency(op))
 
     # --- choices -----------------------------------------------------------------------
 
@@ -238,6 +308,10 @@ class _Generator:
         role, rng = queue.role, self.rng
         if role == "vxm":
             return self._vxm(queue.slice.position)
+        if role == "sxm":
+            return self._sxm(queue.slice.position)
+        if role.startswith("mxm"):
+            return self._mxm(role, queue.slice.position)
         if role == "mem.rd" or (role == "mem" and rng.random() < 0.5):
             return Instr.make("read", addr=self._addr(), d=self._mem_dest(queue.slice.position))
         held = self.streams.held(queue.slice.position, 1)
@@ -255,7 +329,9 @@ class _Generator:
         """A byte stream, mostly heading for a VXM and mostly on the stream that makes byte
         k of a group from the k-th slice upstream, so that int32 groups form."""
         rng, streams = self.rng, self.config.streams
-        nearest = min(self.vxm_positions, key=lambda v: abs(v - position), default=position)
+        nearest = min(self.targets, key=lambda v: abs(v - position), default=position)
+        if rng.random() < 0.4:
+            nearest = rng.choice(self.targets or [position])
         toward = "e" if position < nearest else "w"
         direction = toward if rng.random() < 0.8 else rng.choice(_DIRS)
         if rng.random() < 0.7:
@@ -292,6 +368,47 @@ class _Generator:
         name = rng.choice(list(BINARY))
         b = rng.choice(held) if rng.random() < 0.6 else self._immediate(name, t)
         return Instr.make(f"{name}.{t}", a=rng.choice(held), b=b, d=self._stream_out(width))
+
+    def _sxm(self, position: int) -> Instr | None:
+        rng, lanes = self.rng, self.config.lanes
+        held = self.streams.held(position, 1)
+        if not held:
+            return None
+        kind = rng.choice(("shift", "rotate", "bcast", "permute", "tr.in", "tr.in", "tr.out"))
+        d = self._stream_out(1)
+        if kind in ("shift", "rotate"):
+            n = rng.choice((0, 1, -1, lanes - 1, 1 - lanes, rng.randint(1 - lanes, lanes - 1)))
+            return Instr.make(kind, s=rng.choice(held), d=d, n=n)
+        if kind == "bcast":
+            return Instr.make(kind, s=rng.choice(held), i=rng.randrange(lanes), d=d)
+        if kind == "permute":
+            return Instr.make(kind, s=rng.choice(held), m=rng.choice(held), d=d)
+        if kind == "tr.in":
+            return Instr.make(kind, s=rng.choice(held), row=rng.randrange(lanes))
+        return Instr.make(kind, col=rng.randrange(lanes), d=d)
+
+    def _mxm(self, role: str, position: int) -> Instr | None:
+        rng, lanes = self.rng, self.config.lanes
+        acc_row = rng.randrange(min(8, self.config.acc_depth))
+        if rng.random() < 0.1:
+            acc_row = self.config.acc_depth - 1 - rng.randrange(min(2, self.config.acc_depth))
+        if role == "mxm.acc":
+            return Instr.make("accrd", a=acc_row, d=self._stream_out(GROUP))
+        held = self.streams.held(position, 1)
+        if role == "mxm.mm":
+            if not held:
+                return None
+            name = "mm.add" if rng.random() < 0.6 else "mm.set"
+            return Instr.make(name, s=rng.choice(held), a=acc_row)
+        if self.mxm[position].shadow_loaded == lanes and rng.random() < 0.3:
+            return Instr.make("iw")
+        windows = [Stream(s.dir, s.index, n) for s in held for n in range(1, MAX_WINDOW + 1)
+                   if self.streams.full(Stream(s.dir, s.index, n), position)
+                   and s.index + n <= self.config.streams]
+        if not windows:
+            return None
+        row = self.mxm[position].next_row if rng.random() < 0.7 else rng.randrange(lanes)
+        return Instr.make("lw", s=rng.choice(windows), row=row)
 
     def _immediate(self, name: str, t: str) -> int:
         rng = self.rng

@@ -14,6 +14,8 @@ _KIND_TITLES = {
     "icu": "ICU: every queue",
     "mem": "MEM slice",
     "vxm": "VXM slice",
+    "mxm": "MXM slice",
+    "sxm": "SXM slice",
 }
 
 
@@ -56,7 +58,11 @@ def isa_markdown() -> str:
     out += [f"| `{k}` | {w} | {doc} |" for k, (w, doc) in FIELD_KINDS.items()]
     out += ["", ("Stream encoding (6 bits): bit 5 = direction (0 east, 1 west), bits 4:0 = "
             "index. Operand fields (`opnd8`, `opnd32`): bit 0 = 1 for an immediate in bits "
-            "32:1, 0 for a stream encoding in bits 6:1."), ""]
+            "32:1, 0 for a stream encoding in bits 6:1. A `window` is a stream encoding in "
+            "bits 5:0 and the stream count minus one in bits 7:6."), "",
+            ("For an instruction whose effect stays inside its slice (`lw`, `iw`, `mm.*`, "
+             "`tr.in`), the latency is the distance to the first instruction that sees the "
+             "effect."), ""]
     for kind, title in _KIND_TITLES.items():
         out += [f"## {title}", "",
                 "| syntax | opcode | latency | queues | encoding | meaning |",

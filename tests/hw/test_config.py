@@ -43,7 +43,7 @@ def test_fingerprint_is_geometry_not_name():
     ({"floorplan": ("mem", "gpu")}, "unknown slice kind 'gpu'"),
     ({"floorplan": ("vxm",)}, "floorplan needs at least one mem slice"),
     ({"floorplan": ()}, "floorplan must name at least one slice"),
-    ({"floorplan": ("mem", "mxm")}, "slice kind 'mxm' is not available in this version"),
+    ({"acc_depth": 0}, "acc_depth must be between 1 and 65536, not 0"),
     ({"mem_depth": 1 << 17}, "mem_depth must be between 16 and 65536"),
     ({"mem_ports": 3}, "mem_ports must be between 1 and 2, not 3"),
     ({"vxm_alus": 0}, "vxm_alus must be between 1 and 16, not 0"),

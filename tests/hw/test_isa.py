@@ -55,8 +55,17 @@ def _value(field, draw):
                            st.sampled_from(range(0, SMALL.streams, 4)), st.just(4))
     if kind in ("stream", "group"):
         return draw(stream)
+    if kind == "window":
+        n = draw(st.integers(1, 4))
+        return Stream(draw(st.sampled_from("ew")), draw(st.integers(0, SMALL.streams - n)), n)
     if kind == "addr":
         return draw(st.integers(0, SMALL.mem_depth - 1))
+    if kind == "acc":
+        return draw(st.integers(0, SMALL.acc_depth - 1))
+    if kind == "lane":
+        return draw(st.integers(0, SMALL.lanes - 1))
+    if kind == "lshift":
+        return draw(st.integers(1 - SMALL.lanes, SMALL.lanes - 1))
     lo, hi = {"opnd8": (-128, 127), "opnd32": (-(1 << 31), (1 << 31) - 1), "count": (1, 65535),
               "wait": (1, (1 << 32) - 1), "stride": (-32768, 32767), "mult": (0, (1 << 31) - 1),
               "shift": (0, 31), "zp": (-128, 127)}[kind]
@@ -96,6 +105,11 @@ def test_decode_rejects_unknown_opcodes_and_stray_bits():
     ("addr", 1024, "address 1024 is out of range 0..1023"),
     ("opnd8", 128, "out of range -128..127"),
     ("shift", 32, "out of range 0..31"),
+    ("window", Stream("e", 6, 3), "reach beyond this config's 8 streams"),
+    ("window", Stream("e", 0, 5), "takes 1 to 4 streams, not 5"),
+    ("acc", 512, "accumulator row 512 is out of range 0..511"),
+    ("lane", 16, "lane 16 is out of range 0..15"),
+    ("lshift", -16, "out of range -15..15"),
 ])
 def test_check_value_explains(kind, value, message):
     assert message in check_value(kind, value, SMALL)

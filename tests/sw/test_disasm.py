@@ -91,6 +91,9 @@ def _field_values(kind: str, config: CoreConfig) -> st.SearchStrategy:
         lambda k: 4 * k), st.just(4))
     if kind in ("stream", "group"):
         return singles if kind == "stream" else groups
+    if kind == "window":
+        return st.integers(1, 4).flatmap(lambda n: st.builds(
+            Stream, dirs, st.integers(0, config.streams - n), st.just(n)))
     if kind == "addr":
         return st.integers(0, config.mem_depth - 1)
     numbers = st.integers(*_valid_range(kind, config))
@@ -112,7 +115,8 @@ def _repeat(draw, prev: Instr, config: CoreConfig) -> Instr:
     stride = 0
     if prev.op.address is not None:
         addr = prev[prev.op.address]
-        lo, hi = -(addr // n), (config.mem_depth - 1 - addr) // n
+        top = _valid_range(prev.op.field(prev.op.address).kind, config)[1]
+        lo, hi = -(addr // n), (top - addr) // n
         stride = draw(st.integers(max(lo, -32768), min(hi, 32767)))
     return Instr.make("repeat", n=n, d=d, stride=stride)
 

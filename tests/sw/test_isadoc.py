@@ -16,6 +16,7 @@ def test_committed_isa_doc_is_current():
 def test_every_op_is_documented_with_its_latency():
     text = isa_markdown()
     for op in OPS:
-        row = next(line for line in text.splitlines() if line.startswith(f"| `{op.mnemonic}"))
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{op.mnemonic}")
+                   and line.count("|") > 4)
         if op.kind != "icu":
             assert f"| {op.opcode} | {latency(op)} |" in row
