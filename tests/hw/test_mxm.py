@@ -17,6 +17,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from conveyor.hw.config import GROUP, PRESETS
@@ -451,7 +452,7 @@ def test_lut_columns_submodule_and_checks():
         MxmSlice(config=cfg, slice=cfg.slice_named("mem0"))
     for columns in (0, 7, 16):
         dut = _Probe(config=cfg, slice=mxm, lut_columns=columns)
-        dut.elaborate(None)
+        Fragment.get(dut, None)
         assert (dut.lutmul is None) == (columns == 0)
         if columns:
             assert len(dut.lutmul.w) == columns
