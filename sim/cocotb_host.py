@@ -15,40 +15,13 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
 
 from ..hw.config import CoreConfig
-from ..hw.isa import encode
+from ..sw.hostport import load_writes, mem_address, mem_reads, queue_address, unpack_lanes
 from ..sw.program import Program
 
 __all__ = ["CLOCK_NS", "HostPort", "mem_address", "queue_address"]
 
 #: Clock period of the simulation; only sets the time axis of waves.
 CLOCK_NS = 10
-
-_MEM_REGION = 1 << 30
-_INDEX_SHIFT = 22
-
-
-def queue_address(queue_index: int, instruction: int, half: int) -> int:
-    """Host word address of one 32-bit half of a queue's instruction (half 0 = bits 31:0)."""
-    return queue_index << _INDEX_SHIFT | instruction << 1 | half
-
-
-def mem_address(config: CoreConfig, slice_ordinal: int, word: int, chunk: int) -> int:
-    """Host word address of lanes 4*chunk .. 4*chunk+3 of one MEM word."""
-    return _MEM_REGION | slice_ordinal << _INDEX_SHIFT | word << _chunk_bits(config) | chunk
-
-
-def _chunk_bits(config: CoreConfig) -> int:
-    return (config.lanes // 4 - 1).bit_length()
-
-
-def _pack_chunks(values: np.ndarray) -> np.ndarray:
-    """(n, lanes) int8 -> (n, lanes/4) uint32, lane 4k in bits 7:0 of chunk k."""
-    return np.ascontiguousarray(values, dtype=np.int8).view("<u4").reshape(len(values), -1)
-
-
-def _unpack_chunks(words: np.ndarray, lanes: int) -> np.ndarray:
-    return np.asarray(words, dtype="<u4").view(np.int8).reshape(-1, lanes)
-
 
 class HostPort:
     """Drives the host port of one ``conveyor_core`` DUT.
@@ -128,27 +101,10 @@ class HostPort:
 
     async def load(self, program: Program) -> None:
         """Write every queue (all of them: queue memories keep old contents) and every block
-        of MEM data."""
-        self.config = config = program.config
-        for index, queue in enumerate(config.queues):
-            instrs = program.queues.get(queue.name)
-            if not instrs:
-                raise ValueError(f"program has no instructions for queue {queue.name}")
-            if len(instrs) > config.queue_depth:
-                raise ValueError(f"queue {queue.name} holds {len(instrs)} instructions, more "
-                                 f"than queue_depth {config.queue_depth}")
-            addrs, words = [], []
-            for k, instr in enumerate(instrs):
-                word = encode(instr)
-                addrs += [queue_address(index, k, 0), queue_address(index, k, 1)]
-                words += [word & 0xFFFF_FFFF, word >> 32]
-            await self.write_many(addrs, words)
-        for block in program.data:
-            ordinal = config.slice_named(block.slice).index
-            chunks = _pack_chunks(block.values)
-            addrs = [mem_address(config, ordinal, block.addr + w, c)
-                     for w in range(len(chunks)) for c in range(chunks.shape[1])]
-            await self.write_many(addrs, chunks.reshape(-1))
+        of MEM data (the writes of :func:`conveyor.sw.hostport.load_writes`)."""
+        self.config = program.config
+        addrs, words = load_writes(program)
+        await self.write_many(addrs, words)
 
     async def read_mem(self, slice_ordinal: int, first: int = 0,
                        count: int | None = None) -> np.ndarray:
@@ -156,10 +112,8 @@ class HostPort:
         int8; all words from ``first`` on by default."""
         config = self._need_config()
         count = config.mem_depth - first if count is None else count
-        per_word = config.lanes // 4
-        addrs = [mem_address(config, slice_ordinal, first + w, c)
-                 for w in range(count) for c in range(per_word)]
-        return _unpack_chunks(await self.read_many(addrs), config.lanes)
+        addrs = mem_reads(config, slice_ordinal, first, count)
+        return unpack_lanes(await self.read_many(addrs), config.lanes)
 
     def _need_config(self) -> CoreConfig:
         if self.config is None:
