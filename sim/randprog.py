@@ -374,7 +374,9 @@ class _Generator:
         held = self.streams.held(position, 1)
         if not held:
             return None
-        kind = rng.choice(("shift", "rotate", "bcast", "permute", "tr.in", "tr.in", "tr.out"))
+        full = len(self.sxm[position]) == lanes
+        kind = rng.choice(("shift", "rotate", "bcast", "permute")
+                          + (("tr.out",) * 2 if full else ("tr.in",) * 4))
         d = self._stream_out(1)
         if kind in ("shift", "rotate"):
             n = rng.choice((0, 1, -1, lanes - 1, 1 - lanes, rng.randint(1 - lanes, lanes - 1)))
@@ -383,8 +385,11 @@ class _Generator:
             return Instr.make(kind, s=rng.choice(held), i=rng.randrange(lanes), d=d)
         if kind == "permute":
             return Instr.make(kind, s=rng.choice(held), m=rng.choice(held), d=d)
-        if kind == "tr.in":
-            return Instr.make(kind, s=rng.choice(held), row=rng.randrange(lanes))
+        if kind == "tr.in":  # mostly the next row in order, so that all rows fill up
+            loaded = self.sxm[position]
+            row = min(set(range(lanes)) - loaded, default=0) if rng.random() < 0.7 else None
+            return Instr.make(kind, s=rng.choice(held),
+                              row=rng.randrange(lanes) if row is None else row)
         return Instr.make(kind, col=rng.randrange(lanes), d=d)
 
     def _mxm(self, role: str, position: int) -> Instr | None:

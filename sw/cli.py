@@ -158,8 +158,10 @@ def _cmd_run(args) -> int:
     else:
         from ..sim.verilator import run
         result = run(program, waves=args.waves)
+    from .program import mxm_utilization
     report = {"cycles": result.cycles, "backend": args.backend, "config": config.name,
-              "program": args.program}
+              "program": args.program,
+              "mxm_utilization": round(mxm_utilization(program, result.cycles), 4)}
     if getattr(result, "ops", None) is not None:
         report["ops"] = result.ops
     if args.waves:
@@ -169,7 +171,8 @@ def _cmd_run(args) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"{args.program}: {result.cycles} cycles on {config.name} ({args.backend})")
+    print(f"{args.program}: {result.cycles} cycles on {config.name} ({args.backend}), "
+          f"MXM utilisation {report['mxm_utilization']:.1%}")
     for spec, name, addr, count in dumps:
         words = result.mem[name][addr:addr + count]
         for i, word in enumerate(words):

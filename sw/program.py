@@ -27,6 +27,8 @@ __all__ = [
     "SrcLoc",
     "cycle_count",
     "halt_cycles",
+    "mm_count",
+    "mxm_utilization",
     "timeline",
 ]
 
@@ -164,3 +166,23 @@ def cycle_count(program: Program) -> int:
     """Cycles from start to done (docs/architecture.md): the timing rules alone decide it."""
     return max(max(i.done, i.cycle + 1 if i.instr.op.mnemonic == "halt" else 0)
                for i in timeline(program))
+
+
+def mm_count(program: Program) -> int:
+    """How many ``mm.set``/``mm.add`` the program issues, each repetition counted."""
+    queues = [q for q in program.config.queues if q.role == "mxm.mm"]
+    return sum(1 for q in queues for issue in _queue_issues(program, q)
+               if issue.instr.op.mnemonic.startswith("mm."))
+
+
+def mxm_utilization(program: Program, cycles: int, useful_macs: int | None = None) -> float:
+    """Useful MACs / (L^2 x cycles x MXM slices): the fraction of the MXMs' peak a run of
+    ``cycles`` reached. ``useful_macs`` defaults to L^2 per ``mm`` (no zero padding); a
+    compiler that pads tiles passes the MACs of the unpadded problem."""
+    cfg = program.config
+    mxms = len(cfg.slices_of("mxm"))
+    if not mxms or cycles <= 0:
+        return 0.0
+    peak = cfg.lanes ** 2 * cycles * mxms
+    macs = cfg.lanes ** 2 * mm_count(program) if useful_macs is None else useful_macs
+    return macs / peak

@@ -61,3 +61,34 @@ def test_loop64(config):
     x, z = before["mem0"][:64], before["mem5"][:64]
     expect = (np.maximum(x, z).astype(np.int16) - 1).astype(np.int8)
     np.testing.assert_array_equal(after["mem4"][:64], expect)
+
+
+def int32_planes(mem, slices, addr, count):
+    """int32 words stored as byte planes, byte k in ``slices[k]``."""
+    planes = [mem[s][addr:addr + count].astype(np.uint8).astype(np.uint32) for s in slices]
+    return sum(p << (8 * k) for k, p in enumerate(planes)).astype(np.int32)
+
+
+def test_matmul_is_bit_exact_against_numpy():
+    config = PRESETS["small16"]
+    program = assemble_file(EXAMPLES / "matmul.s", config)
+    before = program.initial_mem()
+    result = run(program)
+    # mem0 word 64 kt + m = A[m, 16kt:16kt+16]; mem7 word 16 (4 nt + kt) + r = B[16kt + r, 16nt:]
+    a = before["mem0"][:256].reshape(4, 64, 16).transpose(1, 0, 2).reshape(64, 64)
+    b = before["mem7"][:256].reshape(4, 4, 16, 16).transpose(1, 2, 0, 3).reshape(64, 64)
+    expect = a.astype(np.int64) @ b.astype(np.int64)
+    got = int32_planes(result.mem, ["mem4", "mem5", "mem6", "mem7"], 256, 256)
+    got = got.reshape(4, 64, 16).transpose(1, 0, 2).reshape(64, 64)
+    np.testing.assert_array_equal(got, expect)
+    assert np.abs(expect).max() > 1 << 16  # the sums need more than 16 bits
+    assert result.cycles == 1055
+    assert result.issued["mxm0.mm"] == 1024
+
+
+def test_transpose_permute_rotate_against_numpy():
+    before, after = outcome("transpose.s", PRESETS["small16"])
+    x = before["mem0"][:16]
+    np.testing.assert_array_equal(after["mem7"][16:32], x.T)
+    np.testing.assert_array_equal(after["mem6"][32:48], x[:, ::-1])
+    np.testing.assert_array_equal(after["mem5"][48:64], np.roll(x, 3, axis=1))

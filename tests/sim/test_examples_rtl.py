@@ -2,22 +2,18 @@
 through the same `conveyor run` a user types."""
 
 import json
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from conveyor.hw.config import PRESETS
 from conveyor.sim import golden
 from conveyor.sw.asm import assemble_file
 from conveyor.sw.cli import main
+from conveyor.sw.program import mxm_utilization
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.s"))
 
-
-@pytest.mark.parametrize("config", ["tiny", "small16"])
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
-def test_example_is_cycle_exact_on_rtl(capsys, example, config):
+def test_example_is_cycle_exact_on_rtl(capsys, example, example_config):
+    config = example_config
     program = assemble_file(example, PRESETS[config])
     expect = golden.run(program)
     dumps = [f"{s.name}:0:{PRESETS[config].mem_depth}" for s in PRESETS[config].mem_slices]
@@ -30,6 +26,7 @@ def test_example_is_cycle_exact_on_rtl(capsys, example, config):
     report = json.loads(out)
     assert report["backend"] == "verilator"
     assert report["cycles"] == expect.cycles
+    assert report["mxm_utilization"] == round(mxm_utilization(program, expect.cycles), 4)
     for spec in dumps:
         name = spec.split(":")[0]
         np.testing.assert_array_equal(np.array(report["dump"][spec], np.int8), expect.mem[name],

@@ -158,10 +158,11 @@ def test_cosim_shrinks_a_mismatch_to_a_small_replayable_file(tmp_path, capsys):
 
 def test_shrink_keeps_only_valid_failing_smaller_programs():
     config = PRESETS["small16"]
-    program = random_program(config, 3)
 
     def has_mul(p):
         return any(i.op.mnemonic == "mul.i32" for q in p.queues.values() for i in q)
+
+    program = next(p for p in (random_program(config, s) for s in range(100)) if has_mul(p))
 
     judged = []
 

@@ -302,14 +302,9 @@ def test_assemble_file_rejects_binary_and_bad_utf8(tmp_path):
     assert str(assemble_file(ok, TINY).queues["mem0.rd"][0]) == "nop 3"
 
 
-def test_examples_assemble_on_both_small_presets():
-    from pathlib import Path
-    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.s"))
-    assert examples
-    for path in examples:
-        for config in (TINY, SMALL):
-            program = assemble_file(path, config)
-            assert any(len(q) > 1 for q in program.queues.values())
+def test_examples_assemble_on_the_presets_they_name(example, example_config):
+    program = assemble_file(example, PRESETS[example_config])
+    assert any(len(q) > 1 for q in program.queues.values())
 
 
 # --- robustness -----------------------------------------------------------------------------
