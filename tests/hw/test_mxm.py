@@ -457,3 +457,29 @@ def test_lut_columns_submodule_and_checks():
         if columns:
             assert len(dut.lutmul.w) == columns
     assert {"w", "mm", "acc", "east", "west"} == set(dut.signature.members)
+
+
+@pytest.mark.slow
+def test_int32_wrap_by_accumulation():
+    """The wrap reached honestly, without preloading: all weights and activations -128 give
+    lane sums of L * 2^14 = 2^18 on small16, and 2^13 of them reach 2^31."""
+    setup = "small16-lut7"
+    cfg, _ = SETUPS[setup]
+    lanes = cfg.lanes
+    prog = Program(cfg, seed=7)
+    s = Stream("w", 0, MAX_WINDOW)
+    for row in range(0, lanes, MAX_WINDOW):
+        prog.lw(row // MAX_WINDOW, row, MAX_WINDOW, window=s)
+        prog.cells[row // MAX_WINDOW] = {("w", k): [0x80] * lanes for k in range(MAX_WINDOW)}
+    start = lanes // MAX_WINDOW
+    prog.iw(start)
+    start += IW
+    adds = (1 << 31) // (lanes * 128 * 128)
+    for k in range(adds + 2):
+        prog.mm(start + k, 5, add=k > 0, s=Stream("e", 2))
+        prog.cells[start + k] = {("e", 2): [0x80] * lanes}
+        if k % 256 == 0 or k > adds - 3:
+            prog.accrd(start + k + MM, 5)
+    errors, ref, _ = run(setup, prog)
+    assert errors[:5] == []
+    assert ref.stats["wrap up"] == lanes
