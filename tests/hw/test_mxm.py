@@ -20,7 +20,7 @@ import pytest
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
-from conveyor.hw.config import GROUP, PRESETS
+from conveyor.hw.config import GROUP, PRESETS, CoreConfig
 from conveyor.hw.isa import MAX_WINDOW, Instr, Stream, encode
 from conveyor.hw.mxm import MxmSlice
 from conveyor.hw.timing import latency
@@ -31,11 +31,15 @@ ACCRD = latency("accrd")
 IW = latency("iw")
 QUEUES = ("w", "mm", "acc")
 
-#: Test setups: a preset and how many weight columns use the LUT multipliers.
+#: Test setups: a config and how many weight columns use the LUT multipliers. ``odd12`` has a
+#: lane count that is not a power of two (an adder tree with odd levels) and a short
+#: accumulator memory.
 SETUPS = {
     "tiny": (PRESETS["tiny"], 0),
     "small16": (PRESETS["small16"], 0),
     "small16-lut7": (PRESETS["small16"], 7),
+    "odd12": (CoreConfig(name="odd12", lanes=12, streams=8, floorplan=("mem", "mxm"),
+                         mem_depth=16, vxm_alus=1, acc_depth=16), 5),
 }
 
 EDGE8 = [0x80, 0x7F, 0x00, 0xFF, 0x01, 0x81, 0xFE, 0x40]
