@@ -15,8 +15,10 @@ from amaranth.lib.wiring import In, Out
 
 from .config import SLICE_KINDS, CoreConfig
 from .mem import MemSlice, queue_port_name
+from .mxm import MxmSlice
 from .queue import HOST_BITS, InstructionQueue
 from .streams import StreamConveyor
+from .sxm import SxmSlice
 from .timing import max_latency
 from .vxm import VxmSlice
 
@@ -24,6 +26,9 @@ __all__ = ["TOP_NAME", "Core", "HostMap", "to_verilog"]
 
 #: Verilog module name of the top level.
 TOP_NAME = "conveyor_core"
+
+
+_SLICE_CLASSES = {"mem": MemSlice, "vxm": VxmSlice, "sxm": SxmSlice}
 
 
 class HostMap:
@@ -60,6 +65,8 @@ class Core(wiring.Component):
     Parameters
     ----------
     config : the core geometry.
+    lut_columns : MXM product columns built from LUTs in a submodule ``lutmul`` rather than
+        with ``*`` (for FPGAs with fewer multipliers than L^2; see ``hw/mxm.py``).
 
     Members
     -------
@@ -83,8 +90,9 @@ class Core(wiring.Component):
     done: Out(1)
     cycles: Out(32)
 
-    def __init__(self, config: CoreConfig):
+    def __init__(self, config: CoreConfig, *, lut_columns: int = 0):
         self._config = config
+        self._lut_columns = lut_columns
         self.map = HostMap(config)
         super().__init__()
 
@@ -100,17 +108,23 @@ class Core(wiring.Component):
         m.submodules.streams = conveyor = StreamConveyor(config=cfg)
         slices = {}
         for s in cfg.slices:
-            cls = MemSlice if s.kind == "mem" else VxmSlice
-            slices[s.name] = m.submodules[s.name] = cls(config=cfg, slice=s)
+            if s.kind == "mxm":
+                block = MxmSlice(config=cfg, slice=s, lut_columns=self._lut_columns)
+            else:
+                block = _SLICE_CLASSES[s.kind](config=cfg, slice=s)
+            slices[s.name] = m.submodules[s.name] = block
             for i in range(cfg.streams):
                 wiring.connect(m, slices[s.name].east[i], conveyor.east[s.position][i])
                 wiring.connect(m, slices[s.name].west[i], conveyor.west[s.position][i])
         queues = []
         alu_index: dict[str, int] = {}
         for q in cfg.queues:
-            queue = m.submodules[q.name.replace(".", "_")] = InstructionQueue(config=cfg,
-                                                                              queue=q)
+            name = q.name.replace(".", "_")
+            if name == q.slice.name:  # a slice with a single queue (sxm0, or memK with 1 port)
+                name += "_queue"
+            queue = m.submodules[name] = InstructionQueue(config=cfg, queue=q)
             target = getattr(slices[q.slice.name], queue_port_name(q.role))
+            # a VXM has one port per ALU: its queues are alu0, alu1, ... in order
             if q.role == "vxm":
                 k = alu_index[q.slice.name] = alu_index.get(q.slice.name, -1) + 1
                 target = target[k]
@@ -209,7 +223,7 @@ def _max(values):
     return Mux(a > b, a, b)
 
 
-def to_verilog(config: CoreConfig) -> str:
+def to_verilog(config: CoreConfig, *, lut_columns: int = 0) -> str:
     """Verilog for ``config``, top module ``conveyor_core`` with ports ``clk``, ``rst`` and the
     host port; the core sits in it as ``core``.
 
@@ -219,7 +233,7 @@ def to_verilog(config: CoreConfig) -> str:
     the flip-flops' sensitivity list instead, the simulated small16 core runs 1.6x faster
     (62k -> 102k cycles/s idle). Both FPGA families have flip-flops with asynchronous reset.
     """
-    core = Core(config)
+    core = Core(config, lut_columns=lut_columns)
     top = Module()
     top.domains.sync = domain = ClockDomain(async_reset=True)
     top.submodules.core = core
