@@ -19,6 +19,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
+from amaranth.utils import ceil_log2
 
 from .config import CoreConfig, Slice
 from .isa import OPS, Op, op_named
@@ -68,12 +69,14 @@ def _lane_index(m: Module, value, lanes: int, *, name: str) -> Signal:
 
 
 def _pick(m: Module, sources: list, select, *, name: str) -> Signal:
-    """The byte ``sources[select]``, or 0 if ``select`` is not an index of ``sources``."""
+    """The byte ``sources[select]``, or 0 if ``select`` is not an index of ``sources``.
+
+    A part select on the low bits of ``select`` maps to a binary multiplexer tree, about half
+    the LUTs of a case per source (yosys builds those as a one-hot ``$pmux``)."""
     out = Signal(8, name=name)
-    with m.Switch(select):
-        for k, source in enumerate(sources):
-            with m.Case(k):
-                m.d.comb += out.eq(source)
+    bits = ceil_log2(len(sources))
+    m.d.comb += out.eq(Mux(select < len(sources), Cat(*sources).word_select(select[:bits], 8),
+                           0))
     return out
 
 
@@ -200,8 +203,14 @@ class SxmSlice(wiring.Component):
                 m.d.comb += we.eq(valid & (tail_dest == code))
                 wes.append(we)
                 datas.append(Mux(we, tail_data, 0))
-            merged = datas[0]
-            for value in datas[1:]:
-                merged = merged | value
-            m.d.comb += [out.we.eq(Cat(*wes).any()), out.data.eq(merged)]
+            m.d.comb += out.we.eq(Cat(*wes).any())
+            # The conveyor reads data only under we: a single result line needs no gating
+            # (which would cost a LUT per bit of every stream).
+            if len(tails) == 1:
+                m.d.comb += out.data.eq(tails[0][2])
+            else:
+                merged = datas[0]
+                for value in datas[1:]:
+                    merged = merged | value
+                m.d.comb += out.data.eq(merged)
         return m
