@@ -96,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("isa", help="print the instruction set reference (Markdown)")
     p.add_argument("-o", "--output", help="write it here (docs/isa.md) instead of stdout")
+
+    p = sub.add_parser("opt", help="run compiler passes on an IR text module",
+                       description="Parse an IR module (MLIR-like text, docs/compiler.md), "
+                       "verify it, run the passes in order (verifying after each) and print "
+                       "the result.")
+    p.add_argument("input", help="IR text file (.mlir), or - for stdin")
+    p.add_argument("--passes", default="", metavar="A,B{OPT=V}",
+                   help="comma-separated pass pipeline, e.g. fuse-relu,canonicalize")
+    p.add_argument("--print-ir-after-all", action="store_true",
+                   help="print the module to stderr after every pass")
+    p.add_argument("-o", "--output", help="write the module here instead of stdout")
     return top
 
 
@@ -240,6 +251,23 @@ def _cmd_isa(args) -> int:
     return 0
 
 
+def _cmd_opt(args) -> int:
+    from .ir import PassManager, parse_module, parse_pipeline, print_module
+    passes = parse_pipeline(args.passes)
+    if args.input == "-":
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        text, name = _read(args.input).decode("utf-8", errors="replace"), args.input
+    module = parse_module(text, name)
+    dump = sys.stderr if args.print_ir_after_all else None
+    PassManager(passes, print_ir_after_all=dump).run(module)
+    if args.output:
+        _write(Path(args.output), print_module(module).encode())
+    else:
+        sys.stdout.write(print_module(module))
+    return 0
+
+
 # --- plumbing -------------------------------------------------------------------------------
 
 def _read(path: str) -> bytes:
@@ -261,7 +289,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 _COMMANDS = {"configs": _cmd_configs, "asm": _cmd_asm, "disasm": _cmd_disasm, "run": _cmd_run,
-             "cosim": _cmd_cosim, "verilog": _cmd_verilog, "isa": _cmd_isa}
+             "cosim": _cmd_cosim, "verilog": _cmd_verilog, "isa": _cmd_isa, "opt": _cmd_opt}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,302 @@
+"""The graph dialect: tensor ops on int8/int32 tensors (docs/compiler.md, "The graph level").
+
+One class per op. Each infers its result type from its operands and attributes
+(:meth:`infer_types`) and its verifier checks that the result has that type, so a builder and
+the parser share one set of shape rules. Requantising ops (``linear``, ``conv2d``, ``add``) carry
+``mul`` (one int, or one per output channel: the last dimension), ``shift``, ``zp`` and
+``relu``, with the ranges of the VXM's ``requant`` instruction.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from .core import AttrKinds, IRError, Module, Op, TensorType, module_verifier
+
+__all__ = [
+    "AddOp",
+    "ConstOp",
+    "Conv2dOp",
+    "GraphOp",
+    "InputOp",
+    "LinearOp",
+    "MatmulOp",
+    "MaxPool2x2Op",
+    "OutputOp",
+    "ReluOp",
+    "ReshapeOp",
+    "conv2d_output_hw",
+]
+
+MUL_MAX = (1 << 31) - 1
+SHIFT_MAX = 31
+ZP_MIN, ZP_MAX = -128, 127
+
+_REQUANT_ATTRS: AttrKinds = {"mul": (int, "ints"), "shift": int, "zp": int, "relu": bool}
+
+
+class GraphOp(Op):
+    """Shared checks of the graph ops. ``REQUANT`` ops carry mul/shift/zp/relu; graph ops are
+    ``PURE`` (removable when unused) except input and output."""
+
+    PURE = True
+    REQUANT: ClassVar[bool] = False
+
+    def tensor(self, slot: str, dtypes: tuple[str, ...] = ("i8",),
+               rank: int | None = None) -> TensorType:
+        """The type of operand ``slot``, checked to be a tensor of ``dtypes`` and ``rank``."""
+        v = getattr(self, slot)
+        t = v.type
+        what = f"{slot} %{v.name}"
+        if not isinstance(t, TensorType):
+            raise self.error(f"{what} must be a tensor, not {t}")
+        if t.dtype not in dtypes:
+            raise self.error(f"{what} must be {' or '.join(dtypes)}, not {t}")
+        if rank is not None and t.rank != rank:
+            raise self.error(f"{what} must have rank {rank}, not {t}")
+        return t
+
+    def verify_(self) -> None:
+        inferred = self.infer_types()
+        actual = [r.type for r in self.results]
+        if actual != inferred:
+            raise self.error("result type is " + ", ".join(map(str, actual))
+                             + " but the operands give " + ", ".join(map(str, inferred)))
+        if self.REQUANT:
+            shape = self.results[0].type.shape
+            self.check_requant(shape[-1] if shape else 1)
+
+    def check_requant(self, channels: int) -> None:
+        mul = self.attrs["mul"]
+        if isinstance(mul, list):
+            if len(mul) != channels:
+                raise self.error(f"mul has {len(mul)} per-channel values but the result has "
+                                 f"{channels} channels")
+            muls = mul
+        else:
+            muls = [mul]
+        for m in muls:
+            if not 0 <= m <= MUL_MAX:
+                raise self.error(f"mul {m} is out of range 0..2^31-1")
+        if not 0 <= self.attrs["shift"] <= SHIFT_MAX:
+            raise self.error(f"shift {self.attrs['shift']} is out of range 0..{SHIFT_MAX}")
+        self.check_zp()
+
+    def check_zp(self) -> None:
+        if not ZP_MIN <= self.attrs["zp"] <= ZP_MAX:
+            raise self.error(f"zp {self.attrs['zp']} is out of range {ZP_MIN}..{ZP_MAX}")
+
+
+class InputOp(GraphOp):
+    """A runtime input, int8, read by name from the inputs the host provides."""
+
+    NAME = "graph.input"
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"name": str}
+    PURE = False
+
+    def infer_types(self):
+        t = self.results[0].type
+        if not isinstance(t, TensorType) or t.dtype != "i8":
+            raise self.error(f"an input must be an i8 tensor, not {t}")
+        return [t]
+
+    def verify_(self) -> None:
+        super().verify_()
+        if not self.attrs["name"]:
+            raise self.error("an input needs a non-empty name")
+
+
+class ConstOp(GraphOp):
+    """A constant tensor (weights, bias): the ``value`` array, i8 or i32."""
+
+    NAME = "graph.const"
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"value": np.ndarray}
+
+    def infer_types(self):
+        value = self.attrs["value"]
+        if value.dtype not in (np.int8, np.int32):
+            raise self.error(f"a constant must be int8 or int32, not {value.dtype}")
+        if value.ndim == 0:
+            raise self.error("a constant must have at least one dimension")
+        return [TensorType.of(value)]
+
+
+class MatmulOp(GraphOp):
+    """``x @ w``: x (M, K) i8, w (K, N) i8 -> (M, N) i32, int32 sums (wrapping)."""
+
+    NAME = "graph.matmul"
+    OPERANDS = ("x", "w")
+    RESULTS = ("result",)
+
+    def infer_types(self):
+        x, w = self.tensor("x", rank=2), self.tensor("w", rank=2)
+        if x.shape[1] != w.shape[0]:
+            raise self.error(f"x %{self.x.name} has K={x.shape[1]} columns but w "
+                             f"%{self.w.name} has {w.shape[0]} rows")
+        return [TensorType((x.shape[0], w.shape[1]), "i32")]
+
+
+class LinearOp(GraphOp):
+    """``requant(x @ w + b, mul, shift, zp)``, then ``max(., zp)`` if relu: x (M, K) i8,
+    w (K, N) i8, b (N,) i32 -> (M, N) i8."""
+
+    NAME = "graph.linear"
+    OPERANDS = ("x", "w", "b")
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = _REQUANT_ATTRS
+    REQUANT = True
+
+    def infer_types(self):
+        x, w = self.tensor("x", rank=2), self.tensor("w", rank=2)
+        b = self.tensor("b", ("i32",), rank=1)
+        if x.shape[1] != w.shape[0]:
+            raise self.error(f"x %{self.x.name} has K={x.shape[1]} columns but w "
+                             f"%{self.w.name} has {w.shape[0]} rows")
+        if b.shape[0] != w.shape[1]:
+            raise self.error(f"b %{self.b.name} has {b.shape[0]} values but w %{self.w.name} "
+                             f"has N={w.shape[1]} columns")
+        return [TensorType((x.shape[0], w.shape[1]), "i8")]
+
+
+class AddOp(GraphOp):
+    """``requant(int32(a) + int32(b), mul, shift, zp)`` (+ relu): a and b of one shape, each i8
+    or i32 -> i8."""
+
+    NAME = "graph.add"
+    OPERANDS = ("a", "b")
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = _REQUANT_ATTRS
+    REQUANT = True
+
+    def infer_types(self):
+        a, b = self.tensor("a", ("i8", "i32")), self.tensor("b", ("i8", "i32"))
+        if a.shape != b.shape:
+            raise self.error(f"a %{self.a.name} is {a} but b %{self.b.name} is {b}: "
+                             f"the shapes must be equal")
+        return [TensorType(a.shape, "i8")]
+
+
+class ReluOp(GraphOp):
+    """``max(x, zp)``, of x's type."""
+
+    NAME = "graph.relu"
+    OPERANDS = ("x",)
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"zp": int}
+
+    def infer_types(self):
+        return [self.tensor("x", ("i8", "i32"))]
+
+    def verify_(self) -> None:
+        super().verify_()
+        self.check_zp()
+
+
+def conv2d_output_hw(h: int, w: int, r: int, s: int, stride: int, pad: int) -> tuple[int, int]:
+    """(OH, OW) of a convolution: ``(H + 2 pad - R) // stride + 1``, likewise for W."""
+    return (h + 2 * pad - r) // stride + 1, (w + 2 * pad - s) // stride + 1
+
+
+class Conv2dOp(GraphOp):
+    """Channels-last convolution with zero padding: x (H, W, C) i8, w (R, S, C, K) i8, b (K,) i32
+    -> (OH, OW, K) i8, requantised like linear."""
+
+    NAME = "graph.conv2d"
+    OPERANDS = ("x", "w", "b")
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"stride": int, "pad": int, **_REQUANT_ATTRS}
+    REQUANT = True
+
+    def infer_types(self):
+        x, w = self.tensor("x", rank=3), self.tensor("w", rank=4)
+        b = self.tensor("b", ("i32",), rank=1)
+        stride, pad = self.attrs["stride"], self.attrs["pad"]
+        if stride < 1:
+            raise self.error(f"stride must be at least 1, not {stride}")
+        if pad < 0:
+            raise self.error(f"pad must be at least 0, not {pad}")
+        (h, wd, c), (r, s, wc, k) = x.shape, w.shape
+        if wc != c:
+            raise self.error(f"x %{self.x.name} has C={c} channels but w %{self.w.name} "
+                             f"(R, S, C, K) has {wc}")
+        if b.shape[0] != k:
+            raise self.error(f"b %{self.b.name} has {b.shape[0]} values but w %{self.w.name} "
+                             f"has K={k} output channels")
+        oh, ow = conv2d_output_hw(h, wd, r, s, stride, pad)
+        if oh < 1 or ow < 1:
+            raise self.error(f"a {r}x{s} kernel does not fit x %{self.x.name} ({h}x{wd}) with "
+                             f"pad {pad}")
+        return [TensorType((oh, ow, k), "i8")]
+
+
+class MaxPool2x2Op(GraphOp):
+    """Max over 2x2 windows with stride 2: x (H, W, C) i8 -> (H/2, W/2, C); H and W even."""
+
+    NAME = "graph.maxpool2x2"
+    OPERANDS = ("x",)
+    RESULTS = ("result",)
+
+    def infer_types(self):
+        h, w, c = self.tensor("x", rank=3).shape
+        if h % 2 or w % 2:
+            raise self.error(f"x %{self.x.name} is {h}x{w}: maxpool2x2 needs an even height "
+                             f"and width")
+        return [TensorType((h // 2, w // 2, c), "i8")]
+
+
+class ReshapeOp(GraphOp):
+    """The same elements, row-major, in ``shape``."""
+
+    NAME = "graph.reshape"
+    OPERANDS = ("x",)
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"shape": "ints"}
+
+    def infer_types(self):
+        x = self.tensor("x", ("i8", "i32"))
+        shape = self.attrs["shape"]
+        if any(d < 1 for d in shape):
+            raise self.error(f"shape {shape} has a dimension below 1")
+        try:
+            t = TensorType(shape, x.dtype)
+        except IRError as e:
+            raise self.error(e.message) from None
+        if t.size != x.size:
+            raise self.error(f"shape {shape} has {t.size} elements but x %{self.x.name} ({x}) "
+                             f"has {x.size}")
+        return [t]
+
+
+class OutputOp(GraphOp):
+    """A result the host reads back, under ``name``."""
+
+    NAME = "graph.output"
+    OPERANDS = ("value",)
+    ATTRS: ClassVar[AttrKinds] = {"name": str}
+    PURE = False
+
+    def infer_types(self):
+        self.tensor("value", ("i8", "i32"))
+        return []
+
+    def verify_(self) -> None:
+        super().verify_()
+        if not self.attrs["name"]:
+            raise self.error("an output needs a non-empty name")
+
+
+@module_verifier("graph")
+def _unique_names(module: Module) -> None:
+    """Input names are unique, and so are output names."""
+    for kind in (InputOp, OutputOp):
+        seen: set[str] = set()
+        for op in module.ops:
+            if isinstance(op, kind):
+                if op.attrs["name"] in seen:
+                    raise op.error(f"there is already an {kind.NAME.split('.')[1]} named "
+                                   f"{op.attrs['name']!r}")
+                seen.add(op.attrs["name"])
