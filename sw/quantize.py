@@ -16,6 +16,8 @@ The scheme (what :func:`conveyor.sw.onnx_import.import_onnx` applies to a float 
 - **Requantisation**: the real multiplier ``s_x * s_w[n] / s_y`` per output channel becomes the
   ``mul``/``shift`` pair of the VXM's ``requant`` (TFLite ``MultiplyByQuantizedMultiplier``) via
   :func:`conveyor.sw.graph.quantize_multiplier`; one ``shift`` per layer, ``mul`` per channel.
+  ``requant`` cannot multiply up, so an output scale that would make a multiplier reach 1 is
+  raised until it is below 1 (see :mod:`conveyor.sw.onnx_import`).
 
 Rounding is half to even (``np.rint``), as ONNX's QuantizeLinear rounds.
 """
@@ -30,10 +32,12 @@ import numpy as np
 from ..errors import ConveyorError
 
 __all__ = [
+    "BIAS_BITS",
     "HOLDOUT_EVERY",
     "INT8_QMAX",
     "CalibrationError",
     "activation_scale",
+    "bias_min_weight_scale",
     "calibration_amax",
     "dequantize",
     "digits_data",
@@ -41,7 +45,6 @@ __all__ = [
     "quantize",
     "quantize_bias",
     "quantize_weights",
-    "requant_params",
 ]
 
 #: The largest magnitude of a symmetric int8 value (weights use -127..127).
@@ -79,12 +82,15 @@ def activation_scale(amax: float) -> float:
     return (amax if amax > 0 else 1.0) / INT8_QMAX
 
 
-def quantize_weights(w: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+def quantize_weights(w: np.ndarray, axis: int = -1,
+                     min_scale: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric per-channel int8 weights along ``axis`` (the output channel).
 
     Returns ``(q, scale)``: ``q`` int8 of ``w``'s shape in -127..127 and ``scale`` float64 with
     one entry per channel, ``w ~= q * scale`` (broadcast along ``axis``). A channel that is all
-    zero gets the largest scale of the others, so that its multiplier stays in range.
+    zero gets the largest scale of the others, so that its multiplier stays in range. No scale
+    is below ``min_scale`` (per channel or one number): the importer uses it to keep a large bias
+    of a channel with tiny weights inside int32 (see :func:`bias_min_weight_scale`).
     """
     w = np.asarray(w, np.float64)
     axis = axis % w.ndim
@@ -92,11 +98,23 @@ def quantize_weights(w: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndar
     amax = np.abs(w).max(axis=others) if w.size else np.zeros(w.shape[axis])
     scale = amax / INT8_QMAX
     fill = scale.max() if scale.max() > 0 else 1.0 / INT8_QMAX
-    scale = np.where(scale > 0, scale, fill)
+    scale = np.maximum(np.where(scale > 0, scale, fill), min_scale)
     shape = [1] * w.ndim
     shape[axis] = -1
     q = np.clip(np.rint(w / scale.reshape(shape)), -INT8_QMAX, INT8_QMAX).astype(np.int8)
     return q, scale
+
+
+#: A bias is kept within +-2^BIAS_BITS so that adding it to an accumulator (at most
+#: K * 127 * 128 in size) cannot wrap int32 for any K below 2^15.
+BIAS_BITS = 29
+
+
+def bias_min_weight_scale(b: np.ndarray, s_x: float) -> np.ndarray:
+    """The smallest weight scale per channel that keeps ``round(b / (s_x * s_w))`` within
+    ``2^BIAS_BITS``: a channel with tiny weights and a large bias gets coarser weights rather
+    than a bias that wraps the int32 accumulator."""
+    return np.abs(np.asarray(b, np.float64)) / (s_x * 2.0 ** BIAS_BITS)
 
 
 def quantize_bias(b: np.ndarray, s_x: float, s_w: np.ndarray) -> np.ndarray:
@@ -105,26 +123,6 @@ def quantize_bias(b: np.ndarray, s_x: float, s_w: np.ndarray) -> np.ndarray:
     A bias too large for int32 saturates (it would dominate any accumulator anyway)."""
     q = np.rint(np.asarray(b, np.float64) / (s_x * np.asarray(s_w, np.float64)))
     return np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int32)
-
-
-def requant_params(real: float | Sequence[float] | np.ndarray) -> tuple[int | np.ndarray, int]:
-    """The ``(mul, shift)`` of ``requant`` for one real multiplier, or for one per channel.
-
-    ``requant`` computes ``a * mul / 2^(31 + shift)`` rounded, with ``0 <= shift`` and ``mul``
-    an int32, so every real multiplier must be in ``(0, 1)``. Per-channel multipliers share the
-    layer's one ``shift``: it is the shift :func:`~conveyor.sw.graph.quantize_multiplier` picks
-    for the largest, and each channel's ``mul`` is ``round(real * 2^(31 + shift))``, so the
-    largest channel keeps 31 significant bits and a channel k times smaller ``log2 k`` fewer.
-    """
-    from .graph import quantize_multiplier
-
-    arr = np.asarray(real, np.float64)
-    if arr.ndim == 0:
-        mul, shift = quantize_multiplier(float(arr))
-        return int(mul), int(shift)
-    _, shift = quantize_multiplier(float(arr.max()))
-    mul = np.rint(arr * 2.0 ** (31 + shift)).astype(np.int64)
-    return np.clip(mul, 0, (1 << 31) - 1).astype(np.int32), int(shift)
 
 
 # --- calibration data -------------------------------------------------------------------------
