@@ -324,6 +324,18 @@ def _vxm_ops() -> list[Op]:
         _op("requant.relu", 73, _VXM, rq_syntax, rq_fields,
             "requant, then max(result, zp): ReLU fused in the quantised domain", kind="vxm"),
     ]
+    # Per-lane multipliers (per-output-channel quantisation): lane j's multiplier is the low 31
+    # bits of lane j of b, an int32 stream group.
+    rqv_fields = [("a", "group"), ("b", "group"), ("d", "stream"), ("shift", "shift"),
+                  ("zp", "zp")]
+    rqv_syntax = "{a}, {b} -> {d}, shift={shift}, zp={zp}"
+    ops += [
+        _op("requant.v", 74, _VXM, rqv_syntax, rqv_fields,
+            "requant with lane j's multiplier the low 31 bits of b[j] (per-channel scales)",
+            kind="vxm"),
+        _op("requant.v.relu", 75, _VXM, rqv_syntax, rqv_fields,
+            "requant.v, then max(result, zp)", kind="vxm"),
+    ]
     return ops
 
 

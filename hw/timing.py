@@ -29,6 +29,8 @@ def _vxm_latencies() -> dict[str, int]:
     table["cvt.i32.i8"] = 1
     table["requant"] = 4       # 32x31 high multiply (2), rounding shift (1), clamp (1)
     table["requant.relu"] = 4
+    table["requant.v"] = 4     # the same unit, its multiplier from a stream group
+    table["requant.v.relu"] = 4
     return table
 
 

@@ -38,7 +38,7 @@ VXM_OPS: tuple[Op, ...] = tuple(op for op in OPS if op.kind == "vxm")
 UNITS = {"alu": 1, "mul8": 2, "mul32": 2, "requant": 4}
 
 _UNIT_OF = {"mul.i8": "mul8", "mul.i32": "mul32", "requant": "requant",
-            "requant.relu": "requant"}
+            "requant.relu": "requant", "requant.v": "requant", "requant.v.relu": "requant"}
 
 
 def unit_of(op: Op) -> str:
@@ -86,6 +86,10 @@ class _Operands:
         self.a32 = group_lanes(a_grp, lanes)
         self.b8 = [Mux(b_imm, imm[:8], v) for v in lane_bytes(b_byte, lanes)]
         self.b32 = [Mux(b_imm, imm, v) for v in group_lanes(b_grp, lanes)]
+        # requant.v's b is a plain group field (no immediate): the per-lane multipliers
+        per_lane = [op for op in ops if op.mnemonic.startswith("requant.v")]
+        m_code = decode_field(m, word, per_lane, "b", sig_name="m_code")
+        self.m32 = group_lanes(select_group(m, config, east, west, m_code, name="m_grp"), lanes)
 
     def a(self, op: Op, lane: int):
         return self.a32[lane] if _is_wide(op, "a") else self.a8[lane]
@@ -231,10 +235,12 @@ class VxmAlu(wiring.Component):
         """gemmlowp requantisation in four stages: the 32x31 product; the rounding doubling
         high half; the rounding right shift; the zero point, clamp and optional ReLU."""
         relu = Signal(name=f"{name}_relu")
+        per_lane = Signal(name=f"{name}_per_lane")  # requant.v: multipliers from b
         with m.Switch(opnd.opcode):
             for op in ops:
                 with m.Case(op.opcode):
-                    m.d.comb += relu.eq(op.mnemonic.endswith(".relu"))
+                    m.d.comb += [relu.eq(op.mnemonic.endswith(".relu")),
+                                 per_lane.eq(op.mnemonic.startswith("requant.v"))]
         # the shift is used in stage 3, the zero point and ReLU flag in stage 4
         shift3 = delay(m, opnd.shift, 2, name=f"{name}_shift")
         zp4 = delay(m, opnd.zp.as_signed(), 3, name=f"{name}_zp")
@@ -243,8 +249,9 @@ class VxmAlu(wiring.Component):
         out = []
         for i in range(self._config.lanes):
             # stage 1: a * mul, exact (mul is 0 .. 2^31-1)
+            mul = Mux(per_lane, opnd.m32[i][:31], opnd.mul)
             prod = Signal(signed(64), name=f"{name}_prod{i}")
-            m.d.sync += prod.eq(opnd.a(op, i).as_signed() * opnd.mul)
+            m.d.sync += prod.eq(opnd.a(op, i).as_signed() * mul)
             # stage 2: (a*mul + nudge) / 2^31 truncated, which equals floor((a*mul + 2^30) / 2^31)
             high = Signal(signed(32), name=f"{name}_high{i}")
             m.d.sync += high.eq((prod + (1 << 30)) >> 31)

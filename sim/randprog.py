@@ -359,7 +359,7 @@ class _Generator:
         if kind == "cvt.i32.i8":
             return Instr.make(kind, a=rng.choice(groups), d=self._stream_out(1))
         if kind == "requant":
-            return self._requant(rng.choice(groups))
+            return self._requant(rng.choice(groups), groups)
         t = kind[-3:] if kind.endswith("i32") else "i8"
         width, held = (GROUP, groups) if t == "i32" else (1, bytes_)
         if kind.startswith("un"):
@@ -423,13 +423,16 @@ class _Generator:
             return rng.randint(-128, 127)
         return rng.choice((rng.randint(-300, 300), rng.randint(-(1 << 31), (1 << 31) - 1)))
 
-    def _requant(self, a: Stream) -> Instr:
+    def _requant(self, a: Stream, groups: list[Stream]) -> Instr:
         rng = self.rng
         mul = rng.choice((rng.randrange(1 << 31), (1 << 31) - 1, 1 << 30, 0,
                           rng.randrange(1 << 28, 1 << 31)))
         shift = rng.choice((0, 1, rng.randint(0, 8), rng.randint(0, 31)))
         zp = rng.choice((0, rng.randint(-128, 127), -128, 127))
-        name = rng.choice(("requant", "requant.relu"))
+        name = rng.choice(("requant", "requant.relu", "requant.v", "requant.v.relu"))
+        if name.startswith("requant.v"):  # per-lane multipliers from a group
+            return Instr.make(name, a=a, b=rng.choice(groups), d=self._stream_out(1),
+                              shift=shift, zp=zp)
         return Instr.make(name, a=a, d=self._stream_out(1), mul=mul, shift=shift, zp=zp)
 
     # --- data --------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def rounding_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
     return (x >> exponent) + (remainder > threshold)
 
 
-def requantize(a: np.ndarray, mul: int, shift: int, zp: int, relu: bool = False) -> np.ndarray:
+def requantize(a: np.ndarray, mul, shift: int, zp: int, relu: bool = False) -> np.ndarray:
     """int32 accumulators -> int8: ``clamp(zp + RDBPOT(SRDHM(a, mul), shift), -128, 127)``,
     then ``max(., zp)`` for the fused ReLU."""
     d = np.clip(rounding_divide_by_pot(srdhm(a, mul), shift) + zp, INT8_MIN, INT8_MAX)
@@ -109,6 +109,12 @@ def _requant(relu: bool) -> Semantics:
     return lambda a, b, args: requantize(a, args["mul"], args["shift"], args["zp"], relu)
 
 
+def _requant_v(relu: bool) -> Semantics:
+    """Lane j's multiplier is the low 31 bits of b[j] (b a vector, or one immediate)."""
+    return lambda a, b, args: requantize(a, np.asarray(b, np.int64) & MUL_MASK, args["shift"],
+                                         args["zp"], relu)
+
+
 # --- the table --------------------------------------------------------------------------------
 
 _SPECIAL: dict[str, Semantics] = {
@@ -116,7 +122,12 @@ _SPECIAL: dict[str, Semantics] = {
     "cvt.i32.i8": lambda a, b, args: np.clip(_i64(a), INT8_MIN, INT8_MAX).astype(np.int8),
     "requant": _requant(False),
     "requant.relu": _requant(True),
+    "requant.v": _requant_v(False),
+    "requant.v.relu": _requant_v(True),
 }
+
+#: The bits of a per-lane multiplier that requant.v uses.
+MUL_MASK = (1 << 31) - 1
 
 
 def _build_table() -> dict[str, Semantics]:

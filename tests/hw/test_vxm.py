@@ -47,6 +47,9 @@ def reference(mnemonic: str, a: int, b: int | None, fields: dict) -> int:
         return a
     if mnemonic == "cvt.i32.i8":
         return max(-128, min(127, a))
+    if mnemonic.startswith("requant.v"):
+        return requant(a, b & ((1 << 31) - 1), fields["shift"], fields["zp"],
+                       mnemonic.endswith(".relu"))
     if mnemonic.startswith("requant"):
         return requant(a, fields["mul"], fields["shift"], fields["zp"],
                        mnemonic.endswith(".relu"))

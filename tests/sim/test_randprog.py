@@ -136,9 +136,9 @@ def _op(mnemonic):
 
 def test_cosim_shrinks_a_mismatch_to_a_small_replayable_file(tmp_path, capsys):
     config = PRESETS["tiny"]
-    report = cosim(config, range(4), out_dir=tmp_path, candidate=each(_sub_as_add),
+    report = cosim(config, range(10), out_dir=tmp_path, candidate=each(_sub_as_add),
                    names=("golden", "broken"), progress=False)
-    assert report.programs == 4
+    assert report.programs == 10
     assert report.mismatches and report.files == [m.file for m in report.mismatches]
     for mismatch in report.mismatches:
         before, after = mismatch.instructions
