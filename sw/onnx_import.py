@@ -1,9 +1,12 @@
 """ONNX models to int8 :class:`~conveyor.sw.graph.Graph` s.
 
->>> model = import_onnx("examples/digits/cnn.onnx", "examples/digits/cnn_calib.npy")
->>> model.graph                       # conveyor.sw.graph.Graph: input x (8, 8, 1) ... logits
->>> model.run({"x": images[:1]})      # float in, float out, ONNX layouts (quantise, evaluate,
-...                                   # dequantise)
+::
+
+    model = import_onnx("examples/digits/cnn.onnx", "examples/digits/cnn_calib.npy")
+    model.graph                   # a conveyor.sw.graph.Graph: input x (8, 8, 1) ... logits
+    q = model.quantize_inputs({"x": image})          # ONNX (1, 1, 8, 8) float -> (8, 8, 1) int8
+    logits = model.dequantize_outputs(evaluate(model.graph, q))["logits"]
+    model.run({"x": image})       # the same three steps
 
 Two steps. :func:`load_float_model` reads the ONNX file into a :class:`FloatModel`: the model's
 ops rewritten into the graph level's ops and layouts, still in float, runnable in numpy
@@ -15,7 +18,8 @@ Add (two activations of one shape, or a constant bias right after a Gemm/MatMul/
 it), Relu (fused into the Gemm/MatMul/Conv/Add before it when that is its only reader), Conv
 (2-D, group 1, dilation 1, one stride and one pad for both axes), MaxPool (2x2, stride 2, no
 padding), Flatten, Reshape (keeping the batch axis), Identity, Dropout (inference), Constant,
-and QuantizeLinear/DequantizeLinear: a QuantizeLinear -> DequantizeLinear pair on an activation
+Shape (of a runtime tensor: a constant, as every shape is static; so ``x.view(x.size(0), -1)``
+exports fold), and QuantizeLinear/DequantizeLinear: a QuantizeLinear -> DequantizeLinear pair on an activation
 fixes that tensor's scale and zero point (uint8 becomes int8 with ``zp - 128``), and
 DequantizeLinear of a constant int8 weight uses those integers and scales as they are. Any other
 node whose inputs are all constants is folded. Anything else raises :class:`OnnxImportError`
@@ -67,7 +71,7 @@ __all__ = [
 
 #: ONNX op types the importer lowers (any node whose inputs are all constants is folded too).
 SUPPORTED_OPS = ("Add", "Constant", "Conv", "DequantizeLinear", "Dropout", "Flatten", "Gemm",
-                 "Identity", "MatMul", "MaxPool", "QuantizeLinear", "Relu", "Reshape")
+                 "Identity", "MatMul", "MaxPool", "QuantizeLinear", "Relu", "Reshape", "Shape")
 
 #: requant cannot multiply up: every real multiplier is kept at most this.
 _MAX_MULTIPLIER = 1.0 - 2.0 ** -20
@@ -480,6 +484,12 @@ class _Builder:
             if bool(np.asarray(mode).any()):
                 raise self.fail(node, "training_mode must be false")
         self.op_Identity(node)
+
+    def op_Shape(self, node) -> None:
+        _, t = self.runtime(node, node.input[0])
+        a = self.attrs(node)
+        shape = np.array(t.shape, np.int64)[a.get("start", 0):a.get("end", len(t.shape))]
+        self.consts[node.output[0]] = _Const(shape)
 
     def op_QuantizeLinear(self, node) -> None:
         name, _ = self.runtime(node, node.input[0])

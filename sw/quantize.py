@@ -7,9 +7,9 @@ The scheme (what :func:`conveyor.sw.onnx_import.import_onnx` applies to a float 
   127)`` with ``s = amax / 127``. ``amax`` is the largest ``|x|`` the tensor takes over the
   calibration inputs (max-abs), or with ``percentile=p`` the p-th percentile of ``|x|``. Max-abs
   is the default: the models this targets are small, calibration sets are a few hundred samples,
-  and clipping the rare large value of a classifier's logits costs more than the resolution a
-  percentile buys (the digits models lose no accuracy with max-abs; see
-  examples/digits/README.md).
+  it needs no tuning, and a percentile bought nothing on the digits models (held-out int8
+  accuracy with max-abs / 99.9th / 99th percentile: MLP 97.50 / 97.22 / 97.22 %, CNN
+  98.06 / 98.06 / 97.78 %; float 97.22 % and 97.78 %; see examples/digits/README.md).
 - **Weights**: int8 per output channel, symmetric: ``s_w[n] = max|w[..., n]| / 127``, values in
   -127..127 (never -128, so that ``-w`` is representable).
 - **Bias**: int32, ``round(b / (s_x * s_w[n]))``, the scale of the accumulator it is added to.

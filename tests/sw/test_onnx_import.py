@@ -191,6 +191,22 @@ def test_flatten_after_conv_permutes_the_next_weight(flatten):
     assert reshape.results[0].type.shape == (1, 48)
 
 
+def test_pytorch_style_flatten_through_shape_folds():
+    """``x.view(x.size(0), -1)``: Shape -> Gather -> Unsqueeze -> Concat -> Reshape."""
+    rng = np.random.default_rng(15)
+    m = model([helper.make_node("Conv", ["x", "w"], ["c"], "conv"),
+               helper.make_node("Shape", ["c"], ["shape"], "shape"),
+               helper.make_node("Gather", ["shape", "zero"], ["n"], "gather", axis=0),
+               helper.make_node("Unsqueeze", ["n", "axes"], ["n1"], "unsqueeze"),
+               helper.make_node("Concat", ["n1", "minus1"], ["target"], "concat", axis=0),
+               helper.make_node("Reshape", ["c", "target"], ["f"], "view"),
+               helper.make_node("Gemm", ["f", "fw"], ["y"], "fc", transB=1)],
+              [("x", [1, 2, 5, 5])], [("y", [1, 3])],
+              {"w": rand(rng, 4, 2, 2, 2), "fw": rand(rng, 3, 64), "zero": np.array(0),
+               "axes": np.array([0]), "minus1": np.array([-1])})
+    assert graph_ops(check(m, {"x": rand(rng, 4, 2, 5, 5)})) == ["conv2d", "reshape", "linear"]
+
+
 def test_flattened_output_comes_back_in_onnx_order():
     rng = np.random.default_rng(10)
     m = model([helper.make_node("Conv", ["x", "w"], ["c"], "conv"),
