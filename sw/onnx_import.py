@@ -327,8 +327,6 @@ class _Const:
 class _Builder:
     def __init__(self, model, source: str, batch: int):
         self.model, self.source, self.batch = model, source, batch
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-                          13)
         self.consts: dict[str, _Const] = {}
         self.tensors: dict[str, _Tensor] = {}
         self.alias: dict[str, str] = {}
