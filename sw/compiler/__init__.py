@@ -1,0 +1,222 @@
+"""The compiler: a graph-level model -> a program image whose cycle count it predicts exactly
+(docs/compiler.md).
+
+:func:`compile_graph` runs the graph passes, places every tensor in MEM and list-schedules every
+slice instruction (:mod:`.lower`, :mod:`.matmul`, :mod:`.vector`, :mod:`.schedule`), then
+compresses the queues into microcode (:mod:`.emit`). A product too large for MEM in one run
+is split along its output columns into several runs, each a program of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import ConveyorError
+from ...hw.config import CoreConfig, load_config
+from ..disasm import disassemble
+from ..image import load_program, pack
+from ..ir import Module, PassManager, print_module
+from ..ir.graph import LinearOp, MatmulOp
+from ..ir.transforms import Canonicalize, FuseRelu
+from ..program import Program, cycle_count
+from ..reference import evaluate
+from .emit import emit
+from .errors import CompileError
+from .lower import lower
+from .memory import Placed
+
+__all__ = ["CompileError", "Compiled", "Run", "compile_graph", "compile_spec", "load"]
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Run:
+    """One program: its image, predicted cycles, and where its outputs are (name -> placement,
+    logical shape, and the columns of the whole output it holds)."""
+
+    program: Program
+    predicted_cycles: int
+    useful_macs: int
+    outputs: dict[str, tuple[Placed, tuple[int, ...], tuple[int, int]]]
+    levels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Compiled:
+    """A compiled model: its runs, inputs, and numpy reference outputs."""
+
+    config: CoreConfig
+    spec: str
+    runs: list[Run]
+    inputs: dict[str, np.ndarray]
+    expected: dict[str, np.ndarray]
+
+    @property
+    def predicted_cycles(self) -> int:
+        return sum(r.predicted_cycles for r in self.runs)
+
+    @property
+    def useful_macs(self) -> int:
+        return sum(r.useful_macs for r in self.runs)
+
+    def outputs(self, mems: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Output name -> value, from the final MEM of every run."""
+        parts: dict[str, list] = {}
+        for run, mem in zip(self.runs, mems):
+            for name, (placed, shape, cols) in run.outputs.items():
+                value = placed.read(mem, self.config.lanes).reshape(shape)
+                parts.setdefault(name, []).append((cols, value))
+        return {name: np.concatenate([v for _, v in sorted(p, key=lambda c: c[0])], axis=-1)
+                for name, p in parts.items()}
+
+    def bit_exact(self, mems: list[dict[str, np.ndarray]]) -> bool:
+        got = self.outputs(mems)
+        return all(np.array_equal(got.get(name), value) for name, value in self.expected.items())
+
+    def save(self, directory: str | Path) -> Path:
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        runs = []
+        for k, run in enumerate(self.runs):
+            stem = "program" if len(self.runs) == 1 else f"program{k}"
+            (out / f"{stem}.bin").write_bytes(pack(run.program))
+            (out / f"{stem}.s").write_text(disassemble(run.program))
+            for level, text in run.levels.items():
+                (out / f"{stem}.{level}.mlir").write_text(text)
+            runs.append({"image": f"{stem}.bin", "predicted_cycles": run.predicted_cycles,
+                         "useful_macs": run.useful_macs,
+                         "outputs": {n: {"placed": p.to_json(), "shape": list(s),
+                                         "columns": list(c)}
+                                     for n, (p, s, c) in run.outputs.items()}})
+        np.savez(out / "inputs.npz", **self.inputs)
+        np.savez(out / "expected.npz", **self.expected)
+        manifest = {"spec": self.spec, "config": self.config.to_dict(),
+                    "predicted_cycles": self.predicted_cycles,
+                    "useful_macs": self.useful_macs, "runs": runs,
+                    "inputs": {n: list(v.shape) for n, v in self.inputs.items()},
+                    "outputs": {n: list(v.shape) for n, v in self.expected.items()}}
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        return out
+
+
+def is_compiled_dir(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def load(directory: str | Path, config: CoreConfig | None = None) -> Compiled:
+    """A compiled directory back, its images checked against ``config`` (default: the config
+    it was compiled for)."""
+    d = Path(directory)
+    try:
+        manifest = json.loads((d / MANIFEST).read_text())
+        cfg_data = manifest["config"]
+        built_for = CoreConfig.from_dict(cfg_data, source=str(d / MANIFEST))
+        config = config or built_for
+        runs = []
+        for r in manifest["runs"]:
+            program = load_program(str(d / r["image"]), config)
+            outputs = {n: (Placed.from_json(o["placed"]), tuple(o["shape"]),
+                           tuple(o["columns"])) for n, o in r["outputs"].items()}
+            runs.append(Run(program, r["predicted_cycles"], r["useful_macs"], outputs))
+        with np.load(d / "inputs.npz") as f:
+            inputs = {k: f[k] for k in f.files}
+        with np.load(d / "expected.npz") as f:
+            expected = {k: f[k] for k in f.files}
+    except ConveyorError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ConveyorError(f"{d}: not a complete compiled directory ({e})") from None
+    return Compiled(config, manifest["spec"], runs, inputs, expected)
+
+
+# --- compiling ----------------------------------------------------------------------------------
+
+def _graph_passes(module: Module, print_ir=None) -> Module:
+    return PassManager([FuseRelu(), Canonicalize()], print_ir_after_all=print_ir).run(module)
+
+
+def _one_run(module: Module, inputs: dict, config: CoreConfig,
+             columns: tuple[int, int] | None = None) -> Run:
+    lowered, alloc, sched = lower(module, inputs, config)
+    program = emit(config, sched.timed, alloc.data)
+    predicted = sched.end
+    check = cycle_count(program)
+    assert check == predicted, f"schedule predicts {predicted}, microcode gives {check}"
+    outputs = {}
+    for name, view in lowered.outputs.items():
+        cols = columns or (0, view.shape[-1])
+        outputs[name] = (view.placed, view.shape, cols)
+    levels = {"graph": print_module(module), "tile": "\n".join(lowered.jobs) + "\n"}
+    return Run(program, predicted, lowered.useful_macs, outputs, levels)
+
+
+def _split_product(module: Module, inputs: dict, config: CoreConfig) -> list[Run]:
+    """A single matmul/linear too big for MEM: one run per group of output columns."""
+    ops = [op for op in module.ops if isinstance(op, (MatmulOp, LinearOp))]
+    if len(ops) != 1 or len([o for o in module.ops if o.NAME == "graph.output"]) != 1:
+        raise CompileError("only a single matmul or linear splits into runs")
+    from ..graph import Graph
+    op = ops[0]
+    w = np.asarray(op.w.owner.attrs["value"])
+    n, L = w.shape[1], config.lanes
+    x_name = op.x.owner.attrs["name"]
+    x = inputs[x_name]
+    out_name = next(o.attrs["name"] for o in module.ops if o.NAME == "graph.output")
+    for parts in range(2, -(-n // L) + 1):
+        tiles = -(-n // L)
+        per = -(-tiles // parts) * L
+        try:
+            runs = []
+            for c0 in range(0, n, per):
+                c1 = min(n, c0 + per)
+                g = Graph(f"{module.name}_cols{c0}")
+                xi = g.input(x_name, x.shape)
+                if isinstance(op, MatmulOp):
+                    y = g.matmul(xi, w[:, c0:c1])
+                else:
+                    a = op.attrs
+                    b = np.asarray(op.b.owner.attrs["value"])[c0:c1]
+                    mul = a["mul"][c0:c1] if isinstance(a["mul"], list) else a["mul"]
+                    y = g.linear(xi, w[:, c0:c1], b, mul=mul, shift=a["shift"], zp=a["zp"],
+                                 relu=a["relu"])
+                g.output(out_name, y)
+                runs.append(_one_run(g, {x_name: x}, config, (c0, c1)))
+            return runs
+        except CompileError:
+            continue
+    raise CompileError(f"{module.name}: does not fit in MEM even split into {tiles} runs")
+
+
+def compile_graph(module: Module, inputs: dict[str, np.ndarray], config: CoreConfig, *,
+                  spec: str = "", print_ir=None) -> Compiled:
+    """Compile a graph-level module with its input values for ``config``."""
+    expected = evaluate(module, inputs)
+    module = _graph_passes(module, print_ir)
+    try:
+        runs = [_one_run(module, inputs, config)]
+    except CompileError as first:
+        try:
+            runs = _split_product(module, inputs, config)
+        except CompileError:
+            raise first from None
+    if print_ir is not None:
+        for run in runs:
+            for level in ("tile",):
+                print(f"// -----// IR Dump After lower-to-{level} //----- //", file=print_ir)
+                print(run.levels[level], file=print_ir)
+    return Compiled(config, spec or module.name, runs, dict(inputs), expected)
+
+
+def compile_spec(spec: str, config: CoreConfig | str, seed: int = 0, *,
+                 print_ir=None) -> Compiled:
+    """Compile a built-in layer spec (docs/compiler.md) with random data from ``seed``."""
+    from ..specs import spec_graph
+    if isinstance(config, str):
+        config = load_config(config)
+    graph, inputs = spec_graph(spec, seed)
+    return compile_graph(graph, inputs, config, spec=spec, print_ir=print_ir)

@@ -1,0 +1,213 @@
+"""Scheduling one matrix product on the MXM: weight tiles double-buffered, activations one row
+per cycle, accumulator rows blocked, and the epilogue (int32 out, or bias + requant to int8)
+on the way back west.
+
+The work of ``out = x @ w`` is cut into weight tiles (kt, nt) of L x L. For each output tile
+column nt and each block of rows (as many as half the accumulator rows, so the next block fills
+the other half while this one is read out), the K tiles are installed one after another: their
+16 rows are loaded into the shadow buffer while the previous tile computes, ``iw`` installs
+them in the cycle the previous tile's last ``mm`` issues, and the block's rows stream through
+``mm`` back to back. After the last K tile, each row's ``accrd`` goes west.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...hw.config import GROUP
+from ...hw.isa import Instr
+from ...hw.timing import latency
+from .memory import Placed
+from .schedule import Chain, Scheduler
+
+__all__ = ["MatmulJob", "schedule_matmul"]
+
+_READ = latency("read")
+
+
+@dataclass
+class Epilogue:
+    """What happens to an accumulator row: ``"int32"`` (stored as four byte planes) or
+    ``"requant"`` (bias added, requantised to int8: ``mul``, ``shift``, ``zp``, ``relu``)."""
+
+    kind: str
+    bias: np.ndarray | None = None  # (N,) int32
+    bias_at: Placed | None = None  # where the bias words live (four planes), if not all zero
+    mul: int | list[int] = 0  # one multiplier, or one per output channel
+    mul_at: Placed | None = None  # where per-channel multipliers live (four planes)
+    shift: int = 0
+    zp: int = 0
+    relu: bool = False
+
+
+@dataclass
+class MatmulJob:
+    """``out = epilogue(x @ w)``, in the words of the tensors' placements.
+
+    Members
+    -------
+    rows, ktiles, ntiles : M, and the K and N dimensions in tiles of L.
+    act : (row, k tile) -> (slice, word) of the activation vector, or None for a zero vector.
+    weights : (slice, first word) of the weight tiles, tile (kt, nt) at rows
+        ``first + (nt * ktiles + kt) * L + r``.
+    out : where the result goes (rows x ntiles words; four slices for int32).
+    """
+
+    name: str
+    rows: int
+    ktiles: int
+    ntiles: int
+    act: Callable[[int, int], tuple[str, int] | None]
+    weights: tuple[str, int]
+    out: Placed
+    epilogue: Epilogue
+    mxm: str = "mxm0"
+    vxm: str = "vxm0"
+
+
+def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: dict) -> None:
+    """Place every instruction of ``job``. ``ready`` maps (slice, word) to the first cycle a
+    read of it sees its value (words written by earlier layers); ``zero`` maps a slice to a
+    word holding zeros there (padding rows of convolutions)."""
+    cfg = s.config
+    L = cfg.lanes
+    mx = job.mxm
+    block = max(1, min(job.rows, cfg.acc_depth // 2))
+    w_slice, w_first = job.weights
+    iw_prev, last_mm = -1, -1
+    half = 0
+    for nt in range(job.ntiles):
+        for b0 in range(0, job.rows, block):
+            rows = range(b0, min(job.rows, b0 + block))
+            acc0 = half * block
+            half ^= 1
+            done: dict[int, int] = {}
+            for kt in range(job.ktiles):
+                tile = w_first + (nt * job.ktiles + kt) * L
+                last_lw = _load_weights(s, mx, w_slice, tile, iw_prev)
+                iw = s.place_alone(f"{mx}.w", Instr.make("iw"), max(last_lw + 1, last_mm, 0))
+                iw_prev = iw
+                op = "mm.set" if kt == 0 else "mm.add"
+                for m in rows:
+                    where = job.act(m, kt)
+                    if where is None:
+                        where = (zero_slice := _nearest_zero(zero)), zero[zero_slice]
+                    t = _multiply(s, mx, op, where, acc0 + m - b0, iw + 1,
+                                  ready.get(where, 0))
+                    last_mm = max(last_mm, t)
+                    done[m] = t
+            for m in rows:
+                _epilogue(s, job, m, nt, acc0 + m - b0, done[m] + latency("mm.set"), ready)
+
+
+def _nearest_zero(zero: dict) -> str:
+    return next(iter(zero))
+
+
+def _load_weights(s: Scheduler, mx: str, w_slice: str, first: int, after: int) -> int:
+    """lw the L rows of one tile (one per cycle) after the ``iw`` at ``after``; returns the
+    cycle of the last lw."""
+    rd, wq = f"{w_slice}.rd", f"{mx}.w"
+    dist = s.hop(rd, wq)
+    last = -1
+    for r in range(s.config.lanes):
+        chain = Chain()
+        chain.path("w", s.queue_position(rd), s.queue_position(wq), _READ + dist)
+        addr = first + r
+        chain.add(rd, 0, lambda st, addr=addr: Instr.make("read", addr=addr, d=st["w"]))
+        chain.add(wq, _READ + dist,
+                  lambda st, r=r: Instr.make("lw", s=st["w"], row=r))
+        start = s.place(chain, after + 1 - _READ - dist)
+        last = max(last, start + _READ + dist)
+    return last
+
+
+def _multiply(s: Scheduler, mx: str, op: str, where: tuple[str, int], acc: int, earliest_mm: int,
+              ready: int) -> int:
+    """Read one activation vector and multiply it; returns the mm's cycle."""
+    slice_name, addr = where
+    rd, mq = f"{slice_name}.rd", f"{mx}.mm"
+    dist = _READ + s.hop(rd, mq)
+    chain = Chain()
+    chain.path("x", s.queue_position(rd), s.queue_position(mq), dist)
+    chain.add(rd, 0, lambda st: Instr.make("read", addr=addr, d=st["x"]))
+    chain.add(mq, dist, lambda st: Instr.make(op, s=st["x"], a=acc))
+    start = s.place(chain, max(earliest_mm - dist, ready))
+    return start + dist
+
+
+def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest: int,
+              ready: dict) -> None:
+    """accrd row ``acc`` (complete from ``earliest``) and finish it into ``job.out``."""
+    aq = f"{job.mxm}.acc"
+    p_mx = s.queue_position(aq)
+    out = job.out
+    chain = Chain()
+    lat_a = latency("accrd")
+    chain.add(aq, 0, lambda st: Instr.make("accrd", a=acc, d=st["acc"]))
+    if job.epilogue.kind == "int32":
+        planes = out.tiles[nt]
+        positions = [s.position[sl] for sl, _ in planes]
+        far = min(positions) if min(positions) < p_mx else max(positions)
+        chain.path("acc", p_mx, far, lat_a + abs(p_mx - far), GROUP)
+        for k, (sl, _) in enumerate(planes):
+            at = lat_a + abs(p_mx - s.position[sl])
+            chain.add(f"{sl}.wr", at, lambda st, k=k: Instr.make(
+                "write", s=_lane(st["acc"], k), addr=out.word(m, nt, k)))
+        s.place(chain, earliest)
+        return
+    ep = job.epilogue
+    p_v = s.position[job.vxm]
+    t_v = lat_a + abs(p_mx - p_v)
+    chain.path("acc", p_mx, p_v, t_v, GROUP)
+    alus = [q.name for q in s.config.queues if q.slice.name == job.vxm]
+    src = "acc"
+    t_rq = t_v
+    if ep.bias_at is not None:
+        bias = ep.bias_at
+        planes = bias.tiles[nt]
+        chain.path("bias", tuple(s.position[sl] for sl, _ in planes), p_v, t_v, GROUP)
+        for k, (sl, _) in enumerate(planes):
+            t_read = t_v - _READ - abs(p_v - s.position[sl])
+            chain.add(f"{sl}.rd", t_read, lambda st, k=k: Instr.make(
+                "read", addr=bias.word(0, nt, k), d=_lane(st["bias"], k)))
+        lat_add = latency("add.i32")
+        chain.path("sum", p_v, p_v, t_v + lat_add, GROUP)
+        chain.add(alus[0], t_v, lambda st: Instr.make("add.i32", a=st["acc"], b=st["bias"],
+                                                       d=st["sum"]))
+        src, t_rq = "sum", t_v + lat_add
+    dest = s.position[out.slice_of(nt)]
+    if ep.mul_at is None:
+        name = "requant.relu" if ep.relu else "requant"
+        fields = {"mul": ep.mul}
+    else:  # per-channel multipliers: a group of them meets the sum at the VXM
+        name = "requant.v.relu" if ep.relu else "requant.v"
+        fields = {}
+        planes = ep.mul_at.tiles[nt]
+        chain.path("mul", tuple(s.position[sl] for sl, _ in planes), p_v, t_rq, GROUP)
+        for k, (sl, _) in enumerate(planes):
+            t_read = t_rq - _READ - abs(p_v - s.position[sl])
+            chain.add(f"{sl}.rd", t_read, lambda st, k=k: Instr.make(
+                "read", addr=ep.mul_at.word(0, nt, k), d=_lane(st["mul"], k)))
+    arrive = t_rq + latency(name) + abs(dest - p_v)
+    chain.path("y", p_v, dest, arrive)
+
+    def requant(st):
+        extra = {"b": st["mul"]} if ep.mul_at is not None else fields
+        return Instr.make(name, a=st[src], d=st["y"], shift=ep.shift, zp=ep.zp, **extra)
+
+    chain.add(alus[-1], t_rq, requant)
+    word = out.word(m, nt)
+    chain.add(f"{out.slice_of(nt)}.wr", arrive, lambda st: Instr.make("write", s=st["y"],
+                                                                       addr=word))
+    start = s.place(chain, earliest)
+    ready[out.slice_of(nt), word] = start + arrive + latency("write")
+
+
+def _lane(group, k: int):
+    """Byte stream k of a group (or window)."""
+    from ...hw.isa import Stream
+    return Stream(group.dir, group.index + k)
