@@ -30,7 +30,7 @@ cycle t + latency("accrd"), like a MEM ``read``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -40,7 +40,7 @@ from .config import GROUP, CoreConfig, Slice
 from .isa import MAX_WINDOW, op_named
 from .mem import delay, queue_port_name
 from .queue import IssueSignature, decode_field, opcode_of
-from .streams import lane_bytes, select_stream, stream_codes, stream_ports
+from .streams import lane_bytes, stream_codes, stream_ports
 from .timing import latency
 
 __all__ = ["MxmSlice"]
@@ -73,6 +73,7 @@ _IW_DELAY = latency(_IW) + _OPERAND_STAGES - 1
 #: The accumulator RAM's synchronous read port is the one stage of an ``accrd``.
 _RAM_READ_STAGES = 1
 
+assert MAX_WINDOW == 1 << ceil_log2(MAX_WINDOW), "lw's window rotation needs a power of two"
 assert latency(_LW) == _LW_STAGES, "lw latency must be the shadow register's one stage"
 # ``active`` copies the shadow as it was in the ``iw``'s cycle: lw and iw share a queue, so the
 # shadow cannot change before the end of the cycle after the iw, but may from then on.
@@ -83,16 +84,56 @@ assert _MM_STAGES <= latency(_MM_SET), (
 assert _RAM_READ_STAGES <= latency(_ACCRD), "accrd latency below the RAM's own stage"
 
 
+def _stage(m: Module, value, *, name: str) -> Signal:
+    """``value`` through one data register. Data registers have no reset (a program never reads
+    state it has not written), which leaves DSP blocks free to absorb them."""
+    reg = Signal(value.shape(), name=name, reset_less=True)
+    m.d.sync += reg.eq(value)
+    return reg
+
+
+def _select(m: Module, config: CoreConfig, east, west, code, *, name: str) -> Signal:
+    """A signal equal to the cell of the stream that the 6-bit ``code`` names, built as a binary
+    multiplexer tree on the code's bits (direction bit 5, index bits below).
+
+    :func:`hw.streams.select_stream` makes the same choice with a one-hot ``$pmux``, which Yosys
+    maps to an AND-OR network several times larger than this tree. A code beyond this config's
+    streams, which a valid program never reads, gives 0 or the cell of another stream.
+    """
+    index_bits = ceil_log2(config.streams)
+    level = [ports[i].cell if i < config.streams else Const(0, 8 * config.lanes)
+             for ports in (east, west) for i in range(1 << index_bits)]
+    for bit in [*range(index_bits), 5]:
+        level = [Mux(code[bit], level[k + 1], level[k]) for k in range(0, len(level), 2)]
+    out = Signal(8 * config.lanes, name=name)
+    m.d.comb += out.eq(level[0])
+    return out
+
+
 def _field(word, op, name):
     f = op.field(name)
     return word[f.lo:f.lo + f.width]
 
 
-def _adder_levels(values: list, levels: int) -> list:
-    """``levels`` levels of a pairwise adder tree over ``values`` (an odd one passes through)."""
-    for _ in range(levels):
-        values = [values[k] + values[k + 1] if k + 1 < len(values) else values[k]
-                  for k in range(0, len(values), 2)]
+def _adder_levels(m: Module, values: list, levels: int, *, name: str) -> list:
+    """``levels`` levels of a pairwise adder tree over ``values`` (an odd one passes through).
+
+    Every sum is a signal of its own marked ``keep``: otherwise Yosys merges the levels into
+    one multi-operand ``$macc``, which it maps to carry-save adders in LUTs (on ECP5, one
+    16-product column took 408 LUT4 and 46 CCU2C that way, 138 CCU2C as two-operand adders).
+    """
+    for level in range(levels):
+        sums = []
+        for k in range(0, len(values), 2):
+            if k + 1 == len(values):
+                sums.append(values[k])
+                continue
+            a, b = values[k], values[k + 1]
+            total = Signal(signed(max(len(a), len(b)) + 1), name=f"{name}_l{level}_{k // 2}",
+                           attrs={"keep": 1})
+            m.d.comb += total.eq(a + b)
+            sums.append(total)
+        values = sums
     return values
 
 
@@ -127,8 +168,8 @@ class _LutMul(wiring.Component):
         xs = lane_bytes(self.x, self._lanes)
         for c in range(self._columns):
             ws = lane_bytes(self.w[c], self._lanes)
-            m.d.sync += self.p[c].eq(Cat(*(
-                (xs[i].as_signed() * ws[i].as_signed())[:_PRODUCT_BITS]
+            m.d.comb += self.p[c].eq(Cat(*(
+                _stage(m, xs[i].as_signed() * ws[i].as_signed(), name=f"prod{i}_{c}")
                 for i in range(self._lanes))))
         return m
 
@@ -174,9 +215,11 @@ class MxmSlice(wiring.Component):
         m = Module()
         cfg = self._config
         lanes = cfg.lanes
-        shadow = [Signal(_BYTE * lanes, name=f"shadow{i}") for i in range(lanes)]
+        shadow = [Signal(_BYTE * lanes, name=f"shadow{i}", reset_less=True)
+                  for i in range(lanes)]
         # The weights the product stage multiplies by: the active weights of the cycle before.
-        active = [Signal(_BYTE * lanes, name=f"active{i}") for i in range(lanes)]
+        active = [Signal(_BYTE * lanes, name=f"active{i}", reset_less=True)
+                  for i in range(lanes)]
         self._weights(m, shadow, active)
         y = self._products_and_sums(m, active)
         self._accumulators(m, y)
@@ -196,15 +239,20 @@ class MxmSlice(wiring.Component):
         base = window[:6]
         # Streams in the window, less one (the window field's top two bits).
         extra = window[6:]
-        row = Signal(signed(_LW.field("row").width + len(port.offset) + 1), name="lw_row")
+        # The first row: a valid lw names one of rows 0..lanes-1.
+        row = Signal(range(lanes), name="lw_row")
         m.d.comb += row.eq(_field(port.instr, _LW, "row") + port.offset)
-        cells = [select_stream(m, cfg, self.east, self.west, (base + k)[:6],
-                               name=f"lw_cell{k}") for k in range(MAX_WINDOW)]
-        # Row i takes stream k of the window when row + k == i; rows past lanes-1 do not exist.
+        # Row i takes stream (i - row) of the window. That index is (i - row) mod MAX_WINDOW,
+        # so the window is rotated by row on the 6-bit stream codes, and row i always takes
+        # rotated cell i mod MAX_WINDOW: no data multiplexer per row, only a write enable.
+        slot_bits = ceil_log2(MAX_WINDOW)
+        rotated = [_select(m, cfg, self.east, self.west, (base + (c - row)[:slot_bits])[:6],
+                           name=f"lw_cell{c}")
+                   for c in range(MAX_WINDOW)]
         for i in range(lanes):
-            for k in range(MAX_WINDOW):
-                with m.If(lw & (extra >= k) & (row == i - k)):
-                    m.d.sync += shadow[i].eq(cells[k])
+            # rows past lanes-1 do not exist, so a window that runs past the last row loses them
+            with m.If(lw & (row <= i) & (row + extra >= i)):
+                m.d.sync += shadow[i].eq(rotated[i % MAX_WINDOW])
 
         install = delay(m, iw, _IW_DELAY, name="iw")
         with m.If(install):
@@ -218,9 +266,9 @@ class MxmSlice(wiring.Component):
         lanes = cfg.lanes
         mm_ops = [_MM_SET, _MM_ADD]
         s = decode_field(m, port.instr, mm_ops, "s", sig_name="mm_s")
-        x_cell = select_stream(m, cfg, self.east, self.west, s, name="mm_cell")
+        x_cell = _select(m, cfg, self.east, self.west, s, name="mm_cell")
         assert _OPERAND_STAGES == 1 and _PRODUCT_STAGES == 1, "stages are built below"
-        x = delay(m, x_cell, _OPERAND_STAGES, name="mm_x")
+        x = _stage(m, x_cell, name="mm_x")
         xs = lane_bytes(x, lanes)
 
         # Products, by weight column j: products[j][i] = x[i] * active[i][j] (int16).
@@ -230,9 +278,8 @@ class MxmSlice(wiring.Component):
         for j in range(dsp_columns):
             column = []
             for i in range(lanes):
-                p = Signal(signed(_PRODUCT_BITS), name=f"prod{i}_{j}")
-                m.d.sync += p.eq(xs[i].as_signed() * weights[i][j].as_signed())
-                column.append(p)
+                column.append(_stage(m, xs[i].as_signed() * weights[i][j].as_signed(),
+                                     name=f"prod{i}_{j}"))
             products.append(column)
         if self._lut_columns:
             m.submodules.lutmul = lutmul = _LutMul(lanes=lanes, columns=self._lut_columns)
@@ -249,10 +296,10 @@ class MxmSlice(wiring.Component):
         assert _TREE_STAGES == 2, "the tree is split over two register stages below"
         sums = []
         for j, column in enumerate(products):
-            half = [delay(m, v, 1, name=f"sum{k}_{j}")
-                    for k, v in enumerate(_adder_levels(column, first))]
-            (total,) = _adder_levels(half, levels - first)
-            sums.append(delay(m, total, 1, name=f"y{j}"))
+            half = [_stage(m, v, name=f"sum{k}_{j}")
+                    for k, v in enumerate(_adder_levels(m, column, first, name=f"tree{j}a"))]
+            (total,) = _adder_levels(m, half, levels - first, name=f"tree{j}b")
+            sums.append(_stage(m, total, name=f"y{j}"))
         return sums
 
     # --- accumulators: the mm's read-modify-write and accrd ----------------------------------
