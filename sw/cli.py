@@ -26,6 +26,9 @@ examples:
   conveyor run add.bin --backend verilator --json   the same program on the RTL
   conveyor verilog -c tiny -o core.v                Verilog for the iCEBreaker-sized core
   conveyor cosim -c tiny --seeds 20                 random programs, golden model vs RTL
+  conveyor build --board ulx3s-85f                  bitstream, report.json, timing sign-off
+  conveyor flash --board ulx3s-85f                  load it with openFPGALoader
+  conveyor run add.bin --board ulx3s-85f --port /dev/ttyUSB0   the program on the board
 
 Every command takes -c/--config: a preset name or a TOML file with the keys that
 `conveyor configs --json` prints. Docs: docs/architecture.md, docs/assembly.md, docs/isa.md.
@@ -36,9 +39,12 @@ class _UsageError(ConveyorError):
     pass
 
 
-def _config_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", default="small16", metavar="NAME|FILE.toml",
-                   help="core configuration: a preset ({}) or a TOML file; default small16".format(", ".join(PRESETS)))
+def _config_arg(p: argparse.ArgumentParser, default: str | None = "small16") -> None:
+    after = ("default small16" if default else
+             "default small16, or for a compiled DIR the config it was compiled for")
+    p.add_argument("-c", "--config", default=default, metavar="NAME|FILE.toml",
+                   help=f"core configuration: a preset ({', '.join(PRESETS)}) or a TOML file; "
+                        f"{after}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,10 +67,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the assembly here instead of stdout")
     _config_arg(p)
 
-    p = sub.add_parser("run", help="run a program on the golden model or the RTL",
+    p = sub.add_parser("compile", help="compile a layer spec or an ONNX model to a program",
+                       description="Compile SPEC (matmul:M=..,K=..,N=.. | linear:M=..,K=..,N=..[,"
+                       "relu=1] | conv2d:H=..,W=..,C=..,K=..,R=..,S=..,stride=..,pad=..; random "
+                       "int8 data from --seed) or MODEL.onnx (quantised with --calibration) into "
+                       "DIR: program image(s), assembly, inputs, numpy expected outputs and a "
+                       "manifest with the predicted cycle count. `conveyor run DIR` checks both.",
+                       epilog="example: conveyor compile matmul:M=64,K=64,N=64 -o mm64 && "
+                       "conveyor run mm64 --backend verilator --json")
+    p.add_argument("model", metavar="SPEC|MODEL.onnx", help="a built-in layer spec or an ONNX "
+                   "file")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of a spec's random data (0)")
+    p.add_argument("--calibration", metavar="CALIB.npy|.npz",
+                   help="ONNX: calibration inputs in the model's input layout; the first "
+                        "sample(s) also become the compiled inputs")
+    p.add_argument("--print-ir-after-all", action="store_true",
+                   help="print the IR after every pass and lowering, on stderr")
+    _config_arg(p)
+
+    p = sub.add_parser("run", help="run a program or compiled model on the golden model or "
+                       "the RTL",
                        description="Run a program (.s or image) and print its cycle count "
-                       "and any MEM words asked for with --dump.")
-    p.add_argument("program", help="assembly (.s) or program image")
+                       "and any MEM words asked for with --dump; or run a directory from "
+                       "`conveyor compile` and check its cycles against the prediction and its "
+                       "outputs against numpy (exit 1 if either differs).")
+    p.add_argument("program", help="assembly (.s), program image, or compiled DIR")
     p.add_argument("--backend", choices=("golden", "verilator"), default="golden",
                    help="golden: the cycle-exact Python model; verilator: the generated RTL "
                         "(built once per config and cached)")
@@ -73,7 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--waves", metavar="FILE.fst",
                    help="verilator backend: write a waveform for GTKWave or Surfer")
-    _config_arg(p)
+    _board_run_args(p)
+    _config_arg(p, default=None)
+
+    _board_parsers(sub)
 
     p = sub.add_parser("cosim", help="random programs on the golden model and the RTL",
                        description="Generate random valid programs (every slice kind, random "
@@ -106,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="comma-separated pass pipeline, e.g. fuse-relu,canonicalize")
     p.add_argument("--print-ir-after-all", action="store_true",
                    help="print the module to stderr after every pass")
+    p.add_argument("--split-input-file", action="store_true",
+                   help="treat each part between '// -----' lines as its own module; report "
+                        "every part's error and go on (for verifier tests)")
     p.add_argument("-o", "--output", help="write the module here instead of stdout")
     return top
 
@@ -156,14 +190,85 @@ def _cmd_disasm(args) -> int:
     return 0
 
 
-def _cmd_run(args) -> int:
-    from .image import load_program
+def _cmd_compile(args) -> int:
+    from .compiler import compile_graph, compile_spec
     config = load_config(args.config)
+    print_ir = sys.stderr if args.print_ir_after_all else None
+    if args.model.endswith(".onnx"):
+        from .onnx_import import import_onnx
+        from .quantize import load_calibration
+        if not args.calibration:
+            raise _UsageError(f"{args.model}: a float ONNX model needs --calibration CALIB.npy")
+        model = import_onnx(args.model, args.calibration)
+        calib = load_calibration(args.calibration, [s.name for s in model.inputs])
+        feeds = {name: values[:1] for name, values in calib.items()}
+        compiled = compile_graph(model.graph, model.quantize_inputs(feeds), config,
+                                 spec=args.model, print_ir=print_ir)
+    else:
+        compiled = compile_spec(args.model, config, args.seed, print_ir=print_ir)
+    out = compiled.save(args.output)
+    runs = f" in {len(compiled.runs)} runs" if len(compiled.runs) > 1 else ""
+    print(f"{args.model} -> {out}/: {compiled.predicted_cycles} cycles predicted on "
+          f"{config.name}{runs}, {compiled.useful_macs} MACs")
+    return 0
+
+
+def _run_compiled(args) -> int:
+    from .compiler import load
+    config = load_config(args.config) if args.config else None
+    compiled = load(args.program, config)
+    config = compiled.config
+    programs = [r.program for r in compiled.runs]
+    if args.board:
+        args.backend = "board"
+        results = [_run_on_board(args, p) for p in programs]
+    elif args.backend == "golden":
+        from ..sim.golden import run
+        results = [run(p) for p in programs]
+    elif len(programs) == 1:
+        from ..sim.verilator import run
+        results = [run(programs[0], waves=args.waves)]
+    else:
+        from ..sim.cosim import verilator_batch
+        results = verilator_batch(programs)
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+    cycles = sum(r.cycles for r in results)
+    mxms = max(1, len(config.slices_of("mxm")))
+    exact = compiled.bit_exact([r.mem for r in results])
+    report = {"cycles": cycles, "predicted_cycles": compiled.predicted_cycles,
+              "bit_exact": exact, "backend": args.backend, "config": config.name,
+              "program": args.program, "runs": len(programs),
+              "mxm_utilization": round(compiled.useful_macs / (config.lanes ** 2 * cycles
+                                                               * mxms), 4)}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        same = "= predicted" if cycles == compiled.predicted_cycles else (
+            f"!= predicted {compiled.predicted_cycles}")
+        print(f"{args.program}: {cycles} cycles {same} on {config.name} ({args.backend}), "
+              f"bit-exact {'yes' if exact else 'NO'}, MXM utilisation "
+              f"{report['mxm_utilization']:.1%}")
+    return 0 if exact and cycles == compiled.predicted_cycles else 1
+
+
+def _cmd_run(args) -> int:
+    from .compiler import is_compiled_dir
+    if is_compiled_dir(args.program):
+        if args.dump:
+            raise _UsageError("--dump is for programs; a compiled DIR checks its outputs itself")
+        return _run_compiled(args)
+    from .image import load_program
+    config = load_config(args.config or "small16")
     dumps = [_parse_dump(d, config) for d in args.dump]
     if args.waves and args.backend != "verilator":
         raise _UsageError("--waves needs --backend verilator")
     program = load_program(args.program, config)
-    if args.backend == "golden":
+    if args.board:
+        args.backend = "board"
+        result = _run_on_board(args, program)
+    elif args.backend == "golden":
         from ..sim.golden import run
         result = run(program)
     else:
@@ -191,6 +296,92 @@ def _cmd_run(args) -> int:
     if args.waves:
         print(f"waveform: {args.waves}")
     return 0
+
+
+# --- boards (docs/boards.md) ----------------------------------------------------------------
+
+def _board_names() -> str:
+    from ..hw.boards import BOARD_NAMES
+    return ", ".join(BOARD_NAMES)
+
+
+def _board_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", metavar="BOARD",
+                   help=f"run on a board through its UART bridge ({_board_names()})")
+    p.add_argument("--port", metavar="DEV", help="--board: its serial port, e.g. /dev/ttyUSB0")
+    p.add_argument("--baud", type=int, help="--board: baud rate (default: the board's, from "
+                   "constraints/BOARD.toml)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="--board: seconds to wait for done (10)")
+
+
+def _board_parsers(sub) -> None:
+    p = sub.add_parser("build", help="build a bitstream for a board and sign off its timing",
+                       description="Synthesise, place and route the core with its UART bridge "
+                       "for a board with the YoWASP tools, write report.json (fmax, LUTs, FFs, "
+                       "block RAM, DSPs) and fail if fmax is below the clock.")
+    p.add_argument("--board", required=True, metavar="BOARD", help=_board_names())
+    p.add_argument("-c", "--config", metavar="NAME|FILE.toml",
+                   help="core configuration (default: the board's, from constraints/BOARD.toml)")
+    p.add_argument("--freq", type=float, metavar="MHZ",
+                   help="core clock (default: the board's target); the PLL makes the nearest "
+                        "clock at or above it")
+    p.add_argument("--lut-columns", type=int, metavar="N",
+                   help="MXM product columns built as LUT multipliers (default: what leaves "
+                        "the board's DSPs enough)")
+    p.add_argument("-o", "--out-dir", metavar="DIR", help="build directory (build/BOARD)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the tools' output")
+    p.add_argument("--echo", action="store_true",
+                   help="build the bring-up design instead of the core: the UART echoes every "
+                        "byte and an LED blinks (checks a board's clock, UART and the tools)")
+
+    p = sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader")
+    p.add_argument("bitstream", nargs="?",
+                   help="bitstream (default: build/BOARD/top.bin or top.bit)")
+    p.add_argument("--board", required=True, metavar="BOARD", help=_board_names())
+    p.add_argument("--persist", action=argparse.BooleanOptionalAction, default=None,
+                   help="write the SPI flash (the board boots from it) rather than SRAM; "
+                        "default: the board's (iCEBreaker: flash, ULX3S: SRAM)")
+
+
+def _cmd_build(args) -> int:
+    from ..hw.boards import board_named
+    from ..hw.boards.build import build_core, default_lut_columns
+    board = board_named(args.board)
+    out_dir = Path(args.out_dir or Path("build") / board.name)
+    if args.echo:
+        from ..hw.boards.build import build_echo
+        report = build_echo(board, out_dir=out_dir, mhz=args.freq, verbose=args.verbose)
+    else:
+        config = load_config(args.config or board.constraints.config)
+        lut_columns = (default_lut_columns(board, config) if args.lut_columns is None
+                       else args.lut_columns)
+        report = build_core(board, config, out_dir=out_dir, mhz=args.freq,
+                            lut_columns=lut_columns, verbose=args.verbose)
+    print(report.summary())
+    print(f"report: {out_dir / 'report.json'}")
+    return 0
+
+
+def _cmd_flash(args) -> int:
+    from ..hw.boards import board_named
+    from ..hw.boards.flash import flash
+    board = board_named(args.board)
+    bitstream = Path(args.bitstream or Path("build") / board.name / f"top{board.bitstream}")
+    print(f"{args.board}: {flash(board, bitstream, persist=args.persist)}")
+    return 0
+
+
+def _run_on_board(args, program):
+    from ..hw.boards import board_named
+    from .driver import Board
+    if not args.port:
+        raise _UsageError("--board needs --port, e.g. --port /dev/ttyUSB0")
+    if args.waves:
+        raise _UsageError("--waves needs --backend verilator, not --board")
+    baud = args.baud or board_named(args.board).constraints.baud
+    with Board.open(args.port, baud=baud) as board:
+        return board.run(program, timeout=args.timeout)
 
 
 def _parse_dump(spec: str, config: CoreConfig) -> tuple[str, str, int, int]:
@@ -258,14 +449,29 @@ def _cmd_opt(args) -> int:
         text, name = sys.stdin.read(), "<stdin>"
     else:
         text, name = _read(args.input).decode("utf-8", errors="replace"), args.input
-    module = parse_module(text, name)
     dump = sys.stderr if args.print_ir_after_all else None
-    PassManager(passes, print_ir_after_all=dump).run(module)
-    if args.output:
-        _write(Path(args.output), print_module(module).encode())
+    if not args.split_input_file:
+        module = PassManager(passes, print_ir_after_all=dump).run(parse_module(text, name))
+        out = print_module(module)
     else:
-        sys.stdout.write(print_module(module))
-    return 0
+        import re
+
+        from .ir import IRError
+        parts, failed, line = [], 0, 0
+        for chunk in re.split(r"^// -----.*\n?", text, flags=re.MULTILINE):
+            try:  # padded with newlines so that errors give the line in the whole file
+                module = parse_module("\n" * line + chunk, name)
+                parts.append(print_module(PassManager(passes, dump).run(module)))
+            except IRError as e:
+                print(f"conveyor: error: {e}", file=sys.stderr)
+                failed += 1
+            line += chunk.count("\n") + 1
+        out = "// -----\n".join(parts)
+    if args.output:
+        _write(Path(args.output), out.encode())
+    else:
+        sys.stdout.write(out)
+    return 1 if args.split_input_file and failed else 0
 
 
 # --- plumbing -------------------------------------------------------------------------------
@@ -289,7 +495,9 @@ def _write(path: Path, data: bytes) -> None:
 
 
 _COMMANDS = {"configs": _cmd_configs, "asm": _cmd_asm, "disasm": _cmd_disasm, "run": _cmd_run,
-             "cosim": _cmd_cosim, "verilog": _cmd_verilog, "isa": _cmd_isa, "opt": _cmd_opt}
+             "compile": _cmd_compile,
+             "cosim": _cmd_cosim, "verilog": _cmd_verilog, "isa": _cmd_isa, "opt": _cmd_opt,
+             "build": _cmd_build, "flash": _cmd_flash}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,30 +77,35 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: dict) -> No
     mx = job.mxm
     block = max(1, min(job.rows, cfg.acc_depth // 2))
     w_slice, w_first = job.weights
-    iw_prev, last_mm = -1, -1
-    half = 0
+    state = s.mxm[mx]  # carried over from the MXM's previous product
+    reads = state["read"]
     for nt in range(job.ntiles):
         for b0 in range(0, job.rows, block):
             rows = range(b0, min(job.rows, b0 + block))
-            acc0 = half * block
-            half ^= 1
+            acc0 = state["half"] * block
+            state["half"] ^= 1
             done: dict[int, int] = {}
             for kt in range(job.ktiles):
                 tile = w_first + (nt * job.ktiles + kt) * L
-                last_lw = _load_weights(s, mx, w_slice, tile, iw_prev)
-                iw = s.place_alone(f"{mx}.w", Instr.make("iw"), max(last_lw + 1, last_mm, 0))
-                iw_prev = iw
+                last_lw = _load_weights(s, mx, w_slice, tile, state["iw"])
+                iw = s.place_alone(f"{mx}.w", Instr.make("iw"),
+                                   max(last_lw + 1, state["mm"], 0))
+                state["iw"] = iw
                 op = "mm.set" if kt == 0 else "mm.add"
                 for m in rows:
                     where = job.act(m, kt)
                     if where is None:
                         where = (zero_slice := _nearest_zero(zero)), zero[zero_slice]
-                    t = _multiply(s, mx, op, where, acc0 + m - b0, iw + 1,
+                    acc = acc0 + m - b0
+                    # the row's last accrd must still see the old value: land after it
+                    after = reads.get(acc, -1) - latency(op) + 1
+                    t = _multiply(s, mx, op, where, acc, max(iw + 1, after),
                                   ready.get(where, 0))
-                    last_mm = max(last_mm, t)
+                    state["mm"] = max(state["mm"], t)
                     done[m] = t
             for m in rows:
-                _epilogue(s, job, m, nt, acc0 + m - b0, done[m] + latency("mm.set"), ready)
+                acc = acc0 + m - b0
+                reads[acc] = _epilogue(s, job, m, nt, acc, done[m] + latency("mm.set"), ready)
 
 
 def _nearest_zero(zero: dict) -> str:
@@ -140,8 +145,9 @@ def _multiply(s: Scheduler, mx: str, op: str, where: tuple[str, int], acc: int, 
 
 
 def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest: int,
-              ready: dict) -> None:
-    """accrd row ``acc`` (complete from ``earliest``) and finish it into ``job.out``."""
+              ready: dict) -> int:
+    """accrd row ``acc`` (complete from ``earliest``) and finish it into ``job.out``; returns
+    the accrd's cycle."""
     aq = f"{job.mxm}.acc"
     p_mx = s.queue_position(aq)
     out = job.out
@@ -157,8 +163,11 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
             at = lat_a + abs(p_mx - s.position[sl])
             chain.add(f"{sl}.wr", at, lambda st, k=k: Instr.make(
                 "write", s=_lane(st["acc"], k), addr=out.word(m, nt, k)))
-        s.place(chain, earliest)
-        return
+        start = s.place(chain, earliest)
+        for k, (sl, _) in enumerate(planes):
+            ready[sl, out.word(m, nt, k)] = (start + lat_a + abs(p_mx - s.position[sl])
+                                             + latency("write"))
+        return start
     ep = job.epilogue
     p_v = s.position[job.vxm]
     t_v = lat_a + abs(p_mx - p_v)
@@ -205,6 +214,7 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
                                                                        addr=word))
     start = s.place(chain, earliest)
     ready[out.slice_of(nt), word] = start + arrive + latency("write")
+    return start
 
 
 def _lane(group, k: int):

@@ -74,6 +74,11 @@ class Scheduler:
         self.timed: dict[str, list[tuple[int, Instr]]] = defaultdict(list)
         self.end = 1  # the cycle count so far: C of docs/architecture.md
         self.position = {s.name: s.position for s in config.slices}
+        # Per MXM, carried from one product to the next: the cycle of the last iw and of the
+        # last mm, which half of the accumulator rows is next, and when each accumulator row
+        # was last read (a later mm may not land on it before that).
+        self.mxm: dict[str, dict] = defaultdict(
+            lambda: {"iw": -1, "mm": -1, "half": 0, "read": {}})
 
     def queue_position(self, queue: str) -> int:
         return self.position[queue.split(".")[0]]
