@@ -463,6 +463,7 @@ class BridgedCore(wiring.Component):
     divisor : clock cycles per UART bit.
     clock_hz : the clock frequency, reported to the host by ``INFO``.
     timeout : clock cycles of quiet line that end a broken frame; by default 64 bit times.
+    lut_columns : MXM product columns built as LUT multipliers (passed to :class:`Core`).
 
     Members
     -------
@@ -479,8 +480,9 @@ class BridgedCore(wiring.Component):
     error: Out(1)
 
     def __init__(self, *, config: CoreConfig, divisor: int, clock_hz: int,
-                 timeout: int | None = None):
+                 timeout: int | None = None, lut_columns: int = 0):
         self._config, self._divisor, self._clock_hz = config, divisor, int(clock_hz)
+        self._lut_columns = lut_columns
         self._timeout = 64 * divisor if timeout is None else timeout
         super().__init__()
 
@@ -490,7 +492,8 @@ class BridgedCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = Core(self._config)
+        options = {"lut_columns": self._lut_columns} if self._lut_columns else {}
+        m.submodules.core = core = Core(self._config, **options)
         m.submodules.bridge = bridge = Bridge(config=self._config, clock_hz=self._clock_hz,
                                               timeout=self._timeout)
         m.submodules.uart_rx = urx = UARTRx(divisor=self._divisor)

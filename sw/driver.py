@@ -13,6 +13,7 @@ reply was lost or damaged, except ``START``, which is never sent twice blindly.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -156,7 +157,8 @@ class Board:
         try:
             transport = serial.Serial(port, baud, timeout=timeout)
         except (serial.SerialException, OSError, ValueError) as e:
-            reason = getattr(e, "strerror", None) or str(e).split(":")[-1].strip() or str(e)
+            code = getattr(e, "errno", None)
+            reason = os.strerror(code).lower() if isinstance(code, int) else str(e)
             raise BoardError(f"cannot open {port} ({reason}): is the board plugged in?") from None
         board = cls(transport, name=port, retries=retries)
         try:
