@@ -27,6 +27,7 @@ __all__ = [
     "IRError",
     "Module",
     "Op",
+    "SourceLoc",
     "TensorType",
     "Type",
     "Value",
@@ -82,9 +83,15 @@ class TensorType(Type):
 
     KEYWORD = "tensor"
     __slots__ = ("_hash", "dtype", "shape")
+    _interned: ClassVar[dict[tuple, TensorType]] = {}
 
-    def __init__(self, shape: Iterable[int], dtype: str):
+    def __new__(cls, shape: Iterable[int], dtype: str):
         shape = tuple(shape)
+        key = (shape, dtype)
+        try:
+            return cls._interned[key]  # types repeat: build and check each one once
+        except (KeyError, TypeError):
+            pass
         if not all(type(d) is int or isinstance(d, np.integer) for d in shape):
             raise IRError(f"tensor shape must be integers, not {shape!r}")
         shape = tuple(int(d) for d in shape)
@@ -92,8 +99,15 @@ class TensorType(Type):
             raise IRError(f"tensor dimensions must be at least 1, not {shape}")
         if dtype not in DTYPES:
             raise IRError(f"unknown element type {dtype!r} (known: {', '.join(DTYPES)})")
+        self = super().__new__(cls)
         self.shape, self.dtype = shape, dtype
         self._hash = hash((shape, dtype))
+        if len(cls._interned) < 1 << 16:
+            cls._interned[(shape, dtype)] = self
+        return self
+
+    def __reduce__(self):
+        return (TensorType, (self.shape, self.dtype))
 
     @property
     def rank(self) -> int:
@@ -128,8 +142,8 @@ class TensorType(Type):
         return cls(shape, dtype)
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, TensorType) and self.shape == other.shape
-                and self.dtype == other.dtype)
+        return self is other or (isinstance(other, TensorType) and self.shape == other.shape
+                                 and self.dtype == other.dtype)
 
     def __hash__(self) -> int:
         return self._hash
@@ -201,6 +215,29 @@ def _kind_text(kind: Any) -> str:
 
 # --- ops ------------------------------------------------------------------------------------
 
+class SourceLoc:
+    """Where a parsed op came from, ``(file, line, col)`` when iterated. The parser makes these
+    for every op but works out lines and columns only when one is asked for (an error)."""
+
+    __slots__ = ("_index", "_place", "_resolve")
+
+    def __init__(self, resolve: Callable[[int], tuple[str, int, int]], index: int):
+        self._resolve, self._index = resolve, index
+        self._place: tuple[str, int, int] | None = None
+
+    @property
+    def place(self) -> tuple[str, int, int]:
+        if self._place is None:
+            self._place = self._resolve(self._index)
+        return self._place
+
+    def __iter__(self):
+        return iter(self.place)
+
+    def __repr__(self) -> str:
+        return "SourceLoc({}:{}:{})".format(*self.place)
+
+
 #: Every op class, by name. Filled in when an op class is defined.
 OPS: dict[str, type[Op]] = {}
 
@@ -261,7 +298,7 @@ class Op:
 
     def __init__(self, operands: Sequence[Value] = (), results: Sequence[Value] = (),
                  attrs: Mapping[str, Attr] | None = None,
-                 loc: tuple[str, int, int] | None = None):
+                 loc: tuple[str, int, int] | SourceLoc | None = None):
         self.operands: tuple[Value, ...] = tuple(operands)
         self.results: list[Value] = list(results)
         attrs = dict(attrs or {})

@@ -1,17 +1,20 @@
 """Text -> Module: the inverse of :mod:`conveyor.sw.ir.printer`.
 
-Grammar (``//`` starts a comment; newlines only matter in that an op's operands start on the
-line of its name)::
+Grammar (``//`` starts a comment that runs to the end of the line)::
 
     module  := 'module' '@'name ['attributes' attrs] '{' op* '}'
     op      := [value (',' value)* '='] opname [value (',' value)*] [attrs] [':' type (',' type)*]
     attrs   := '{' [key '=' attr (',' key '=' attr)*] '}'
     attr    := int | 'true' | 'false' | string | '[' [attr (',' attr)*] ']'
-             | 'dense<"0xHEX">' ':' type | 'dense<' int-or-nested-list '>' ':' type
+             | 'dense<"0xHEX">' ':' type | 'dense<' number-or-nested-list '>' ':' type
     type    := keyword '<' body '>'            e.g. tensor<4x8xi8>
 
-Every error is an :class:`IRError` with ``file:line:col``. The ops are built with their
-registered classes and the module is verified before it is returned.
+After an op name, values followed by ``=`` are the next op's results, not operands. Every
+error is an :class:`IRError` with ``file:line:col``; the module is verified before it is
+returned, and a verifier error carries the place of the op that failed.
+
+Speed: the text is cut into token strings by one ``findall`` and token kinds are told by their
+first character; places (line, column) are only worked out for an error.
 """
 
 from __future__ import annotations
@@ -22,167 +25,183 @@ import re
 
 import numpy as np
 
-from .core import OPS, Attr, IRError, Module, Op, TensorType, Type, Value
+from .core import OPS, Attr, IRError, Module, Op, SourceLoc, TensorType, Type, Value
 
 __all__ = ["parse_module"]
 
 _TOKEN = re.compile(r"""
-    (?P<ws>\s+|//[^\n]*)
-  | (?P<dense>dense<[^<>]*>)
-  | (?P<type>[A-Za-z_][\w.]*<[^<>"]*>)
-  | (?P<value>%[\w.$-]+)
-  | (?P<symbol>@(?:[\w.$-]+|"(?:[^"\\\n]|\\.)*"))
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<int>-?(?:0x[0-9a-fA-F]+|[0-9]+))
-  | (?P<ident>[A-Za-z_][\w.]*)
-  | (?P<punct>->|[{}()\[\],:=])
-  | (?P<bad>.)
-""", re.VERBOSE)
+    (?:\s|//[^\n]*)*                        # skipped: white space and comments
+    ( dense<[^<>]*>                         # dense<...>: one token
+    | [A-Za-z_][\w.]*(?:<[^<>"]*>)?         # a keyword, an op name, or a type like tensor<..>
+    | %[\w.$-]+                             # a value
+    | @(?:[\w.$-]+|"(?:[^"\\\n]|\\.)*")     # a symbol
+    | "(?:[^"\\\n]|\\.)*"                   # a string
+    | -?(?:0x[0-9a-fA-F]+|[0-9]+)           # an integer
+    | ->
+    | .                                     # punctuation, or a character that is wrong here
+    )""", re.VERBOSE | re.DOTALL)
+
+_PUNCT = frozenset("{}()[],:=")
+_EOF = ""
+_SENTINEL = "\n\0"
 
 
 class _Parser:
     def __init__(self, text: str, file: str):
         self.text, self.file = text, file
-        self.tokens: list[tuple[str, str, int]] = []
-        for m in _TOKEN.finditer(text):
-            kind = m.lastgroup
-            if kind == "ws":
-                continue
-            if kind == "bad":
-                self.pos = len(self.tokens)
-                raise self.error(f"unexpected character {m.group()!r}", m.start())
-            self.tokens.append((kind, m.group(), m.start()))
-        self.tokens.append(("eof", "", len(text)))
+        # The sentinel keeps the white-space skip from ever backtracking (it would hand a
+        # trailing newline or comment to the catch-all); it becomes the end-of-input token.
+        self.tokens: list[str] = _TOKEN.findall(text + _SENTINEL)
+        self.tokens[-1] = _EOF
         self.pos = 0
+        self._starts: list[int] | None = None
         self._line_starts: list[int] | None = None
         self.values: dict[str, Value] = {}
+        self.types: dict[str, Type] = {}
+
+    # -- places ------------------------------------------------------------------------------
+
+    def place(self, index: int) -> tuple[str, int, int]:
+        """(file, line, col) of token ``index``; tokenises again (once) to find it."""
+        if self._starts is None:
+            self._starts = [m.start(1) for m in _TOKEN.finditer(self.text + _SENTINEL)]
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        offset = min(self._starts[min(index, len(self._starts) - 1)], len(self.text))
+        line = bisect.bisect_right(self._line_starts, offset)
+        return self.file, line, offset - self._line_starts[line - 1] + 1
+
+    def error(self, message: str, index: int | None = None) -> IRError:
+        return IRError(message, *self.place(self.pos if index is None else index))
+
+    def found(self, index: int | None = None) -> str:
+        tok = self.tokens[self.pos if index is None else index]
+        return "end of input" if tok is _EOF else repr(tok)
 
     # -- tokens ------------------------------------------------------------------------------
 
-    def place(self, offset: int) -> tuple[int, int]:
-        if self._line_starts is None:
-            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
-        line = bisect.bisect_right(self._line_starts, offset)
-        return line, offset - self._line_starts[line - 1] + 1
-
-    def error(self, message: str, offset: int | None = None) -> IRError:
-        if offset is None:
-            offset = self.tokens[self.pos][2]
-        return IRError(message, self.file, *self.place(offset))
-
-    def peek(self) -> tuple[str, str, int]:
-        return self.tokens[self.pos]
-
-    def next(self) -> tuple[str, str, int]:
-        tok = self.tokens[self.pos]
-        self.pos += 1
-        return tok
-
     def accept(self, text: str) -> bool:
-        if self.tokens[self.pos][1] == text and self.tokens[self.pos][0] in ("punct", "ident"):
+        if self.tokens[self.pos] == text:
             self.pos += 1
             return True
         return False
 
     def expect(self, text: str, what: str | None = None) -> None:
-        if not self.accept(text):
-            raise self.error(f"expected {what or repr(text)}, found {self._found()}")
+        if self.tokens[self.pos] != text:
+            raise self.error(f"expected {what or repr(text)}, found {self.found()}")
+        self.pos += 1
 
-    def expect_kind(self, kind: str, what: str) -> tuple[str, str, int]:
-        if self.peek()[0] != kind:
-            raise self.error(f"expected {what}, found {self._found()}")
-        return self.next()
-
-    def _found(self) -> str:
-        kind, text, _ = self.peek()
-        return "end of input" if kind == "eof" else repr(text)
+    def is_value(self, index: int) -> bool:
+        tok = self.tokens[index]
+        return tok[:1] == "%" and len(tok) > 1
 
     # -- grammar -----------------------------------------------------------------------------
 
     def module(self) -> Module:
-        if not self.accept("module"):
-            raise self.error(f"expected 'module', found {self._found()}")
-        _, sym, _ = self.expect_kind("symbol", "a module name like @mlp")
+        self.expect("module")
+        sym = self.tokens[self.pos]
+        if sym[:1] != "@" or len(sym) < 2:
+            raise self.error(f"expected a module name like @mlp, found {self.found()}")
+        self.pos += 1
         name = json.loads(sym[1:]) if sym[1] == '"' else sym[1:]
         level = "graph"
         if self.accept("attributes"):
-            start = self.peek()[2]
+            start = self.pos
             attrs = self.attr_dict()
             for key, value in attrs.items():
                 if key != "level" or type(value) is not str:
-                    raise self.error("a module's only attribute is level = \"...\"", start)
+                    raise self.error('a module\'s only attribute is level = "..."', start)
             level = attrs.get("level", level)
         self.expect("{")
         ops = []
         while not self.accept("}"):
-            if self.peek()[0] == "eof":
+            if self.tokens[self.pos] is _EOF:
                 raise self.error("expected '}' to close the module, found end of input")
             ops.append(self.op())
-        if self.peek()[0] != "eof":
-            raise self.error(f"expected end of input after the module, found {self._found()}")
+        if self.tokens[self.pos] is not _EOF:
+            raise self.error(f"expected end of input after the module, found {self.found()}")
         module = Module(name, level, ops)
         module.verify()
         return module
 
     def op(self) -> Op:
-        start = self.peek()[2]
-        result_toks = []
-        if self.peek()[0] == "value":
-            result_toks.append(self.next())
+        tokens = self.tokens
+        start = self.pos
+        result_names: list[tuple[str, int]] = []
+        if self.is_value(self.pos):
+            result_names.append((tokens[self.pos][1:], self.pos))
+            self.pos += 1
             while self.accept(","):
-                result_toks.append(self.expect_kind("value", "a result name like %y"))
+                if not self.is_value(self.pos):
+                    raise self.error(f"expected a result name like %y, found {self.found()}")
+                result_names.append((tokens[self.pos][1:], self.pos))
+                self.pos += 1
             self.expect("=")
-        kind, name, name_at = self.next()
-        if kind != "ident":
-            raise self.error(f"expected an op name, found {text_of(kind, name)}", name_at)
+        name_at = self.pos
+        name = tokens[name_at]
         cls = OPS.get(name)
         if cls is None:
-            raise self.error(f"unknown op '{name}'", name_at)
-        operands = []
-        kind, _, at = self.peek()
-        if kind == "value" and "\n" not in self.text[name_at:at]:
+            if not name[:1].isalpha():
+                raise self.error(f"expected an op name, found {self.found()}")
+            raise self.error(f"unknown op '{name}'")
+        self.pos += 1
+        operands: list[Value] = []
+        if self.is_value(self.pos) and not self._results_ahead():
             operands.append(self.use())
             while self.accept(","):
                 operands.append(self.use())
-        attrs = self.attr_dict() if self.peek()[1] == "{" else {}
-        types = []
+        attrs = self.attr_dict() if tokens[self.pos] == "{" else {}
+        types: list[Type] = []
         if self.accept(":"):
             types.append(self.type())
             while self.accept(","):
                 types.append(self.type())
-        if len(types) != len(result_toks):
-            raise self.error(f"{name} has {len(result_toks)} result names but "
+        if len(types) != len(result_names):
+            raise self.error(f"{name} has {len(result_names)} result names but "
                              f"{len(types)} result types", start)
         results = []
-        for (_, rname, at), t in zip(result_toks, types):
-            if rname[1:] in self.values:
-                raise self.error(f"value {rname} is defined twice", at)
-            results.append(Value(rname[1:], t))
-        op = cls(operands, results, attrs, loc=(self.file, *self.place(name_at)))
+        for (rname, at), t in zip(result_names, types):
+            if rname in self.values:
+                raise self.error(f"value %{rname} is defined twice", at)
+            results.append(Value(rname, t))
+        op = cls(operands, results, attrs, loc=SourceLoc(self.place, name_at))
         for r in results:
             self.values[r.name] = r
         return op
 
+    def _results_ahead(self) -> bool:
+        """Are the values at the cursor ``%a, %b =``, the results of the next op?"""
+        i = self.pos
+        while self.is_value(i) and self.tokens[i + 1] == ",":
+            i += 2
+        return self.is_value(i) and self.tokens[i + 1] == "="
+
     def use(self) -> Value:
-        _, text, at = self.expect_kind("value", "an operand like %x")
-        try:
-            return self.values[text[1:]]
-        except KeyError:
-            raise self.error(f"use of undefined value {text}", at) from None
+        tok = self.tokens[self.pos]
+        if not self.is_value(self.pos):
+            raise self.error(f"expected an operand like %x, found {self.found()}")
+        value = self.values.get(tok[1:])
+        if value is None:
+            raise self.error(f"use of undefined value {tok}")
+        self.pos += 1
+        return value
 
     def type(self) -> Type:
-        kind, text, at = self.next()
-        if kind != "type":
-            raise self.error(f"expected a type like tensor<4x8xi8>, found {text_of(kind, text)}",
-                             at)
-        keyword, _, body = text[:-1].partition("<")
-        cls = Type.registry.get(keyword)
-        if cls is None:
-            raise self.error(f"unknown type '{keyword}<...>'", at)
-        try:
-            return cls.parse_body(body)
-        except IRError as e:
-            raise self.error(e.message, at) from None
+        tok = self.tokens[self.pos]
+        t = self.types.get(tok)
+        if t is None:
+            keyword, lt, body = tok.partition("<")
+            if not lt or not tok.endswith(">") or keyword == "dense":
+                raise self.error(f"expected a type like tensor<4x8xi8>, found {self.found()}")
+            cls = Type.registry.get(keyword)
+            if cls is None:
+                raise self.error(f"unknown type '{keyword}<...>'")
+            try:
+                t = cls.parse_body(body[:-1])
+            except IRError as e:
+                raise self.error(e.message) from None
+            self.types[tok] = t
+        self.pos += 1
+        return t
 
     def attr_dict(self) -> dict[str, Attr]:
         self.expect("{")
@@ -190,11 +209,12 @@ class _Parser:
         if self.accept("}"):
             return attrs
         while True:
-            kind, key, at = self.next()
-            if kind != "ident":
-                raise self.error(f"expected an attribute name, found {text_of(kind, key)}", at)
+            key = self.tokens[self.pos]
+            if not (key[:1].isalpha() or key[:1] == "_") or "<" in key:
+                raise self.error(f"expected an attribute name, found {self.found()}")
             if key in attrs:
-                raise self.error(f"attribute '{key}' is given twice", at)
+                raise self.error(f"attribute '{key}' is given twice")
+            self.pos += 1
             self.expect("=", f"'=' after attribute name '{key}'")
             attrs[key] = self.attr()
             if self.accept("}"):
@@ -202,19 +222,22 @@ class _Parser:
             self.expect(",", "',' or '}' in the attribute list")
 
     def attr(self) -> Attr:
-        kind, text, at = self.next()
-        if kind == "int":
-            return int(text, 0)
-        if kind == "string":
-            return json.loads(text)
-        if kind == "ident" and text in ("true", "false"):
-            return text == "true"
-        if kind == "punct" and text == "[":
+        at = self.pos
+        tok = self.tokens[at]
+        first = tok[:1]
+        self.pos += 1
+        if first.isdigit() or (first == "-" and tok[1:2].isdigit()):
+            return int(tok, 16 if "x" in tok else 10)
+        if first == '"' and len(tok) > 1:
+            return json.loads(tok)
+        if tok == "true" or tok == "false":
+            return tok == "true"
+        if tok == "[":
             items: list = []
             if self.accept("]"):
                 return items
             while True:
-                item_at = self.peek()[2]
+                item_at = self.pos
                 item = self.attr()
                 if type(item) not in (int, str):
                     raise self.error("list attributes hold ints or strings", item_at)
@@ -222,14 +245,14 @@ class _Parser:
                 if self.accept("]"):
                     return items
                 self.expect(",", "',' or ']' in the list")
-        if kind == "dense":
+        if tok.startswith("dense<"):
             self.expect(":", "':' and the type of the dense array")
-            type_at = self.peek()[2]
+            type_at = self.pos
             t = self.type()
             if not isinstance(t, TensorType):
                 raise self.error("a dense array needs a tensor type", type_at)
-            return self.dense(text[6:-1], t, at)
-        raise self.error(f"expected an attribute value, found {text_of(kind, text)}", at)
+            return self.dense(tok[6:-1], t, at)
+        raise self.error(f"expected an attribute value, found {self.found(at)}", at)
 
     def dense(self, body: str, t: TensorType, at: int) -> np.ndarray:
         dtype = t.np_dtype.newbyteorder("<")
@@ -247,13 +270,12 @@ class _Parser:
                                  f"{t.size * dtype.itemsize}", at)
             return np.frombuffer(raw, dtype=dtype).astype(t.np_dtype).reshape(t.shape)
         try:
-            data = json.loads(body)
-            array = np.array(data)
+            array = np.array(json.loads(body))
         except (ValueError, TypeError):
             raise self.error("dense data must be hex, a number, or a list of numbers", at) \
                 from None
-        if array.dtype.kind not in "iub" and not (array.dtype.kind == "f" and
-                                                  t.np_dtype.kind == "f"):
+        if array.dtype.kind not in "iub" and not (array.dtype.kind == "f"
+                                                  and t.np_dtype.kind == "f"):
             raise self.error(f"dense data does not fit {t}", at)
         if array.ndim == 0:
             array = np.broadcast_to(array, t.shape)
@@ -263,10 +285,6 @@ class _Parser:
         if not np.array_equal(converted, array.reshape(t.shape)):
             raise self.error(f"dense data has values that do not fit {t.dtype}", at)
         return converted
-
-
-def text_of(kind: str, text: str) -> str:
-    return "end of input" if kind == "eof" else repr(text)
 
 
 def parse_module(text: str, file: str = "<input>") -> Module:
