@@ -12,6 +12,8 @@ without a scan; that is why an op's operands are a tuple, changed only by
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -170,6 +172,8 @@ class Value:
 
     def replace_all_uses_with(self, new: Value) -> None:
         """Make every op that uses this value use ``new`` instead."""
+        if new is self:
+            return
         for op in list(self.uses):
             op.operands = tuple(new if v is self else v for v in op.operands)
             new.uses.append(op)
@@ -233,6 +237,9 @@ class SourceLoc:
 
     def __iter__(self):
         return iter(self.place)
+
+    def __deepcopy__(self, memo: dict) -> SourceLoc:
+        return self  # a place does not change; copying would copy the parser and its text
 
     def __repr__(self) -> str:
         return "SourceLoc({}:{}:{})".format(*self.place)
@@ -405,6 +412,8 @@ class Op:
 
 # --- modules --------------------------------------------------------------------------------
 
+_VALUE_NAME = re.compile(r"[\w.$-]+")
+
 #: Module-level checks of a level (e.g. "graph": input and output names are unique).
 _MODULE_VERIFIERS: dict[str, list[Callable[[Module], None]]] = {}
 
@@ -458,8 +467,13 @@ class Module:
 
     # -- verifying ---------------------------------------------------------------------------
 
+    def clone(self) -> Module:
+        """A deep copy: new ops and values, the same text."""
+        return copy.deepcopy(self)
+
     def verify(self) -> None:
-        """Every op's verifier, SSA order and unique value names, then the level's checks."""
+        """Every op's verifier, SSA order and unique, printable value names, then the level's
+        checks."""
         defined: dict[str, Value] = {}
         for op in self.ops:
             for v in op.operands:
@@ -469,6 +483,8 @@ class Module:
             for r in op.results:
                 if r.name in defined:
                     raise op.error(f"value %{r.name} is defined twice")
+                if not _VALUE_NAME.fullmatch(r.name):
+                    raise op.error(f"value name {r.name!r} must be letters, digits and _ . $ -")
                 if r.owner is not op:
                     raise op.error(f"result %{r.name} does not know its op")
                 defined[r.name] = r

@@ -320,3 +320,31 @@ def test_pass_manager_verifies_after_each_pass_and_dumps():
     with pytest.raises(IRError, match="after pass 'test-break-shapes': graph.relu %relu0: "
                                       "result type is tensor<5xi8>"):
         PassManager([_BreakShapes()]).run(g)
+
+
+def test_clone_and_use_lists():
+    g = Graph("g")
+    x = g.input("x", (4,))
+    r = g.relu(g.relu(x))
+    g.output("y", r)
+    c = g.clone()
+    assert print_module(c) == print_module(g) and c.ops[1] is not g.ops[1]
+    cx = c.ops[0].results[0]
+    assert cx.uses == [c.ops[1]] and cx is not x
+    x.replace_all_uses_with(x)
+    assert x.uses == [g.ops[1]]
+    inner = g.ops[1].results[0]
+    inner.replace_all_uses_with(x)
+    assert inner.uses == [] and x.uses == [g.ops[1], g.ops[2]] and g.ops[2].x is x
+    g.erase([g.ops[1]])
+    g.verify()
+    assert [op.NAME for op in g.ops] == ["graph.input", "graph.relu", "graph.output"]
+    with pytest.raises(IRError, match="cannot erase: %x is still used by graph.relu"):
+        g.erase([g.ops[0]])
+
+
+def test_value_names_must_be_printable():
+    g = Graph("g")
+    g.relu(g.input("x", (4,))).name = "a b"
+    with pytest.raises(IRError, match="value name 'a b' must be letters"):
+        g.verify()
