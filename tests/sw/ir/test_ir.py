@@ -348,3 +348,18 @@ def test_value_names_must_be_printable():
     g.relu(g.input("x", (4,))).name = "a b"
     with pytest.raises(IRError, match="value name 'a b' must be letters"):
         g.verify()
+
+
+def test_opt_command_in_process(tmp_path, capsys):
+    from conveyor.sw.cli import main
+    g = Graph("g")
+    g.output("y", g.relu(g.reshape(g.input("x", (2, 3)), (2, 3))))
+    src, out = tmp_path / "in.mlir", tmp_path / "out.mlir"
+    src.write_text(print_module(g))
+    assert main(["opt", str(src), "--passes", "canonicalize", "-o", str(out)]) == 0
+    assert "graph.reshape" not in out.read_text() and parse_module(out.read_text()).ops
+    src.write_text(print_module(g).replace("graph.relu", "graph.rel"))
+    assert main(["opt", str(src)]) == 1
+    assert capsys.readouterr().err == f"conveyor: error: {src}:4:12: unknown op 'graph.rel'\n"
+    assert main(["opt", str(tmp_path / "none.mlir")]) == 1
+    assert "none.mlir: no such file" in capsys.readouterr().err
