@@ -27,7 +27,7 @@ from ..reference import evaluate
 from .emit import emit
 from .errors import CompileError
 from .lower import lower
-from .memory import Placed
+from .memory import Allocator, Placed
 
 __all__ = ["CompileError", "Compiled", "Run", "compile_graph", "compile_spec", "load"]
 
@@ -43,7 +43,19 @@ class Run:
     predicted_cycles: int
     useful_macs: int
     outputs: dict[str, tuple[Placed, tuple[int, ...], tuple[int, int]]]
+    inputs: dict[str, Placed] = field(default_factory=dict)
     levels: dict[str, str] = field(default_factory=dict)
+
+    def with_inputs(self, values: dict[str, np.ndarray]) -> Program:
+        """This run's program with other input values (same shapes) in MEM: how one compiled
+        model serves many inferences."""
+        alloc = Allocator(self.program.config)
+        for name, placed in self.inputs.items():
+            alloc.fill(placed, np.asarray(values[name]))
+        words = {(b.slice, b.addr) for b in alloc.data}
+        kept = [b for b in self.program.data if (b.slice, b.addr) not in words]
+        return Program(self.program.config, self.program.queues, kept + alloc.data,
+                       self.program.locs)
 
 
 @dataclass
@@ -74,6 +86,10 @@ class Compiled:
         return {name: np.concatenate([v for _, v in sorted(p, key=lambda c: c[0])], axis=-1)
                 for name, p in parts.items()}
 
+    def programs_for(self, values: dict[str, np.ndarray]) -> list[Program]:
+        """Every run's program for other input values."""
+        return [run.with_inputs(values) for run in self.runs]
+
     def bit_exact(self, mems: list[dict[str, np.ndarray]]) -> bool:
         got = self.outputs(mems)
         return all(np.array_equal(got.get(name), value) for name, value in self.expected.items())
@@ -90,6 +106,7 @@ class Compiled:
                 (out / f"{stem}.{level}.mlir").write_text(text)
             runs.append({"image": f"{stem}.bin", "predicted_cycles": run.predicted_cycles,
                          "useful_macs": run.useful_macs,
+                         "inputs": {n: p.to_json() for n, p in run.inputs.items()},
                          "outputs": {n: {"placed": p.to_json(), "shape": list(s),
                                          "columns": list(c)}
                                      for n, (p, s, c) in run.outputs.items()}})
@@ -122,7 +139,9 @@ def load(directory: str | Path, config: CoreConfig | None = None) -> Compiled:
             program = load_program(str(d / r["image"]), config)
             outputs = {n: (Placed.from_json(o["placed"]), tuple(o["shape"]),
                            tuple(o["columns"])) for n, o in r["outputs"].items()}
-            runs.append(Run(program, r["predicted_cycles"], r["useful_macs"], outputs))
+            inputs_at = {n: Placed.from_json(p) for n, p in r.get("inputs", {}).items()}
+            runs.append(Run(program, r["predicted_cycles"], r["useful_macs"], outputs,
+                            inputs_at))
         with np.load(d / "inputs.npz") as f:
             inputs = {k: f[k] for k in f.files}
         with np.load(d / "expected.npz") as f:
@@ -152,7 +171,8 @@ def _one_run(module: Module, inputs: dict, config: CoreConfig,
         cols = columns or (0, view.shape[-1])
         outputs[name] = (view.placed, view.shape, cols)
     levels = {"graph": print_module(module), "tile": "\n".join(lowered.jobs) + "\n"}
-    return Run(program, predicted, lowered.useful_macs, outputs, levels)
+    inputs_at = {name: view.placed for name, view in lowered.inputs.items()}
+    return Run(program, predicted, lowered.useful_macs, outputs, inputs_at, levels)
 
 
 def _split_product(module: Module, inputs: dict, config: CoreConfig) -> list[Run]:
