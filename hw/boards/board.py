@@ -95,7 +95,10 @@ class Constraints:
             if unknown:
                 raise ValueError(f"unknown LED role {unknown[0]!r}")
             name, number = uart["resource"]
-            return cls(config=str(board["config"]), programmer=str(board["openfpgaloader"]),
+            config = str(board["config"])
+            if config.endswith(".toml"):  # a config file next to the constraints file
+                config = str(path.parent / config)
+            return cls(config=config, programmer=str(board["openfpgaloader"]),
                        flash=bool(board.get("flash", False)), clock_input=str(clock["input"]),
                        target_mhz=float(clock["target_mhz"]), uart=(str(name), int(number)),
                        baud=int(uart["baud"]), timeout_ms=float(uart["timeout_ms"]),
@@ -122,6 +125,15 @@ class Board:
     family: str
     bitstream: str
     cells: dict[str, str]
+    #: Multiplier blocks of the FPGA, and how many of them Yosys maps one VXM lane of one ALU
+    #: to (its mul.i8, mul.i32 and requant multipliers; measured, see docs/boards.md).
+    dsps: int
+    vxm_dsps_per_lane: int
+
+    def dsp_budget(self, config) -> int:
+        """Multiplier blocks left for the MXM once the VXM has taken its own."""
+        vxm = config.floorplan.count("vxm") * config.vxm_alus * config.lanes
+        return self.dsps - vxm * self.vxm_dsps_per_lane
 
     def platform(self):
         """A fresh amaranth-boards platform object."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,8 @@ from ..config import CoreConfig
 from .board import Board, ClockPlan
 
 __all__ = ["BuildError", "BuildReport", "TimingError", "build_core", "build_design",
-           "build_echo", "default_lut_columns", "parse_report", "sign_off", "tool_env"]
+           "build_echo", "default_lut_columns", "parse_report", "sign_off", "tool_env",
+           "utilisation_from_log"]
 
 #: nextpnr's JSON report in the build directory.
 NEXTPNR_REPORT = "nextpnr-report.json"
@@ -218,8 +220,37 @@ def _run_script(out_dir: Path, env: dict, log: Path, board: Board, *, label: str
         process.wait()
         pump.join()
     if process.returncode != 0:
+        over = _overused(out_dir)
+        if over:
+            (out_dir / REPORT).write_text(json.dumps({
+                "board": board.name, "config": label, "fits": False, "needs": over,
+                "utilization": utilisation_from_log(out_dir)}, indent=2) + "\n")
+            raise BuildError(f"{label} does not fit the {board.name}: needs {over} (log: {log})")
         raise BuildError(f"{board.name} build of {label} failed in {_failed_stage(out_dir)}: "
                          f"{_last_error(log)} (log: {log})")
+
+
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", re.MULTILINE)
+
+
+def utilisation_from_log(out_dir: Path) -> dict[str, dict]:
+    """nextpnr's "Device utilisation" table from its log (written even when placement
+    fails, unlike the JSON report): cell type -> {"used", "available"}."""
+    tim = Path(out_dir) / f"{NAME}.tim"
+    if not tim.exists():
+        return {}
+    text = tim.read_text(errors="replace")
+    start = text.rfind("Device utilisation")
+    return {cell: {"used": int(used), "available": int(avail)}
+            for cell, used, avail, _ in _UTILISATION.findall(text[start:] if start >= 0 else "")}
+
+
+def _overused(out_dir: Path) -> str:
+    """The cells a design needs more of than the device has, as text ("" if none)."""
+    over = [f"{u['used']}/{u['available']} {cell} ({u['used'] / u['available']:.0%})"
+            for cell, u in utilisation_from_log(out_dir).items()
+            if u["available"] and u["used"] > u["available"]]
+    return ", ".join(over)
 
 
 def _pump(stream, sink, echo: bool) -> None:

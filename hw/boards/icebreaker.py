@@ -54,6 +54,8 @@ class ICEBreaker(Board):
     bitstream = ".bin"
     cells: ClassVar[dict[str, str]] = {"luts": "ICESTORM_LC", "ffs": "ICESTORM_LC", "brams": "ICESTORM_RAM",
              "spram": "ICESTORM_SPRAM", "dsps": "ICESTORM_DSP"}
+    dsps = 8
+    vxm_dsps_per_lane = 7
 
     def platform(self):
         ICEBreakerPlatform = platform_class("amaranth_boards.icebreaker", "ICEBreakerPlatform")

@@ -60,6 +60,8 @@ class ULX3S85F(Board):
     bitstream = ".bit"
     cells: ClassVar[dict[str, str]] = {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "brams": "DP16KD",
              "dsps": "MULT18X18D"}
+    dsps = 156
+    vxm_dsps_per_lane = 8
 
     def platform(self):
         ULX3S_85F_Platform = platform_class("amaranth_boards.ulx3s", "ULX3S_85F_Platform")
