@@ -5,6 +5,8 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -31,3 +33,35 @@ def pytest_generate_tests(metafunc):
         cases = [(p, c) for p in sorted(EXAMPLES.glob("*.s")) for c in example_configs(p)]
         metafunc.parametrize("example, example_config", cases,
                              ids=[f"{p.stem}-{c}" for p, c in cases])
+
+
+# --- a compiled network with every layer kind ----------------------------------------------------
+
+def _network(rng):
+    """conv -> relu (separate, not fused: zp differs) -> maxpool -> flatten -> linear, and an
+    add of two linears: every element-wise chain."""
+    from conveyor.sw.graph import Graph
+
+    g = Graph("net")
+    x = g.input("x", (6, 6, 3))
+    c = g.conv2d(x, rng.integers(-128, 128, (3, 3, 3, 5), dtype=np.int8),
+                 rng.integers(-9000, 9000, 5, dtype=np.int32), stride=1, pad=1,
+                 mul=[1 << 29, 1 << 30, 3 << 28, 1 << 28, 5 << 27], shift=4, zp=-3)
+    r = g.relu(c, zp=2)
+    p = g.maxpool2x2(r)
+    f = g.flatten(p)
+    w1 = rng.integers(-128, 128, (45, 7), dtype=np.int8)
+    w2 = rng.integers(-128, 128, (45, 7), dtype=np.int8)
+    a = g.linear(f, w1, None, mul=1 << 30, shift=6, zp=0)
+    b = g.linear(f, w2, rng.integers(-500, 500, 7, dtype=np.int32), mul=1 << 30, shift=6,
+                 zp=1, relu=True)
+    g.output("y", g.add(a, b, mul=1 << 30, shift=0, zp=-1, relu=False))
+    g.output("pooled", p)
+    return g, {"x": rng.integers(-128, 128, (6, 6, 3), dtype=np.int8)}
+
+
+
+@pytest.fixture
+def every_layer_network():
+    """(graph, inputs) of a small network using every graph op the compiler lowers."""
+    return _network(np.random.default_rng(0))
