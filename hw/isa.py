@@ -386,11 +386,11 @@ def ops_for_role(role: str) -> dict[str, Op]:
     return {op.mnemonic: op for op in OPS if role in op.roles}
 
 
+_BY_NAME = {op.mnemonic: op for op in OPS}
+
+
 def op_named(mnemonic: str) -> Op | None:
-    for op in OPS:
-        if op.mnemonic == mnemonic:
-            return op
-    return None
+    return _BY_NAME.get(mnemonic)
 
 
 def _opcode_table() -> dict[tuple[str, int], Op]:
@@ -429,9 +429,9 @@ class Instr:
             raise KeyError(mnemonic)
         if op.mnemonic == "repeat":
             args.setdefault("stride", 0)
-        names = [f.name for f in op.fields]
-        assert sorted(args) == sorted(names), f"{mnemonic} takes {names}, got {sorted(args)}"
-        return cls(op, tuple((n, args[n]) for n in names))
+        if len(args) != len(op.fields):
+            raise TypeError(f"{mnemonic} takes {[f.name for f in op.fields]}, got {list(args)}")
+        return cls(op, tuple((f.name, args[f.name]) for f in op.fields))
 
     def __str__(self) -> str:
         text = self.op.syntax.format(**{k: v for k, v in self.args})

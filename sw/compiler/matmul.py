@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...hw.config import GROUP
-from ...hw.isa import Instr
+from ...hw.isa import Instr, op_named
 from ...hw.timing import latency
 from .memory import Placed
 from .schedule import Chain, Scheduler
@@ -26,6 +26,7 @@ from .schedule import Chain, Scheduler
 __all__ = ["MatmulJob", "schedule_matmul"]
 
 _READ = latency("read")
+_OP_READ, _OP_LW = op_named("read"), op_named("lw")
 
 
 @dataclass
@@ -116,17 +117,14 @@ def _load_weights(s: Scheduler, mx: str, w_slice: str, first: int, after: int) -
     """lw the L rows of one tile (one per cycle) after the ``iw`` at ``after``; returns the
     cycle of the last lw."""
     rd, wq = f"{w_slice}.rd", f"{mx}.w"
-    dist = s.hop(rd, wq)
+    dist = _READ + s.hop(rd, wq)
     last = -1
     for r in range(s.config.lanes):
-        chain = Chain()
-        chain.path("w", s.queue_position(rd), s.queue_position(wq), _READ + dist)
-        addr = first + r
-        chain.add(rd, 0, lambda st, addr=addr: Instr.make("read", addr=addr, d=st["w"]))
-        chain.add(wq, _READ + dist,
-                  lambda st, r=r: Instr.make("lw", s=st["w"], row=r))
-        start = s.place(chain, after + 1 - _READ - dist)
-        last = max(last, start + _READ + dist)
+        def make(stream, addr=first + r, r=r):
+            return (Instr(_OP_READ, (("addr", addr), ("d", stream))),
+                    Instr(_OP_LW, (("s", stream), ("row", r))))
+        start = s.place_transfer(rd, wq, after + 1 - dist, make)
+        last = max(last, start + dist)
     return last
 
 
@@ -136,12 +134,13 @@ def _multiply(s: Scheduler, mx: str, op: str, where: tuple[str, int], acc: int, 
     slice_name, addr = where
     rd, mq = f"{slice_name}.rd", f"{mx}.mm"
     dist = _READ + s.hop(rd, mq)
-    chain = Chain()
-    chain.path("x", s.queue_position(rd), s.queue_position(mq), dist)
-    chain.add(rd, 0, lambda st: Instr.make("read", addr=addr, d=st["x"]))
-    chain.add(mq, dist, lambda st: Instr.make(op, s=st["x"], a=acc))
-    start = s.place(chain, max(earliest_mm - dist, ready))
-    return start + dist
+    mm = op_named(op)
+
+    def make(stream):
+        return (Instr(_OP_READ, (("addr", addr), ("d", stream))),
+                Instr(mm, (("s", stream), ("a", acc))))
+
+    return s.place_transfer(rd, mq, max(earliest_mm - dist, ready), make) + dist
 
 
 def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest: int,

@@ -143,6 +143,34 @@ class Scheduler:
             self.timed[part.queue].append((cycle, instr))
             self.end = max(self.end, cycle + latency(instr.op), cycle + 2)
 
+    def place_transfer(self, src_queue: str, dst_queue: str, earliest: int, make) -> int:
+        """The commonest chain, fast: a MEM read whose word another slice's instruction takes
+        on arrival. ``make(stream)`` gives the two instructions; returns the read's cycle."""
+        src, dst = self.queue_position(src_queue), self.queue_position(dst_queue)
+        hop = abs(dst - src)
+        lat = latency("read")  # the source is a MEM read
+        offset = lat + hop
+        slots, cells = self.slots, self.cells
+        start = max(earliest, 0)
+        while True:
+            c1 = slots.next_free(src_queue, start)
+            c2 = slots.next_free(dst_queue, c1 + offset) - offset
+            if c2 != c1:
+                start = c2
+                continue
+            path = cells.find(src, dst, c1 + lat)
+            if path is None:
+                start = c1 + 1
+                continue
+            cells.reserve(path)
+            a, b = make(path.stream)
+            slots.reserve(src_queue, c1)
+            slots.reserve(dst_queue, c1 + offset)
+            self.timed[src_queue].append((c1, a))
+            self.timed[dst_queue].append((c1 + offset, b))
+            self.end = max(self.end, c1 + offset + latency(b.op), c1 + offset + 2)
+            return c1
+
     # --- single instructions with no streams (iw) ----------------------------------------
 
     def place_alone(self, queue: str, instr: Instr, earliest: int) -> int:
