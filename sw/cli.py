@@ -20,6 +20,7 @@ __all__ = ["main"]
 
 _EPILOG = """\
 examples:
+  conveyor demo                                     digits MLP on the golden model and the RTL
   conveyor configs                                  list the preset cores
   conveyor asm examples/vector_add.s -o add.bin     assemble for the default config (small16)
   conveyor run examples/vector_add.s --dump mem4:0:4
@@ -118,6 +119,24 @@ def _parser() -> argparse.ArgumentParser:
                    help="rough number of slice instructions per program (48)")
     p.add_argument("-o", "--out-dir", default=".", metavar="DIR",
                    help="where mismatch-CONFIG-SEED.s files go (.)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _config_arg(p)
+
+    p = sub.add_parser("demo", help="the digits classifier from ONNX to the golden model and "
+                       "the RTL: accuracy, bit-exactness, cycles",
+                       description="Compile the committed digits model (examples/digits) for "
+                       "the core, run every held-out digit on the golden model and as many as "
+                       "fit in --rtl-seconds on the Verilator RTL (built once per config and "
+                       "cached), and report float and int8 accuracy, bit-exactness against "
+                       "numpy, predicted and measured cycles, MXM utilisation and the time per "
+                       "inference at the config's clock. Exit 1 if any inference is not "
+                       "bit-exact or not exactly the predicted cycles.")
+    p.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp: 64-32-10 perceptron; cnn: conv 3x3, maxpool, linear (mlp)")
+    p.add_argument("--rtl-seconds", type=float, default=60.0, metavar="S",
+                   help="about how long to run inferences on the RTL, 0 for none (60)")
+    p.add_argument("--digits", type=int, metavar="N",
+                   help="only the first N of the 360 held-out digits")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _config_arg(p)
 
@@ -423,6 +442,15 @@ def _cmd_cosim(args) -> int:
     return 1 if report.mismatches else 0
 
 
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+    if args.rtl_seconds < 0:
+        raise _UsageError(f"--rtl-seconds must be 0 or more, not {args.rtl_seconds:g}")
+    report = run_demo(args.model, args.config, rtl_seconds=args.rtl_seconds, digits=args.digits)
+    print(json.dumps(report.to_json()) if args.json else report.text())
+    return 0 if report.ok else 1
+
+
 def _cmd_verilog(args) -> int:
     from ..hw.core import to_verilog
     config = load_config(args.config)
@@ -495,7 +523,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 _COMMANDS = {"configs": _cmd_configs, "asm": _cmd_asm, "disasm": _cmd_disasm, "run": _cmd_run,
-             "compile": _cmd_compile,
+             "compile": _cmd_compile, "demo": _cmd_demo,
              "cosim": _cmd_cosim, "verilog": _cmd_verilog, "isa": _cmd_isa, "opt": _cmd_opt,
              "build": _cmd_build, "flash": _cmd_flash}
 
