@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ConveyorError
-from ...hw.config import CoreConfig, load_config
+from ...hw.config import PRESETS, CoreConfig, load_config
 from ..disasm import disassemble
 from ..image import load_program, pack
 from ..ir import Module, PassManager, print_module
@@ -24,10 +24,10 @@ from ..ir.graph import LinearOp, MatmulOp
 from ..ir.transforms import Canonicalize, FuseRelu
 from ..program import Program
 from ..reference import evaluate
-from .emit import emit
+from . import dialects as d
 from .errors import CompileError
-from .lower import lower
 from .memory import Allocator, Placed
+from .passes import EmitMicrocode, LowerToTile, Schedule, placed_of, program_of
 
 __all__ = ["CompileError", "Compiled", "Run", "compile_graph", "compile_spec", "load"]
 
@@ -155,22 +155,36 @@ def load(directory: str | Path, config: CoreConfig | None = None) -> Compiled:
 
 # --- compiling ----------------------------------------------------------------------------------
 
-def _graph_passes(module: Module, print_ir=None) -> Module:
-    return PassManager([FuseRelu(), Canonicalize()], print_ir_after_all=print_ir).run(module)
+#: The levels a run's text is saved at (the schedule level only for small programs).
+_SAVED = ("graph", "tile", "schedule", "microcode")
+_BIG = 20000
 
 
 def _one_run(module: Module, inputs: dict, config: CoreConfig,
-             columns: tuple[int, int] | None = None) -> Run:
-    lowered, alloc, sched = lower(module, inputs, config)
-    program = emit(config, sched.timed, alloc.data)
-    predicted = sched.end  # tests check it against cycle_count(program) and both simulators
-    outputs = {}
-    for name, view in lowered.outputs.items():
-        cols = columns or (0, view.shape[-1])
-        outputs[name] = (view.placed, view.shape, cols)
-    levels = {"graph": print_module(module), "tile": "\n".join(lowered.jobs) + "\n"}
-    inputs_at = {name: view.placed for name, view in lowered.inputs.items()}
-    return Run(program, predicted, lowered.useful_macs, outputs, inputs_at, levels)
+             columns: tuple[int, int] | None = None, print_ir=None) -> Run:
+    """graph -> tile -> schedule -> microcode through the pass manager (every level verified),
+    keeping each level's text."""
+    module = module.clone()
+    levels = {}
+    passes = [FuseRelu(), Canonicalize(), LowerToTile(config.name, inputs),
+              Schedule(config.name), EmitMicrocode(config.name)]
+    if config.name not in PRESETS or PRESETS[config.name] != config:
+        raise CompileError(f"config {config.name!r}: the compiler takes a preset config")
+    for p in passes:
+        PassManager([p], print_ir_after_all=print_ir).run(module)
+        if module.level in _SAVED and (module.level != "schedule" or len(module.ops) < _BIG):
+            levels[module.level] = print_module(module)
+    program = program_of(module, config)
+    summary = next(o for o in module.ops if isinstance(o, d.MicroSummaryOp)).attrs
+    outputs, inputs_at = {}, {}
+    for op in module.ops:
+        if isinstance(op, d.MicroOutputOp):
+            a = op.attrs
+            cols = columns or tuple(a["columns"])
+            outputs[a["name"]] = (placed_of(op), tuple(a["view"]), cols)
+        elif isinstance(op, d.MicroInputOp):
+            inputs_at[op.attrs["name"]] = placed_of(op)
+    return Run(program, summary["cycles"], summary["macs"], outputs, inputs_at, levels)
 
 
 def _split_product(module: Module, inputs: dict, config: CoreConfig) -> list[Run]:
@@ -229,19 +243,13 @@ def compile_graph(module: Module, inputs: dict[str, np.ndarray], config: CoreCon
                   spec: str = "", print_ir=None) -> Compiled:
     """Compile a graph-level module with its input values for ``config``."""
     expected = evaluate(module, inputs)
-    module = _graph_passes(module, print_ir)
     try:
-        runs = [_one_run(module, inputs, config)]
+        runs = [_one_run(module, inputs, config, print_ir=print_ir)]
     except CompileError as first:
         try:
             runs = _split_product(module, inputs, config)
         except CompileError:
             raise first from None
-    if print_ir is not None:
-        for run in runs:
-            for level in ("tile",):
-                print(f"// -----// IR Dump After lower-to-{level} //----- //", file=print_ir)
-                print(run.levels[level], file=print_ir)
     return Compiled(config, spec or module.name, runs, dict(inputs), expected)
 
 

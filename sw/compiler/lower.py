@@ -1,13 +1,14 @@
-"""Graph -> placed tensors and scheduled slice work, op by op in program order.
+"""graph -> tile (placement) -> schedule: the compiler's two lowering steps.
 
-Every int8 tensor lives in the shared layout of :mod:`.memory` (rows of vectors, channel tiles);
-a reshape is a *view* of its producer's words. A matmul-like op (``matmul``, ``linear``,
-``conv2d``) becomes one :class:`~.matmul.MatmulJob` whose K tiles name, for every output row,
-the word that holds its activation vector and the weight rows that vector multiplies: the plain
-channel tiles of the input for ``linear``, one tap of the kernel for ``conv2d`` (padding reads a
-word of zeros, so the convolution is computed on chip without an im2col copy), and one (pixel,
-channel tile) word for a ``linear`` after a ``flatten``. Element-wise ops (``relu``, ``add``,
-``maxpool2x2``) are VXM chains in :mod:`.vector`.
+:func:`lower_to_tile` places every tensor in the shared layout of :mod:`.memory` (rows of
+vectors, channel tiles; a reshape is a *view* of its producer's words) and turns each op into a
+tile op. A matmul-like op (``matmul``, ``linear``, ``conv2d``) becomes ``tile.matmul`` with an
+activation table that names, for every output row and K tile, the word that holds its
+activation vector, and the weight rows that vector multiplies: the input's channel tiles for
+``linear``, one tap of the kernel for ``conv2d`` (padding reads a word of zeros, so the
+convolution runs on chip with no im2col copy), one (pixel, channel tile) word for a ``linear``
+after a ``flatten``. :func:`schedule_tile` list-schedules the tile ops in order
+(:mod:`.matmul`, :mod:`.vector`).
 """
 
 from __future__ import annotations
@@ -18,25 +19,16 @@ import numpy as np
 
 from ...hw.config import GROUP, CoreConfig
 from ..ir import Module, Value
-from ..ir.graph import (
-    AddOp,
-    ConstOp,
-    Conv2dOp,
-    InputOp,
-    LinearOp,
-    MatmulOp,
-    MaxPool2x2Op,
-    OutputOp,
-    ReluOp,
-    ReshapeOp,
-)
+from ..ir import graph as g
+from ..program import DataBlock
+from . import dialects as tile
 from .errors import CompileError
 from .matmul import Epilogue, MatmulJob, schedule_matmul
 from .memory import Allocator, Placed
 from .schedule import Scheduler
 from .vector import schedule_add, schedule_maxpool, schedule_relu
 
-__all__ = ["Lowered", "View", "lower"]
+__all__ = ["View", "lower_to_tile", "schedule_tile"]
 
 
 @dataclass(frozen=True)
@@ -46,21 +38,12 @@ class View:
 
     placed: Placed
     shape: tuple[int, ...]
-
-
-@dataclass
-class Lowered:
-    """The result of lowering: placements and scheduled instructions."""
-
-    inputs: dict[str, View]
-    outputs: dict[str, View]
-    useful_macs: int
-    jobs: list[str]  # one line per job: the tile level's text, in order
+    value: Value  # the tile.tensor value
 
 
 def _vxm_side(config: CoreConfig, vxm: str) -> tuple[str, ...]:
-    """Four MEM slices on one side of the VXM (west first): where per-channel constants
-    (bias, multipliers) live, so that a group of them reaches the VXM in one cycle."""
+    """Four MEM slices on one side of the VXM, nearest first: where per-channel constants (bias,
+    multipliers) live, so that a group of them reaches the VXM in one cycle."""
     p = config.slice_named(vxm).position
     west = [s.name for s in config.mem_slices if s.position < p]
     east = [s.name for s in config.mem_slices if s.position > p]
@@ -71,193 +54,205 @@ def _vxm_side(config: CoreConfig, vxm: str) -> tuple[str, ...]:
     return tuple(sorted(side, key=lambda n: abs(config.slice_named(n).position - p))[:GROUP])
 
 
-class _Lowering:
-    def __init__(self, config: CoreConfig, inputs: dict[str, np.ndarray]):
-        self.config = config
-        self.L = config.lanes
-        self.inputs = inputs
+class _ToTile:
+    """Graph ops -> tile ops, placing tensors as it goes."""
+
+    def __init__(self, config: CoreConfig, inputs: dict[str, np.ndarray] | None):
+        self.config, self.L = config, config.lanes
+        self.inputs = inputs or {}
         self.alloc = Allocator(config)
-        self.sched = Scheduler(config)
-        self.env: dict[Value, object] = {}  # Value -> View or np.ndarray (constants)
-        self.ready: dict[tuple[str, int], int] = {}
-        self.result = Lowered({}, {}, 0, [])
+        self.env: dict[Value, object] = {}  # graph Value -> View or np.ndarray (constants)
+        self.ops: list = []
+        self.slices = [s.name for s in config.mem_slices]
         self.mxm = config.slices_of("mxm")[0].name if config.slices_of("mxm") else None
         self.vxm = config.slices_of("vxm")[0].name if config.slices_of("vxm") else None
-        self.count = 0
 
-    # --- ops ------------------------------------------------------------------------------
-
-    def run(self, module: Module) -> Lowered:
+    def run(self, module: Module) -> list:
         for op in module.ops:
-            handler = {InputOp: self.input, ConstOp: self.const, MatmulOp: self.matmul,
-                       LinearOp: self.linear, Conv2dOp: self.conv2d, ReshapeOp: self.reshape,
-                       ReluOp: self.relu, AddOp: self.add, MaxPool2x2Op: self.maxpool,
-                       OutputOp: self.output}.get(type(op))
+            handler = {g.InputOp: self.input, g.ConstOp: self.const, g.MatmulOp: self.matmul,
+                       g.LinearOp: self.linear, g.Conv2dOp: self.conv2d,
+                       g.ReshapeOp: self.reshape, g.ReluOp: self.relu, g.AddOp: self.add,
+                       g.MaxPool2x2Op: self.maxpool, g.OutputOp: self.output}.get(type(op))
             if handler is None:
                 raise CompileError(f"{op.NAME} is not supported by the compiler")
             handler(op)
-        return self.result
+        data = [tile.DataOp([], [], {"slice": b.slice, "addr": b.addr,
+                                     "value": np.asarray(b.values, np.int8)})
+                for b in self.alloc.data]
+        return data + self.ops
+
+    # --- tensors ----------------------------------------------------------------------------
+
+    def tensor(self, placed: Placed, shape) -> View:
+        op = tile.TensorOp.build([], {"name": placed.name, "dtype": placed.dtype,
+                                      "shape": list(placed.shape), "rows": placed.rows,
+                                      "at": tile.placed_attr(placed)},
+                                 [placed.name.replace(" ", "_")], [_type(placed)])
+        self.ops.append(op)
+        return View(placed, tuple(shape), op.result)
+
+    def place(self, name: str, shape, dtype: str, avoid=(), values=None) -> View:
+        return self.tensor(self.alloc.place(name, tuple(shape), dtype, avoid=avoid,
+                                            values=values), shape)
 
     def view(self, v: Value) -> View:
         found = self.env[v]
         if isinstance(found, np.ndarray):  # a constant used as an activation: preload it
             if found.dtype != np.int8:
                 raise CompileError(f"%{v.name}: an int32 constant cannot be an activation")
-            placed = self.alloc.place(v.name, found.shape, "i8", values=found)
-            found = self.env[v] = View(placed, found.shape)
+            found = self.env[v] = self.place(v.name, found.shape, "i8", values=found)
         return found
 
-    def input(self, op: InputOp) -> None:
-        name = op.attrs["name"]
-        shape = op.result.type.shape
-        placed = self.alloc.place(name, shape, "i8", values=np.asarray(self.inputs[name]))
-        self.env[op.result] = self.result.inputs[name] = View(placed, shape)
-
-    def const(self, op: ConstOp) -> None:
-        self.env[op.result] = np.asarray(op.attrs["value"])
-
-    def output(self, op: OutputOp) -> None:
-        self.result.outputs[op.attrs["name"]] = self.view(op.value)
-
-    def reshape(self, op: ReshapeOp) -> None:
-        x = self.view(op.x)
-        self.env[op.result] = View(x.placed, tuple(op.result.type.shape))
-
-    def _need(self, what: str, kind: str) -> str:
+    def need(self, what: str, kind: str) -> str:
         name = self.mxm if kind == "mxm" else self.vxm
         if name is None:
             raise CompileError(f"{what} needs an {kind.upper()} slice, and config "
                                f"{self.config.name!r} has none")
         return name
 
-    # --- matrix products ---------------------------------------------------------------------
+    # --- simple ops ---------------------------------------------------------------------------
 
-    def matmul(self, op: MatmulOp) -> None:
-        self._product(op, op.x, self.env[op.w], None, Epilogue("int32"), "i32")
+    def input(self, op) -> None:
+        name, shape = op.attrs["name"], op.result.type.shape
+        values = self.inputs.get(name)
+        values = np.zeros(shape, np.int8) if values is None else np.asarray(values)
+        view = self.env[op.result] = self.place(name, shape, "i8", values=values)
+        self.ops.append(tile.InputOp([view.value], [], {"name": name}))
 
-    def linear(self, op: LinearOp) -> None:
-        b = self.env[op.b]
-        self._product(op, op.x, self.env[op.w], b, self._requant(op, b), "i8")
+    def const(self, op) -> None:
+        self.env[op.result] = np.asarray(op.attrs["value"])
 
-    def _requant(self, op, bias) -> Epilogue:
-        a = op.attrs
-        return Epilogue("requant", bias=bias, mul=a["mul"], shift=a["shift"], zp=a["zp"],
-                        relu=a["relu"])
+    def output(self, op) -> None:
+        v = self.view(op.value)
+        self.ops.append(tile.OutputOp([v.value], [], {"name": op.attrs["name"],
+                                                      "shape": list(v.shape),
+                                                      "columns": [0, v.shape[-1]]}))
 
-    def _product(self, op, x_value: Value, w: np.ndarray, bias, epilogue: Epilogue,
-                 dtype: str) -> None:
+    def reshape(self, op) -> None:
+        x = self.view(op.x)
+        self.env[op.result] = View(x.placed, tuple(op.result.type.shape), x.value)
+
+    # --- matrix products ------------------------------------------------------------------------
+
+    def matmul(self, op) -> None:
+        self.product(op, op.x, self.env[op.w], None, "i32")
+
+    def linear(self, op) -> None:
+        self.product(op, op.x, self.env[op.w], self.env[op.b], "i8")
+
+    def product(self, op, x_value: Value, w: np.ndarray, bias, dtype: str) -> None:
         """x (M, K) @ w (K, N) with x a view of placed words."""
         x = self.view(x_value)
         m_rows, k = x.shape
-        placed = x.placed
-        p_rows, p_cols = placed.rows, placed.shape[-1]
+        p = x.placed
+        p_rows, p_cols = p.rows, p.shape[-1]
+        nt = len(p.tiles)
         if (m_rows, k) == (p_rows, p_cols):  # the natural layout: K tiles = channel tiles
-            ktiles = [(lambda m, t=t: (placed.slice_of(t), placed.word(m, t)),
-                       self._rows(t * self.L, k)) for t in range(len(placed.tiles))]
+            act = [[(t, m) for t in range(nt)] for m in range(m_rows)]
+            rows = [self.rows(t * self.L, k) for t in range(nt)]
         elif m_rows == 1 and k == p_rows * p_cols:  # a flatten: one K tile per (row, tile)
-            ktiles = [(lambda m, p=p, t=t: (placed.slice_of(t), placed.word(p, t)),
-                       self._rows(p * p_cols + t * self.L, p * p_cols + p_cols))
-                      for p in range(p_rows) for t in range(len(placed.tiles))]
+            act = [[(t, r) for r in range(p_rows) for t in range(nt)]]
+            rows = [self.rows(r * p_cols + t * self.L, r * p_cols + p_cols)
+                    for r in range(p_rows) for t in range(nt)]
         else:
             raise CompileError(f"{op.NAME} %{op.results[0].name}: x %{x_value.name} is "
-                               f"{x.shape}, a view of a {placed.shape} tensor the compiler "
-                               f"cannot read as rows")
-        self._job(op, m_rows, ktiles, w, bias, epilogue, dtype, m_rows * k * w.shape[1])
+                               f"{x.shape}, a view of a {p.shape} tensor the compiler cannot "
+                               f"read as rows")
+        table = [[None if t is None else (p.slice_of(t), p.word(r, t)) for t, r in row]
+                 for row in act]
+        self.job(op, x, table, rows, w, bias, dtype, m_rows * k * w.shape[1], (m_rows,
+                                                                              w.shape[1]))
 
-    def conv2d(self, op: Conv2dOp) -> None:
+    def conv2d(self, op) -> None:
         x = self.view(op.x)
         h, wd, c = x.shape
         w = self.env[op.w]  # (R, S, C, K)
         r_, s_, _, kout = w.shape
         stride, pad = op.attrs["stride"], op.attrs["pad"]
         oh, ow, _ = op.result.type.shape
-        placed = x.placed
-        if placed.shape != (h, wd, c) and placed.rows != h * wd:
+        p = x.placed
+        if p.rows != h * wd:
             raise CompileError(f"{op.NAME}: x %{op.x.name} must be an (H, W, C) tensor")
-        ktiles = []
-        for r in range(r_):
-            for s in range(s_):
-                for t in range(len(placed.tiles)):
-                    def act(m, r=r, s=s, t=t):
-                        oy, ox = divmod(m, ow)
-                        iy, ix = oy * stride + r - pad, ox * stride + s - pad
-                        if not (0 <= iy < h and 0 <= ix < wd):
-                            return None
-                        return placed.slice_of(t), placed.word(iy * wd + ix, t)
-                    base = (r * s_ + s) * c
-                    ktiles.append((act, self._rows(base + t * self.L, base + c)))
-        w2 = w.reshape(r_ * s_ * c, kout)
-        self._job(op, oh * ow, ktiles, w2, self.env[op.b], self._requant(op, self.env[op.b]),
-                  "i8", oh * ow * r_ * s_ * c * kout, shape=(oh, ow, kout))
+        taps = [(r, s, t) for r in range(r_) for s in range(s_) for t in range(len(p.tiles))]
+        table = []
+        for m in range(oh * ow):
+            oy, ox = divmod(m, ow)
+            row = []
+            for r, s, t in taps:
+                iy, ix = oy * stride + r - pad, ox * stride + s - pad
+                inside = 0 <= iy < h and 0 <= ix < wd
+                row.append((p.slice_of(t), p.word(iy * wd + ix, t)) if inside else None)
+            table.append(row)
+        rows = [self.rows((r * s_ + s) * c + t * self.L, (r * s_ + s) * c + c)
+                for r, s, t in taps]
+        self.job(op, x, table, rows, w.reshape(r_ * s_ * c, kout), self.env[op.b], "i8",
+                 oh * ow * r_ * s_ * c * kout, (oh, ow, kout))
 
-    def _rows(self, first: int, end: int) -> list[int]:
+    def rows(self, first: int, end: int) -> list[int]:
         """The weight rows of one K tile: first .. first + L - 1, -1 (a zero row) past ``end``."""
         return [first + r if first + r < end else -1 for r in range(self.L)]
 
-    def _job(self, op, m_rows: int, ktiles, w: np.ndarray, bias, epilogue: Epilogue,
-             dtype: str, macs: int, shape=None) -> None:
-        L, cfg = self.L, self.config
-        mxm = self._need(op.NAME, "mxm")
+    def job(self, op, x: View, table, ktile_rows, w: np.ndarray, bias, dtype: str, macs: int,
+            shape) -> None:
+        L = self.L
+        mxm = self.need(op.NAME, "mxm")
         name = op.results[0].name
         n = w.shape[1]
         ntiles = -(-n // L)
-        # weight tiles in order of use: (nt, kt, row)
+        # weight tiles in order of use: (nt, kt, row); row -1 is the zero row
         wpad = np.zeros((w.shape[0] + 1, ntiles * L), np.int8)
-        wpad[:-1, :n] = w  # row -1 is the zero row
-        tiles = np.stack([wpad[rows] for _, rows in ktiles])  # (KT, L, ntiles*L)
-        words = tiles.reshape(len(ktiles), L, ntiles, L).transpose(2, 0, 1, 3)
+        wpad[:-1, :n] = w
+        tiles = np.stack([wpad[rows] for rows in ktile_rows])  # (KT, L, ntiles*L)
+        words = tiles.reshape(len(ktile_rows), L, ntiles, L).transpose(2, 0, 1, 3)
         w_slice = self.alloc.roomiest()
         w_first = self.alloc.block(w_slice, words.reshape(-1, L), f"{name} weights")
-        if epilogue.kind == "requant":
-            self._constants(epilogue, n, ntiles, name)
-        shape = shape or (m_rows, n)
-        out = self.alloc.place(name, shape, dtype, avoid=(w_slice,))
-        acts = [a for a, _ in ktiles]
+        a = op.attrs
+        requant = dtype == "i8"
+        bias_at = muls_at = ""
+        if requant:
+            self.need(op.NAME, "vxm")
+            side = _vxm_side(self.config, self.vxm)
+            b = np.asarray(bias, np.int32)
+            if b.any():
+                bias_at = self.constants(f"{name}_bias", b, ntiles, side)
+            if isinstance(a["mul"], list):
+                muls_at = self.constants(f"{name}_mul", np.asarray(a["mul"], np.int32),
+                                         ntiles, side)
+        out = self.place(name, shape, dtype, avoid=(w_slice,))
         zero_slice = self.alloc.roomiest(avoid=(w_slice,))
-        zero = {zero_slice: self.alloc.block(zero_slice, np.zeros((1, L)), f"{name} zeros")}
-        job = MatmulJob(name, m_rows, len(ktiles), ntiles, lambda m, kt: acts[kt](m),
-                        (w_slice, w_first), out, epilogue, mxm=mxm,
-                        vxm=self.vxm or "")
-        if epilogue.kind == "requant":
-            self._need(op.NAME, "vxm")
-        schedule_matmul(self.sched, job, self.ready, zero)
-        self.env[op.results[0]] = View(out, tuple(shape))
-        self.result.useful_macs += macs
-        self.result.jobs.append(
-            f"%{name} = tile.matmul rows={m_rows} ktiles={len(ktiles)} ntiles={ntiles} "
-            f"weights={w_slice}@{w_first} epilogue={epilogue.kind} on {mxm} "
-            f"out={out.tiles[0][0][0]}@{out.tiles[0][0][1]}")
-        del cfg
+        zero = self.alloc.block(zero_slice, np.zeros((1, L)), f"{name} zeros")
+        act = np.array([[(-1, 0) if at is None else (self.slices.index(at[0]), at[1])
+                         for at in row] for row in table], np.int32)
+        attrs = {"rows": len(table), "ktiles": len(ktile_rows), "ntiles": ntiles, "act": act,
+                 "slices": " ".join(self.slices), "zero": f"{zero_slice}@{zero}",
+                 "weights": f"{w_slice}@{w_first}",
+                 "epilogue": "requant" if requant else "int32", "bias": bias_at,
+                 "muls": muls_at, "mul": a.get("mul", 0), "shift": a.get("shift", 0),
+                 "zp": a.get("zp", 0), "relu": a.get("relu", False), "mxm": mxm,
+                 "vxm": self.vxm or "", "macs": macs}
+        matmul = tile.MatmulOp([out.value], [], attrs)
+        matmul.verify()
+        self.ops.append(matmul)
+        self.env[op.results[0]] = out
 
-    def _constants(self, ep: Epilogue, n: int, ntiles: int, name: str) -> None:
-        """Place the bias (if not all zero) and per-channel multipliers next to the VXM."""
-        side = _vxm_side(self.config, self.vxm)
-        bias = np.asarray(ep.bias, np.int32)
-        if bias.any():
-            b = np.zeros(ntiles * self.L, np.int32)
-            b[:n] = bias
-            ep.bias_at = self._group(f"{name} bias", b, side)
-        if isinstance(ep.mul, list):
-            mul = np.zeros(ntiles * self.L, np.int32)
-            mul[:n] = ep.mul
-            ep.mul_at = self._group(f"{name} multipliers", mul, side)
+    def constants(self, name: str, values: np.ndarray, ntiles: int, side) -> str:
+        """A per-channel int32 vector as four byte planes next to the VXM."""
+        padded = np.zeros(ntiles * self.L, np.int32)
+        padded[:len(values)] = values
+        return tile.placed_attr(self.alloc.place_planes(name, padded, side))
 
-    def _group(self, what: str, values: np.ndarray, side: tuple[str, ...]) -> Placed:
-        placed = self.alloc.place_planes(what, values, side)
-        return placed
+    # --- element-wise ---------------------------------------------------------------------------
 
-    # --- element-wise ------------------------------------------------------------------------
-
-    def relu(self, op: ReluOp) -> None:
+    def relu(self, op) -> None:
         x = self.view(op.x)
         if x.placed.dtype != "i8":
             raise CompileError(f"{op.NAME} %{op.result.name}: only int8 relu is supported")
-        out = self.alloc.place(op.result.name, x.placed.shape, "i8")
-        schedule_relu(self.sched, self._need(op.NAME, "vxm"), x.placed, out, op.attrs["zp"],
-                      self.ready)
-        self.env[op.result] = View(out, x.shape)
+        out = self.place(op.result.name, x.placed.shape, "i8")
+        self.ops.append(tile.ReluOp([x.value, out.value], [],
+                                    {"zp": op.attrs["zp"], "vxm": self.need(op.NAME, "vxm")}))
+        self.env[op.result] = View(out.placed, x.shape, out.value)
 
-    def add(self, op: AddOp) -> None:
+    def add(self, op) -> None:
         a, b = self.view(op.a), self.view(op.b)
         for v, name in ((a, op.a.name), (b, op.b.name)):
             if v.placed.dtype != "i8" or v.placed.shape != a.placed.shape:
@@ -266,21 +261,94 @@ class _Lowering:
         if isinstance(op.attrs["mul"], list):
             raise CompileError(f"{op.NAME} %{op.result.name}: per-channel scales on add are "
                                f"not supported")
-        out = self.alloc.place(op.result.name, a.placed.shape, "i8")
-        schedule_add(self.sched, self._need(op.NAME, "vxm"), a.placed, b.placed, out,
-                     self._requant(op, None), self.ready)
-        self.env[op.result] = View(out, a.shape)
+        out = self.place(op.result.name, a.placed.shape, "i8")
+        attrs = {k: op.attrs[k] for k in ("mul", "shift", "zp", "relu")}
+        self.ops.append(tile.AddOp([a.value, b.value, out.value], [],
+                                   {**attrs, "vxm": self.need(op.NAME, "vxm")}))
+        self.env[op.result] = View(out.placed, a.shape, out.value)
 
-    def maxpool(self, op: MaxPool2x2Op) -> None:
+    def maxpool(self, op) -> None:
         x = self.view(op.x)
-        out = self.alloc.place(op.result.name, tuple(op.result.type.shape), "i8")
-        schedule_maxpool(self.sched, self._need(op.NAME, "vxm"), x.placed, out, self.ready)
-        self.env[op.result] = View(out, tuple(op.result.type.shape))
+        out = self.place(op.result.name, tuple(op.result.type.shape), "i8")
+        self.ops.append(tile.MaxPoolOp([x.value, out.value], [],
+                                       {"vxm": self.need(op.NAME, "vxm")}))
+        self.env[op.result] = out
 
 
-def lower(module: Module, inputs: dict[str, np.ndarray], config: CoreConfig
-          ) -> tuple[Lowered, Allocator, Scheduler]:
-    """Place and schedule a graph-level module for ``config``."""
-    low = _Lowering(config, inputs)
-    result = low.run(module)
-    return result, low.alloc, low.sched
+def _type(placed: Placed):
+    from ..ir import TensorType
+    return TensorType(placed.shape, placed.dtype)
+
+
+def lower_to_tile(module: Module, inputs: dict[str, np.ndarray] | None,
+                  config: CoreConfig) -> list:
+    """The tile ops of a graph-level module (inputs' values preloaded; zeros if not given)."""
+    return _ToTile(config, inputs).run(module)
+
+
+# --- tile -> schedule ---------------------------------------------------------------------------
+
+@dataclass
+class Scheduled:
+    """The tile level scheduled: instructions, preloaded words, outputs, useful MACs."""
+
+    sched: Scheduler
+    data: list[DataBlock]
+    outputs: dict[str, tuple[Placed, tuple[int, ...], tuple[int, int]]]
+    inputs: dict[str, Placed]
+    macs: int
+
+
+def schedule_tile(module: Module, config: CoreConfig) -> Scheduled:
+    """List-schedule the tile ops of ``module`` in order."""
+    s = Scheduler(config)
+    ready: dict = {}
+    placed: dict[Value, Placed] = {}
+    out = Scheduled(s, [], {}, {}, 0)
+    for op in module.ops:
+        if isinstance(op, tile.TensorOp):
+            placed[op.result] = op.placed()
+        elif isinstance(op, tile.DataOp):
+            out.data.append(DataBlock(op.attrs["slice"], op.attrs["addr"], op.attrs["value"]))
+        elif isinstance(op, tile.MatmulOp):
+            _schedule_product(s, op, placed[op.out], ready, config)
+            out.macs += op.attrs["macs"]
+        elif isinstance(op, tile.ReluOp):
+            schedule_relu(s, op.attrs["vxm"], placed[op.x], placed[op.out], op.attrs["zp"],
+                          ready)
+        elif isinstance(op, tile.AddOp):
+            a = op.attrs
+            ep = Epilogue("requant", mul=a["mul"], shift=a["shift"], zp=a["zp"],
+                          relu=a["relu"])
+            schedule_add(s, a["vxm"], placed[op.a], placed[op.b], placed[op.out], ep, ready)
+        elif isinstance(op, tile.MaxPoolOp):
+            schedule_maxpool(s, op.attrs["vxm"], placed[op.x], placed[op.out], ready)
+        elif isinstance(op, tile.OutputOp):
+            a = op.attrs
+            out.outputs[a["name"]] = (placed[op.value], tuple(a["shape"]), tuple(a["columns"]))
+        elif isinstance(op, tile.InputOp):
+            out.inputs[op.attrs["name"]] = placed[op.value]
+    return out
+
+
+def _schedule_product(s: Scheduler, op, out: Placed, ready: dict, config: CoreConfig) -> None:
+    a = op.attrs
+    slices = a["slices"].split()
+    table = a["act"]
+    zero_slice, zero_word = a["zero"].split("@")
+    w_slice, w_first = a["weights"].split("@")
+
+    def act(m: int, kt: int):
+        si, word = table[m, kt]
+        return None if si < 0 else (slices[si], int(word))
+
+    def planes(text: str, what: str):
+        return tile.placed_from(what, text, (1, a["ntiles"] * config.lanes), "i32", 1) \
+            if text else None
+
+    ep = Epilogue(a["epilogue"], bias_at=planes(a["bias"], "bias"),
+                  mul_at=planes(a["muls"], "mul"), mul=a["mul"], shift=a["shift"],
+                  zp=a["zp"], relu=a["relu"])
+    job = MatmulJob(out.name, a["rows"], a["ktiles"], a["ntiles"], act,
+                    (w_slice, int(w_first)), out, ep, mxm=a["mxm"], vxm=a["vxm"])
+    schedule_matmul(s, job, ready, {zero_slice: int(zero_word)})

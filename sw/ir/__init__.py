@@ -67,6 +67,8 @@ __all__ = [
 DIALECT_MODULES: list[str] = [
     "conveyor.sw.ir.graph",
     "conveyor.sw.ir.transforms",
+    "conveyor.sw.compiler.dialects",
+    "conveyor.sw.compiler.passes",
 ]
 
 

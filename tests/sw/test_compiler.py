@@ -120,3 +120,30 @@ def test_a_directory_for_another_config_is_refused(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", str(out), "-c", "small16"]) == 1
     assert "built for config 'tiny'" in capsys.readouterr().err
+
+
+# --- the levels ----------------------------------------------------------------------------------
+
+def test_every_level_prints_parses_back_and_lowers_to_the_same_program():
+    from conveyor.sw.compiler.passes import EmitMicrocode, Schedule, program_of
+    from conveyor.sw.image import pack
+    from conveyor.sw.ir import PassManager, parse_module, print_module
+    compiled = compile_spec("conv2d:H=5,W=5,C=3,K=4,R=3,S=3,stride=1,pad=1", "small16", seed=1)
+    run = compiled.runs[0]
+    assert set(run.levels) == {"graph", "tile", "schedule", "microcode"}
+    for text in run.levels.values():
+        assert print_module(parse_module(text)) == text
+    tile = parse_module(run.levels["tile"])
+    PassManager([Schedule("small16"), EmitMicrocode("small16")]).run(tile)
+    assert print_module(tile) == run.levels["microcode"]
+    micro = parse_module(run.levels["microcode"])
+    assert pack(program_of(micro, PRESETS["small16"])) == pack(run.program)
+
+
+def test_the_schedule_verifier_names_the_instruction():
+    from conveyor.sw.ir import IRError, parse_module
+    text = ('module @m attributes {level = "schedule"} {\n'
+            '  sched.issue {cycle = 3, queue = "mem0.rd", instr = "read 0 -> e0"}\n'
+            '  sched.issue {cycle = 3, queue = "mem0.rd", instr = "read 1 -> e0"}\n}\n')
+    with pytest.raises(IRError, match="mem0.rd already issues 'read 0 -> e0' in cycle 3"):
+        parse_module(text).verify()

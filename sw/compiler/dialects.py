@@ -1,0 +1,234 @@
+"""The compiler's lower levels as IR dialects: tile, schedule (``sched``) and microcode
+(``micro``), printed and parsed by :mod:`conveyor.sw.ir` like the graph level.
+
+- **tile**: where every tensor lives (``tile.tensor``, its words per channel tile as
+  ``"mem0@0 mem1@64"``), preloaded words (``tile.data``), and the work on them: ``tile.matmul``
+  with its activation table (for every output row and K tile, the word it multiplies),
+  ``tile.relu``, ``tile.add``, ``tile.maxpool2x2``, and ``tile.output``.
+- **sched**: one ``sched.issue`` per instruction, with its queue and cycle; the verifier checks
+  that no queue issues twice in a cycle and that no two instructions write one stream cell.
+- **micro**: one ``micro.queue`` per queue, its ``nop``/``repeat``-compressed assembly.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from ...hw.timing import latency
+from ..ir import Module, Op, module_verifier
+from ..ir.core import AttrKinds
+from .memory import Placed
+
+__all__ = ["placed_attr", "placed_from"]
+
+
+# --- placements as attribute text ---------------------------------------------------------------
+
+def placed_attr(placed: Placed) -> str:
+    """``"mem0@0 mem1@64"`` (int8: one slice@word per tile) or ``"mem0@0,mem1@0,mem2@0,mem3@0
+    ..."`` (int32: four planes per tile)."""
+    return " ".join(",".join(f"{s}@{b}" for s, b in tile) for tile in placed.tiles)
+
+
+def placed_from(name: str, text: str, shape, dtype: str, rows: int) -> Placed:
+    tiles = tuple(tuple((s, int(b)) for s, b in (p.split("@") for p in t.split(",")))
+                  for t in text.split())
+    return Placed(name, tuple(shape), dtype, rows, tiles)
+
+
+class TileOp(Op):
+    """Shared checks of the tile ops."""
+
+    def verify_(self) -> None:
+        for key in ("rows", "ktiles", "ntiles"):
+            if key in self.attrs and self.attrs[key] < 1:
+                raise self.error(f"{key} must be at least 1, not {self.attrs[key]}")
+
+
+class TensorOp(TileOp):
+    """A tensor's placement: ``%x = tile.tensor {name, dtype, shape, rows, at}``."""
+
+    NAME = "tile.tensor"
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"name": str, "dtype": str, "shape": "ints", "rows": int,
+                                  "at": str}
+
+    def verify_(self) -> None:
+        super().verify_()
+        a = self.attrs
+        want = 4 if a["dtype"] == "i32" else 1
+        for tile in a["at"].split():
+            if len(tile.split(",")) != want:
+                raise self.error(f"%{self.result.name}: an {a['dtype']} tile needs {want} "
+                                 f"slice@word place(s), not {tile!r}")
+
+    def placed(self) -> Placed:
+        a = self.attrs
+        return placed_from(a["name"], a["at"], a["shape"], a["dtype"], a["rows"])
+
+
+class DataOp(TileOp):
+    """Words preloaded into MEM: ``tile.data {slice, addr, value}``."""
+
+    NAME = "tile.data"
+    ATTRS: ClassVar[AttrKinds] = {"slice": str, "addr": int, "value": np.ndarray}
+
+    def verify_(self) -> None:
+        if self.attrs["value"].ndim != 2 or self.attrs["value"].dtype != np.int8:
+            raise self.error(f"data for {self.attrs['slice']} must be (words, lanes) int8")
+
+
+class MatmulOp(TileOp):
+    """``tile.matmul %x_tensor, %out_tensor {...}``: the product on an MXM. ``act`` is an
+    (rows, ktiles, 2) int32 table of (slice index, word), slice index -1 for the zero word."""
+
+    NAME = "tile.matmul"
+    OPERANDS = ("out",)
+    ATTRS: ClassVar[AttrKinds] = {
+        "rows": int, "ktiles": int, "ntiles": int, "act": np.ndarray, "slices": str,
+        "zero": str, "weights": str, "epilogue": str, "bias": str, "muls": str,
+        "mul": (int, "ints"), "shift": int, "zp": int, "relu": bool, "mxm": str, "vxm": str,
+        "macs": int}
+
+    def verify_(self) -> None:
+        super().verify_()
+        a = self.attrs
+        if a["act"].shape != (a["rows"], a["ktiles"], 2):
+            raise self.error(f"act is {a['act'].shape}, not (rows, ktiles, 2) = "
+                             f"({a['rows']}, {a['ktiles']}, 2)")
+        if a["epilogue"] not in ("int32", "requant"):
+            raise self.error(f"epilogue {a['epilogue']!r} is not int32 or requant")
+
+
+class ReluOp(TileOp):
+    NAME = "tile.relu"
+    OPERANDS = ("x", "out")
+    ATTRS: ClassVar[AttrKinds] = {"zp": int, "vxm": str}
+
+
+class AddOp(TileOp):
+    NAME = "tile.add"
+    OPERANDS = ("a", "b", "out")
+    ATTRS: ClassVar[AttrKinds] = {"mul": int, "shift": int, "zp": int, "relu": bool,
+                                  "vxm": str}
+
+
+class MaxPoolOp(TileOp):
+    NAME = "tile.maxpool2x2"
+    OPERANDS = ("x", "out")
+    ATTRS: ClassVar[AttrKinds] = {"vxm": str}
+
+
+class InputOp(TileOp):
+    """``tile.input %t {name}``: the host writes input ``name`` into tensor %t."""
+
+    NAME = "tile.input"
+    OPERANDS = ("value",)
+    ATTRS: ClassVar[AttrKinds] = {"name": str}
+
+
+class OutputOp(TileOp):
+    """A result the host reads: ``tile.output %t {name, shape, columns}``."""
+
+    NAME = "tile.output"
+    OPERANDS = ("value",)
+    ATTRS: ClassVar[AttrKinds] = {"name": str, "shape": "ints", "columns": "ints"}
+
+
+# --- schedule -------------------------------------------------------------------------------------
+
+class IssueOp(Op):
+    """``sched.issue {cycle, queue, instr}``: one instruction issuing."""
+
+    NAME = "sched.issue"
+    ATTRS: ClassVar[AttrKinds] = {"cycle": int, "queue": str, "instr": str}
+
+    def verify_(self) -> None:
+        if self.attrs["cycle"] < 0:
+            raise self.error(f"{self.attrs['queue']}: cycle {self.attrs['cycle']} is negative")
+
+
+class SchedDataOp(Op):
+    NAME = "sched.data"
+    ATTRS: ClassVar[AttrKinds] = {"slice": str, "addr": int, "value": np.ndarray}
+
+
+class SchedOutputOp(Op):
+    """``sched.output {name, dtype, shape, rows, at, columns}``: where an output lives (and,
+    for a product split into runs, which of its columns this run computes)."""
+
+    NAME = "sched.output"
+    ATTRS: ClassVar[AttrKinds] = {"name": str, "dtype": str, "shape": "ints", "rows": int,
+                                  "at": str, "view": "ints", "columns": "ints"}
+
+
+class SummaryOp(Op):
+    """``sched.summary {cycles, macs}``: the predicted cycle count and the useful MACs."""
+
+    NAME = "sched.summary"
+    ATTRS: ClassVar[AttrKinds] = {"cycles": int, "macs": int}
+
+
+class SchedInputOp(Op):
+    """``sched.input {name, dtype, shape, rows, at}``: where the host writes an input."""
+
+    NAME = "sched.input"
+    ATTRS: ClassVar[AttrKinds] = {"name": str, "dtype": str, "shape": "ints", "rows": int,
+                                  "at": str}
+
+
+@module_verifier("schedule")
+def _one_issue_per_queue_and_cycle(module: Module) -> None:
+    seen: dict[tuple[str, int], IssueOp] = {}
+    for op in module.ops:
+        if isinstance(op, IssueOp):
+            key = (op.attrs["queue"], op.attrs["cycle"])
+            if key in seen:
+                raise op.error(f"{key[0]} already issues {seen[key].attrs['instr']!r} in "
+                               f"cycle {key[1]}")
+            seen[key] = op
+
+
+# --- microcode ------------------------------------------------------------------------------------
+
+class QueueOp(Op):
+    """``micro.queue {name, code}``: one queue's assembly, one instruction per line."""
+
+    NAME = "micro.queue"
+    ATTRS: ClassVar[AttrKinds] = {"name": str, "code": str}
+
+    def verify_(self) -> None:
+        lines = self.attrs["code"].splitlines()
+        if not lines or lines[-1].strip() != "halt":
+            raise self.error(f"queue {self.attrs['name']} must end with halt")
+
+
+class MicroDataOp(Op):
+    NAME = "micro.data"
+    ATTRS: ClassVar[AttrKinds] = {"slice": str, "addr": int, "value": np.ndarray}
+
+
+class MicroOutputOp(Op):
+    NAME = "micro.output"
+    ATTRS: ClassVar[AttrKinds] = SchedOutputOp.ATTRS
+
+
+class MicroSummaryOp(Op):
+    NAME = "micro.summary"
+    ATTRS: ClassVar[AttrKinds] = SummaryOp.ATTRS
+
+
+class MicroInputOp(Op):
+    NAME = "micro.input"
+    ATTRS: ClassVar[AttrKinds] = SchedInputOp.ATTRS
+
+
+def end_of(issues) -> int:
+    """C of docs/architecture.md from (cycle, queue, Instr) issues."""
+    end, last = 1, {}
+    for cycle, queue, instr in issues:
+        end = max(end, cycle + latency(instr.op))
+        last[queue] = max(last.get(queue, -1), cycle)
+    return max([end] + [c + 2 for c in last.values()])

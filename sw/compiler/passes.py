@@ -1,0 +1,137 @@
+"""The lowering passes: graph -> tile -> schedule -> microcode, each rewriting the module in
+place (its ``level`` changes), so the pass manager verifies and prints every level.
+
+``conveyor opt`` runs them too: ``--passes lower-to-tile{config=small16},schedule{config=
+small16},emit-microcode{config=small16}`` on a graph-level file (inputs are then zeros).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+
+from ...hw.config import load_config
+from ..asm import assemble
+from ..ir import Module, Pass
+from ..program import DataBlock, Program
+from . import dialects as d
+from .emit import emit
+from .errors import CompileError
+from .lower import lower_to_tile, schedule_tile
+from .memory import Placed
+
+__all__ = ["EmitMicrocode", "LowerToTile", "Schedule", "program_of"]
+
+
+def _level(module: Module, want: str, name: str) -> None:
+    if module.level != want:
+        raise CompileError(f"{name} needs a {want}-level module, not {module.level!r}")
+
+
+def _where(placed: Placed) -> dict:
+    return {"dtype": placed.dtype, "shape": list(placed.shape), "rows": placed.rows,
+            "at": d.placed_attr(placed)}
+
+
+def placed_of(op) -> Placed:
+    """The placement a sched/micro input or output op records."""
+    a = op.attrs
+    return d.placed_from(a["name"], a["at"], a["shape"], a["dtype"], a["rows"])
+
+
+@dataclasses.dataclass
+class LowerToTile(Pass):
+    """graph -> tile: place every tensor in MEM and turn each op into tile work."""
+
+    NAME = "lower-to-tile"
+    config: str = "small16"
+    inputs: dict | None = None
+
+    def run(self, module: Module) -> None:
+        _level(module, "graph", self.NAME)
+        module.ops = lower_to_tile(module, self.inputs, load_config(self.config))
+        module.level = "tile"
+
+
+@dataclasses.dataclass
+class Schedule(Pass):
+    """tile -> schedule: every instruction gets its queue and issue cycle."""
+
+    NAME = "schedule"
+    config: str = "small16"
+
+    def run(self, module: Module) -> None:
+        _level(module, "tile", self.NAME)
+        done = schedule_tile(module, load_config(self.config))
+        ops: list = []
+        for queue, timed in sorted(done.sched.timed.items()):
+            for cycle, instr in sorted(timed, key=lambda t: t[0]):
+                op = d.IssueOp([], [], {"cycle": cycle, "queue": queue, "instr": str(instr)})
+                op.decoded = instr  # kept so the next pass need not re-assemble the text
+                ops.append(op)
+        ops += [d.SchedDataOp([], [], {"slice": b.slice, "addr": b.addr, "value": b.values})
+                for b in done.data]
+        ops += [d.SchedInputOp([], [], {"name": n, **_where(p)})
+                for n, p in done.inputs.items()]
+        ops += [d.SchedOutputOp([], [], {"name": n, **_where(p), "view": list(v),
+                                         "columns": list(c)})
+                for n, (p, v, c) in done.outputs.items()]
+        ops.append(d.SummaryOp([], [], {"cycles": done.sched.end, "macs": done.macs}))
+        module.ops = ops
+        module.level = "schedule"
+
+
+@dataclasses.dataclass
+class EmitMicrocode(Pass):
+    """schedule -> microcode: each queue's instructions, nop/repeat-compressed."""
+
+    NAME = "emit-microcode"
+    config: str = "small16"
+
+    def run(self, module: Module) -> None:
+        _level(module, "schedule", self.NAME)
+        config = load_config(self.config)
+        timed = defaultdict(list)
+        texts = defaultdict(list)
+        for op in module.ops:
+            if isinstance(op, d.IssueOp):
+                decoded = getattr(op, "decoded", None)
+                if decoded is None:
+                    texts[op.attrs["queue"]].append(op)
+                else:
+                    timed[op.attrs["queue"]].append((op.attrs["cycle"], decoded))
+        for queue, ops in texts.items():  # parsed from text: assemble the instructions
+            program = assemble(f".queue {queue}\n" + "\n".join(o.attrs["instr"] for o in ops),
+                               config, f"<{queue}>", check=False)
+            timed[queue] += [(o.attrs["cycle"], i)
+                             for o, i in zip(ops, program.queues[queue])]
+        data = [DataBlock(o.attrs["slice"], o.attrs["addr"], o.attrs["value"])
+                for o in module.ops if isinstance(o, d.SchedDataOp)]
+        program = emit(config, timed, data)
+        ops: list = [d.QueueOp([], [], {"name": q, "code": "\n".join(map(str, instrs))})
+                     for q, instrs in program.queues.items()]
+        ops += [d.MicroDataOp([], [], dict(o.attrs)) for o in module.ops
+                if isinstance(o, d.SchedDataOp)]
+        ops += [d.MicroInputOp([], [], dict(o.attrs)) for o in module.ops
+                if isinstance(o, d.SchedInputOp)]
+        ops += [d.MicroOutputOp([], [], dict(o.attrs)) for o in module.ops
+                if isinstance(o, d.SchedOutputOp)]
+        ops += [d.MicroSummaryOp([], [], dict(o.attrs)) for o in module.ops
+                if isinstance(o, d.SummaryOp)]
+        module.ops = ops
+        module.level = "microcode"
+        module.program = program
+
+
+def program_of(module: Module, config) -> Program:
+    """The Program of a microcode-level module (assembling its queues if it was parsed)."""
+    _level(module, "microcode", "program_of")
+    program = getattr(module, "program", None)
+    if program is not None:
+        return program
+    text = "".join(f".queue {o.attrs['name']}\n{o.attrs['code']}\n" for o in module.ops
+                   if isinstance(o, d.QueueOp))
+    program = assemble(text, config, f"<{module.name}>", check=False)
+    program.data = [DataBlock(o.attrs["slice"], o.attrs["addr"], o.attrs["value"])
+                    for o in module.ops if isinstance(o, d.MicroDataOp)]
+    return program
