@@ -191,6 +191,67 @@ def _one_issue_per_queue_and_cycle(module: Module) -> None:
             seen[key] = op
 
 
+@module_verifier("schedule")
+def _one_writer_per_stream_cell(module: Module) -> None:
+    """Two instructions writing one stream cell (direction, stream, position, cycle) is the
+    hazard the scheduler exists to avoid; re-check it from the instructions themselves."""
+    issues = [op for op in module.ops if isinstance(op, IssueOp)]
+    decoded = _decode(issues)
+    written: dict[tuple, IssueOp] = {}
+    for op in issues:
+        instr = decoded[id(op)]
+        if not instr.op.writes:
+            continue
+        position = _POSITIONS.get(op.attrs["queue"].split(".")[0])
+        if position is None:
+            continue
+        d = instr["d"]
+        for s in d.lanes_of():
+            key = (d.dir, s, position, op.attrs["cycle"] + latency(instr.op))
+            other = written.setdefault(key, op)
+            if other is not op:
+                raise op.error(f"{op.attrs['queue']} {op.attrs['instr']!r} writes {d.dir}{s} at "
+                               f"position {position} in cycle {key[3]}, as "
+                               f"{other.attrs['queue']} {other.attrs['instr']!r} does")
+
+
+#: Slice positions by name, filled for the config a schedule is verified against.
+_POSITIONS: dict[str, int] = {}
+
+
+def use_config(config) -> None:
+    """Verify schedules against ``config``'s floorplan (the schedule pass sets it)."""
+    _POSITIONS.clear()
+    _POSITIONS.update({s.name: s.position for s in config.slices})
+
+
+def _decode(issues: list[IssueOp]) -> dict:
+    """Instr of every issue: the one the scheduler kept, or the text assembled per queue."""
+    from ...hw.config import PRESETS
+    from ..asm import assemble
+    out, todo = {}, {}
+    for op in issues:
+        decoded = getattr(op, "decoded", None)
+        if decoded is not None:
+            out[id(op)] = decoded
+        else:
+            todo.setdefault(op.attrs["queue"], []).append(op)
+    for queue, ops in todo.items():
+        text = f".queue {queue}\n" + "\n".join(o.attrs["instr"] for o in ops)
+        program = assemble(text, PRESETS["tsp"] if not _POSITIONS else _config_for(queue),
+                           f"<{queue}>", check=False)
+        out.update({id(o): i for o, i in zip(ops, program.queues[queue])})
+    return out
+
+
+def _config_for(queue: str):
+    from ...hw.config import PRESETS
+    for config in PRESETS.values():
+        if {s.name: s.position for s in config.slices} == _POSITIONS:
+            return config
+    return PRESETS["tsp"]
+
+
 # --- microcode ------------------------------------------------------------------------------------
 
 class QueueOp(Op):

@@ -62,7 +62,9 @@ class Schedule(Pass):
 
     def run(self, module: Module) -> None:
         _level(module, "tile", self.NAME)
-        done = schedule_tile(module, load_config(self.config))
+        config = load_config(self.config)
+        d.use_config(config)
+        done = schedule_tile(module, config)
         ops: list = []
         for queue, timed in sorted(done.sched.timed.items()):
             for cycle, instr in sorted(timed, key=lambda t: t[0]):

@@ -147,3 +147,15 @@ def test_the_schedule_verifier_names_the_instruction():
             '  sched.issue {cycle = 3, queue = "mem0.rd", instr = "read 1 -> e0"}\n}\n')
     with pytest.raises(IRError, match="mem0.rd already issues 'read 0 -> e0' in cycle 3"):
         parse_module(text).verify()
+
+
+def test_the_schedule_verifier_catches_two_writers_of_one_stream_cell():
+    from conveyor.sw.compiler.dialects import use_config
+    from conveyor.sw.ir import IRError, parse_module
+    use_config(PRESETS["small16"])
+    text = ('module @m attributes {level = "schedule"} {\n'
+            '  sched.issue {cycle = 3, queue = "mem0.rd", instr = "read 0 -> e0"}\n'
+            '  sched.issue {cycle = 2, queue = "vxm0.alu0", instr = "mov.i8 w1 -> e2"}\n'
+            '  sched.issue {cycle = 2, queue = "vxm0.alu1", instr = "mov.i8 w3 -> e2"}\n}\n')
+    with pytest.raises(IRError, match="writes e2 at position 4 in cycle 3, as vxm0.alu0"):
+        parse_module(text).verify()
