@@ -27,6 +27,8 @@ examples:
   conveyor run add.bin --backend verilator --json   the same program on the RTL
   conveyor verilog -c tiny -o core.v                Verilog for the iCEBreaker-sized core
   conveyor cosim -c tiny --seeds 20                 random programs, golden model vs RTL
+  conveyor schedule mm64 -o mm64.svg                pipeline chart of a compiled DIR
+  conveyor bench --quick                            utilisation, cycles, simulator speeds
   conveyor build --board ulx3s-85f                  bitstream, report.json, timing sign-off
   conveyor flash --board ulx3s-85f                  load it with openFPGALoader
   conveyor run add.bin --board ulx3s-85f --port /dev/ttyUSB0   the program on the board
@@ -160,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="treat each part between '// -----' lines as its own module; report "
                         "every part's error and go on (for verifier tests)")
     p.add_argument("-o", "--output", help="write the module here instead of stdout")
+    _chart_and_bench_parsers(sub)
     return top
 
 
@@ -224,7 +227,9 @@ def _cmd_compile(args) -> int:
         compiled = compile_graph(model.graph, model.quantize_inputs(feeds), config,
                                  spec=args.model, print_ir=print_ir)
     else:
-        compiled = compile_spec(args.model, config, args.seed, print_ir=print_ir)
+        from .progress import status
+        with status(f"compiling {args.model} for {config.name}"):
+            compiled = compile_spec(args.model, config, args.seed, print_ir=print_ir)
     out = compiled.save(args.output)
     runs = f" in {len(compiled.runs)} runs" if len(compiled.runs) > 1 else ""
     print(f"{args.model} -> {out}/: {compiled.predicted_cycles} cycles predicted on "
@@ -502,6 +507,113 @@ def _cmd_opt(args) -> int:
     return 1 if args.split_input_file and failed else 0
 
 
+# --- schedule charts and the benchmark (sw/schedule_chart.py, sw/bench.py) -----------------
+
+def _chart_and_bench_parsers(sub) -> None:
+    p = sub.add_parser("schedule", help="draw a program's pipeline chart (SVG, HTML or PNG)",
+                       description="Draw when every queue issues what: one row per queue "
+                       "(slices west to east), a bar per instruction from issue to issue + "
+                       "latency coloured by op family, and below it the stream cells in "
+                       "flight per cycle, eastward and westward. A program with more cycles "
+                       "than the picture has pixels is drawn in bins. Nothing is simulated: "
+                       "the chart comes from the timing rules alone.",
+                       epilog="example: conveyor compile matmul:M=64,K=64,N=64 -o mm64 && "
+                       "conveyor schedule mm64 -o mm64.svg")
+    p.add_argument("program", metavar="DIR|PROGRAM",
+                   help="a directory from `conveyor compile`, assembly (.s) or a program image")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.svg|.html|.png",
+                   help="the chart; PNG needs an SVG rasteriser (cairosvg or rsvg-convert)")
+    p.add_argument("--run", type=int, default=0, metavar="K",
+                   help="a compiled DIR of several runs: chart run K (0)")
+    p.add_argument("--width", type=int, default=1200, metavar="PX",
+                   help="picture width in pixels (1200)")
+    p.add_argument("--title", help="heading (default: the program, config and cycles)")
+    _config_arg(p, default=None)
+
+    p = sub.add_parser("bench", help="measure MXM utilisation, cycles, tool and simulator "
+                       "speed; regenerate docs/performance.md",
+                       description="Compile a sweep of matmul sizes, run them on the golden "
+                       "model and the small ones on the Verilator RTL (in one simulator), and "
+                       "measure compile time, Verilog generation and the Verilator build (a "
+                       "cached model is reported with its recorded build time), simulated "
+                       "cycles per second, and fmax and resources from board reports. Prints "
+                       "tables, writes the results as JSON and regenerates docs/performance.md "
+                       "(in a checkout). Exit 1 if a cycle count differs from the prediction "
+                       "or an output is not bit-exact.")
+    p.add_argument("--quick", action="store_true",
+                   help="a few minutes on 2 cores: short speed runs, Verilog timed only if "
+                        "the model must be built")
+    p.add_argument("--json", action="store_true", help="print the results as JSON, not tables")
+    p.add_argument("-o", "--output", default="build/bench.json", metavar="RESULTS.json",
+                   help="write the results here (build/bench.json)")
+    p.add_argument("--docs", metavar="FILE.md",
+                   help="regenerate this page (default: docs/performance.md of the checkout)")
+    p.add_argument("--no-docs", action="store_true", help="do not regenerate the page")
+    p.add_argument("--no-rtl", action="store_true",
+                   help="golden model only: no Verilator build, no RTL runs")
+    p.add_argument("--boards", default="build", metavar="DIR",
+                   help="where `conveyor build` left BOARD/report.json (build)")
+    p.add_argument("--spec", action="append", metavar="SPEC",
+                   help="measure this layer spec instead of the sweep (repeatable)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="a line per measurement as it completes, and the Verilator build log")
+    _config_arg(p)
+
+
+def _cmd_schedule(args) -> int:
+    from .compiler import is_compiled_dir
+    from .schedule_chart import chart_data, check_output, write_chart
+    out = check_output(args.output)
+    if is_compiled_dir(args.program):
+        from .compiler import load
+        compiled = load(args.program, load_config(args.config) if args.config else None)
+        runs = len(compiled.runs)
+        if not 0 <= args.run < runs:
+            raise _UsageError(f"--run {args.run}: {args.program} has {runs} run"
+                              f"{'s' if runs > 1 else ''} (0..{runs - 1})")
+        run = compiled.runs[args.run]
+        program, macs = run.program, run.useful_macs
+        which = f", run {args.run} of {runs}" if runs > 1 else ""
+        subject = f"{compiled.spec} on {compiled.config.name}{which}"
+    else:
+        from .image import load_program
+        if args.run:
+            raise _UsageError("--run is for a compiled DIR of several runs")
+        config = load_config(args.config or "small16")
+        program, macs = load_program(args.program, config), None
+        subject = f"{Path(args.program).name} on {config.name}"
+    chart = chart_data(program, width=args.width, title=args.title, subject=subject,
+                       useful_macs=macs)
+    write_chart(chart, out)
+    binned = f", {chart.bin} cycles per bin" if chart.bin > 1 else ""
+    print(f"{out}: {chart.cycles:,} cycles, {chart.issues:,} issues in {len(chart.queues)} "
+          f"queues{binned}")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import BenchPlan, render_table, repo_docs, results_ok, run_bench, write_outputs
+    plan = (BenchPlan.quick_plan if args.quick else BenchPlan.full_plan)(
+        config=args.config, rtl=not args.no_rtl, boards_dir=args.boards,
+        **({"specs": tuple(args.spec)} if args.spec else {}))
+    log = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
+    results = run_bench(plan, log=log, verbose=args.verbose)
+    docs = None
+    if not args.no_docs:
+        docs = Path(args.docs) if args.docs else repo_docs()
+        docs = docs / "performance.md" if docs is not None and docs.is_dir() else docs
+    try:
+        written = write_outputs(results, args.output, docs)
+    except OSError as e:
+        raise _UsageError(f"{e.filename}: cannot write ({e.strerror})") from None
+    if args.json:
+        print(json.dumps(results))
+    else:
+        render_table(results)
+        print("wrote " + ", ".join(str(p) for p in written))
+    return 0 if results_ok(results) else 1
+
+
 # --- plumbing -------------------------------------------------------------------------------
 
 def _read(path: str) -> bytes:
@@ -525,7 +637,8 @@ def _write(path: Path, data: bytes) -> None:
 _COMMANDS = {"configs": _cmd_configs, "asm": _cmd_asm, "disasm": _cmd_disasm, "run": _cmd_run,
              "compile": _cmd_compile, "demo": _cmd_demo,
              "cosim": _cmd_cosim, "verilog": _cmd_verilog, "isa": _cmd_isa, "opt": _cmd_opt,
-             "build": _cmd_build, "flash": _cmd_flash}
+             "build": _cmd_build, "flash": _cmd_flash,
+             "schedule": _cmd_schedule, "bench": _cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
