@@ -157,7 +157,7 @@ def load(directory: str | Path, config: CoreConfig | None = None) -> Compiled:
 
 #: The levels a run's text is saved at (the schedule level only for small programs).
 _SAVED = ("graph", "tile", "schedule", "microcode")
-_BIG = 20000
+_BIG = 200000
 
 
 def _one_run(module: Module, inputs: dict, config: CoreConfig,

@@ -140,14 +140,28 @@ class OutputOp(TileOp):
 # --- schedule -------------------------------------------------------------------------------------
 
 class IssueOp(Op):
-    """``sched.issue {cycle, queue, instr}``: one instruction issuing."""
+    """``sched.queue {queue, cycles, code}``: the instructions one queue issues, one per line
+    of ``code``, the k-th in cycle ``cycles[k]`` (ascending)."""
 
-    NAME = "sched.issue"
-    ATTRS: ClassVar[AttrKinds] = {"cycle": int, "queue": str, "instr": str}
+    NAME = "sched.queue"
+    ATTRS: ClassVar[AttrKinds] = {"queue": str, "cycles": "ints", "code": str}
 
     def verify_(self) -> None:
-        if self.attrs["cycle"] < 0:
-            raise self.error(f"{self.attrs['queue']}: cycle {self.attrs['cycle']} is negative")
+        cycles = np.asarray(self.attrs["cycles"], np.int64)
+        n = len(self.attrs["code"].splitlines())
+        if cycles.ndim != 1 or len(cycles) != n:
+            raise self.error(f"{self.attrs['queue']}: {len(cycles)} cycles for {n} "
+                             f"instructions")
+        if len(cycles) and cycles[0] < 0:
+            raise self.error(f"{self.attrs['queue']}: cycle {cycles[0]} is negative")
+        same = np.flatnonzero(np.diff(cycles) <= 0)
+        if len(same):
+            k = int(same[0]) + 1
+            line = self.attrs["code"].splitlines()[k - 1]
+            raise self.error(f"{self.attrs['queue']} already issues {line!r} in cycle "
+                             f"{int(cycles[k - 1])}" if cycles[k] == cycles[k - 1] else
+                             f"{self.attrs['queue']}: cycles must ascend (cycle "
+                             f"{int(cycles[k])} after {int(cycles[k - 1])})")
 
 
 class SchedDataOp(Op):
@@ -180,39 +194,29 @@ class SchedInputOp(Op):
 
 
 @module_verifier("schedule")
-def _one_issue_per_queue_and_cycle(module: Module) -> None:
-    seen: dict[tuple[str, int], IssueOp] = {}
-    for op in module.ops:
-        if isinstance(op, IssueOp):
-            key = (op.attrs["queue"], op.attrs["cycle"])
-            if key in seen:
-                raise op.error(f"{key[0]} already issues {seen[key].attrs['instr']!r} in "
-                               f"cycle {key[1]}")
-            seen[key] = op
-
-
-@module_verifier("schedule")
 def _one_writer_per_stream_cell(module: Module) -> None:
     """Two instructions writing one stream cell (direction, stream, position, cycle) is the
     hazard the scheduler exists to avoid; re-check it from the instructions themselves."""
-    issues = [op for op in module.ops if isinstance(op, IssueOp)]
-    decoded = _decode(issues)
-    written: dict[tuple, IssueOp] = {}
-    for op in issues:
-        instr = decoded[id(op)]
-        if not instr.op.writes:
+    written: dict[tuple, tuple[str, str]] = {}
+    for op in module.ops:
+        if not isinstance(op, IssueOp):
             continue
-        position = _POSITIONS.get(op.attrs["queue"].split(".")[0])
+        queue = op.attrs["queue"]
+        position = _POSITIONS.get(queue.split(".")[0])
         if position is None:
             continue
-        d = instr["d"]
-        for s in d.lanes_of():
-            key = (d.dir, s, position, op.attrs["cycle"] + latency(instr.op))
-            other = written.setdefault(key, op)
-            if other is not op:
-                raise op.error(f"{op.attrs['queue']} {op.attrs['instr']!r} writes {d.dir}{s} at "
-                               f"position {position} in cycle {key[3]}, as "
-                               f"{other.attrs['queue']} {other.attrs['instr']!r} does")
+        lines = op.attrs["code"].splitlines()
+        for k, (cycle, instr) in enumerate(zip(op.attrs["cycles"], _decode(op))):
+            if not instr.op.writes:
+                continue
+            d = instr["d"]
+            for s in d.lanes_of():
+                key = (d.dir, s, position, cycle + latency(instr.op))
+                other = written.setdefault(key, (queue, lines[k]))
+                if other != (queue, lines[k]):
+                    raise op.error(f"{queue} {lines[k]!r} writes {d.dir}{s} at position "
+                                   f"{position} in cycle {key[3]}, as {other[0]} {other[1]!r} "
+                                   f"does")
 
 
 #: Slice positions by name, filled for the config a schedule is verified against.
@@ -225,23 +229,16 @@ def use_config(config) -> None:
     _POSITIONS.update({s.name: s.position for s in config.slices})
 
 
-def _decode(issues: list[IssueOp]) -> dict:
-    """Instr of every issue: the one the scheduler kept, or the text assembled per queue."""
-    from ...hw.config import PRESETS
-    from ..asm import assemble
-    out, todo = {}, {}
-    for op in issues:
-        decoded = getattr(op, "decoded", None)
-        if decoded is not None:
-            out[id(op)] = decoded
-        else:
-            todo.setdefault(op.attrs["queue"], []).append(op)
-    for queue, ops in todo.items():
-        text = f".queue {queue}\n" + "\n".join(o.attrs["instr"] for o in ops)
-        program = assemble(text, PRESETS["tsp"] if not _POSITIONS else _config_for(queue),
+def _decode(op: IssueOp) -> list:
+    """The Instrs of a sched.queue: those the scheduler kept, or its code assembled."""
+    decoded = getattr(op, "decoded", None)
+    if decoded is None:
+        from ..asm import assemble
+        queue = op.attrs["queue"]
+        program = assemble(f".queue {queue}\n{op.attrs['code']}", _config_for(queue),
                            f"<{queue}>", check=False)
-        out.update({id(o): i for o, i in zip(ops, program.queues[queue])})
-    return out
+        decoded = op.decoded = program.queues[queue][:-1]  # without the appended halt
+    return decoded
 
 
 def _config_for(queue: str):

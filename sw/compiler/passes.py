@@ -8,7 +8,6 @@ small16},emit-microcode{config=small16}`` on a graph-level file (inputs are then
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 
 from ...hw.config import load_config
 from ..asm import assemble
@@ -66,11 +65,15 @@ class Schedule(Pass):
         d.use_config(config)
         done = schedule_tile(module, config)
         ops: list = []
-        for queue, timed in sorted(done.sched.timed.items()):
-            for cycle, instr in sorted(timed, key=lambda t: t[0]):
-                op = d.IssueOp([], [], {"cycle": cycle, "queue": queue, "instr": str(instr)})
-                op.decoded = instr  # kept so the next pass need not re-assemble the text
-                ops.append(op)
+        for queue in (q.name for q in config.queues):
+            timed = sorted(done.sched.timed.get(queue, ()), key=lambda t: t[0])
+            if not timed:
+                continue
+            op = d.IssueOp([], [], {"queue": queue,
+                                    "cycles": [c for c, _ in timed],
+                                    "code": "\n".join(str(i) for _, i in timed)})
+            op.decoded = [i for _, i in timed]  # so that no pass re-assembles the text
+            ops.append(op)
         ops += [d.SchedDataOp([], [], {"slice": b.slice, "addr": b.addr, "value": b.values})
                 for b in done.data]
         ops += [d.SchedInputOp([], [], {"name": n, **_where(p)})
@@ -93,20 +96,9 @@ class EmitMicrocode(Pass):
     def run(self, module: Module) -> None:
         _level(module, "schedule", self.NAME)
         config = load_config(self.config)
-        timed = defaultdict(list)
-        texts = defaultdict(list)
-        for op in module.ops:
-            if isinstance(op, d.IssueOp):
-                decoded = getattr(op, "decoded", None)
-                if decoded is None:
-                    texts[op.attrs["queue"]].append(op)
-                else:
-                    timed[op.attrs["queue"]].append((op.attrs["cycle"], decoded))
-        for queue, ops in texts.items():  # parsed from text: assemble the instructions
-            program = assemble(f".queue {queue}\n" + "\n".join(o.attrs["instr"] for o in ops),
-                               config, f"<{queue}>", check=False)
-            timed[queue] += [(o.attrs["cycle"], i)
-                             for o, i in zip(ops, program.queues[queue])]
+        d.use_config(config)
+        timed = {op.attrs["queue"]: list(zip(op.attrs["cycles"], d._decode(op)))
+                 for op in module.ops if isinstance(op, d.IssueOp)}
         data = [DataBlock(o.attrs["slice"], o.attrs["addr"], o.attrs["value"])
                 for o in module.ops if isinstance(o, d.SchedDataOp)]
         program = emit(config, timed, data)

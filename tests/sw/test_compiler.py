@@ -143,8 +143,8 @@ def test_every_level_prints_parses_back_and_lowers_to_the_same_program():
 def test_the_schedule_verifier_names_the_instruction():
     from conveyor.sw.ir import IRError, parse_module
     text = ('module @m attributes {level = "schedule"} {\n'
-            '  sched.issue {cycle = 3, queue = "mem0.rd", instr = "read 0 -> e0"}\n'
-            '  sched.issue {cycle = 3, queue = "mem0.rd", instr = "read 1 -> e0"}\n}\n')
+            '  sched.queue {queue = "mem0.rd", cycles = [3, 3], '
+            'code = "read 0 -> e0\\nread 1 -> e0"}\n}\n')
     with pytest.raises(IRError, match="mem0.rd already issues 'read 0 -> e0' in cycle 3"):
         parse_module(text).verify()
 
@@ -154,8 +154,9 @@ def test_the_schedule_verifier_catches_two_writers_of_one_stream_cell():
     from conveyor.sw.ir import IRError, parse_module
     use_config(PRESETS["small16"])
     text = ('module @m attributes {level = "schedule"} {\n'
-            '  sched.issue {cycle = 3, queue = "mem0.rd", instr = "read 0 -> e0"}\n'
-            '  sched.issue {cycle = 2, queue = "vxm0.alu0", instr = "mov.i8 w1 -> e2"}\n'
-            '  sched.issue {cycle = 2, queue = "vxm0.alu1", instr = "mov.i8 w3 -> e2"}\n}\n')
+            '  sched.queue {queue = "vxm0.alu0", cycles = [2], '
+            'code = "mov.i8 w1 -> e2"}\n'
+            '  sched.queue {queue = "vxm0.alu1", cycles = [2], '
+            'code = "mov.i8 w3 -> e2"}\n}\n')
     with pytest.raises(IRError, match="writes e2 at position 4 in cycle 3, as vxm0.alu0"):
         parse_module(text).verify()
