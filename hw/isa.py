@@ -224,13 +224,13 @@ class Op:
     address: str | None = None
     kind: str = field(default="")  # "icu", "mem", "vxm", "mxm" or "sxm"
 
-    @property
+    @cached_property
     def reads(self) -> tuple[str, ...]:
         """Fields naming streams the instruction reads (immediates are skipped at run time)."""
         return tuple(f.name for f in self.fields
                      if f.kind in (*STREAM_KINDS, "opnd8", "opnd32") and f.name != "d")
 
-    @property
+    @cached_property
     def writes(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.name == "d")
 
