@@ -28,7 +28,8 @@ import numpy as np
 from ..errors import ConveyorError
 from ..hw.config import CoreConfig, load_config
 
-__all__ = ["MODELS", "DemoError", "DemoReport", "digits_dir", "next_batch_size", "run_demo"]
+__all__ = ["MODELS", "DemoError", "DemoReport", "compile_model", "digits_dir", "float_correct",
+           "golden_sweep", "model_files", "next_batch_size", "rtl_sweep", "run_demo"]
 
 #: Model name -> the input layout of :func:`conveyor.sw.quantize.digits_data`.
 MODELS = {"mlp": "flat", "cnn": "nchw"}
