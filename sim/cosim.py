@@ -695,10 +695,15 @@ def _cone(program: Program, words: frozenset[tuple[str, int]]) -> set[tuple[str,
 
 # --- the RTL, many programs per simulator process -------------------------------------------
 
-def verilator_batch(programs: Sequence[Program]) -> list[Any]:
+def verilator_batch(programs: Sequence[Program], reads: Sequence[dict] | None = None
+                    ) -> list[Any]:
     """Run ``programs`` (all for one config) on its cached Verilator model in one simulator
     process; one outcome per program: a :class:`~conveyor.sim.verilator.VerilatorResult` or a
-    :class:`~conveyor.errors.SimulationError`."""
+    :class:`~conveyor.errors.SimulationError`.
+
+    ``reads``, one per program, limits the MEM read back to ``{slice: [(first, count), ...]}``
+    (other words come back as zeros, and the batch then does not clear the words a program
+    leaves): reading all of MEM through the host port costs far more than a short run."""
     from cocotb_tools.runner import get_runner
 
     from . import verilator
@@ -714,7 +719,8 @@ def verilator_batch(programs: Sequence[Program]) -> list[Any]:
     with tempfile.TemporaryDirectory(prefix="conveyor-cosim-") as tmp:
         tmp = Path(tmp)
         batch, results, log = tmp / "batch.pkl", tmp / "results.pkl", tmp / "sim.log"
-        batch.write_bytes(pickle.dumps({"programs": programs, "timeouts": timeouts}))
+        batch.write_bytes(pickle.dumps({"programs": programs, "timeouts": timeouts,
+                                        "reads": list(reads) if reads else None}))
         crash = ""
         try:
             get_runner("verilator").test(
@@ -729,7 +735,8 @@ def verilator_batch(programs: Sequence[Program]) -> list[Any]:
         if len(outcomes) < len(programs):  # the simulator died on program len(outcomes)
             outcomes.append(SimulationError(
                 f"the simulator ended without a result{crash}; log: {_keep_log(log)}"))
-            outcomes += verilator_batch(programs[len(outcomes):])
+            outcomes += verilator_batch(programs[len(outcomes):],
+                                        reads[len(outcomes):] if reads else None)
     return outcomes
 
 
@@ -761,7 +768,8 @@ async def _run_batch(dut, path: Path) -> None:
     host, out, results = HostPort(dut, config), path.with_name("results.pkl"), []
     dirty: dict[int, np.ndarray] = {}  # MEM slice ordinal -> words the last run left non-zero
     per_word = config.lanes // 4
-    for program, timeout in zip(job["programs"], job["timeouts"]):
+    reads = job.get("reads") or [None] * len(job["programs"])
+    for program, timeout, read in zip(job["programs"], job["timeouts"], reads):
         await host.begin()
         for ordinal, words in dirty.items():
             addrs = [mem_address(config, ordinal, int(w), c) for w in words
@@ -772,12 +780,26 @@ async def _run_batch(dut, path: Path) -> None:
         except SimTimeoutError:
             await host.begin()  # stop the core before reading MEM back
             result = {"error": f"{config.name}: done did not rise within {timeout} cycles"}
-        mem = {s.name: await host.read_mem(s.index) for s in config.mem_slices}
-        dirty = {s.index: np.flatnonzero(mem[s.name].any(axis=1)) for s in config.mem_slices}
+        if read is None:
+            mem = {s.name: await host.read_mem(s.index) for s in config.mem_slices}
+            dirty = {s.index: np.flatnonzero(mem[s.name].any(axis=1))
+                     for s in config.mem_slices}
+        else:
+            mem = await _read_some(host, config, read)
         results.append({**result, "mem": mem})
         tmp = out.with_suffix(".part")
         tmp.write_bytes(pickle.dumps(results))
         tmp.replace(out)
+
+
+async def _read_some(host, config, read: dict) -> dict[str, np.ndarray]:
+    """MEM with only the ``read`` ranges filled in, zeros elsewhere."""
+    mem = {s.name: np.zeros((config.mem_depth, config.lanes), np.int8)
+           for s in config.mem_slices}
+    for s in config.mem_slices:
+        for first, count in read.get(s.name, ()):
+            mem[s.name][first:first + count] = await host.read_mem(s.index, first, count)
+    return mem
 
 
 if os.environ.get(ENV_BATCH):  # only inside the simulator that verilator_batch starts

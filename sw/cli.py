@@ -249,12 +249,15 @@ def _run_compiled(args) -> int:
     elif args.backend == "golden":
         from ..sim.golden import run
         results = [run(p) for p in programs]
-    elif len(programs) == 1:
+    elif args.waves:
+        if len(programs) > 1:
+            raise _UsageError(f"--waves takes one program; {args.program} has "
+                              f"{len(programs)} runs")
         from ..sim.verilator import run
         results = [run(programs[0], waves=args.waves)]
-    else:
+    else:  # one simulator process for every run, reading back only the outputs
         from ..sim.cosim import verilator_batch
-        results = verilator_batch(programs)
+        results = verilator_batch(programs, compiled.output_words())
         for r in results:
             if isinstance(r, Exception):
                 raise r

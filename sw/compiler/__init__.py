@@ -86,6 +86,19 @@ class Compiled:
         return {name: np.concatenate([v for _, v in sorted(p, key=lambda c: c[0])], axis=-1)
                 for name, p in parts.items()}
 
+    def output_words(self) -> list[dict[str, list[tuple[int, int]]]]:
+        """Per run, the MEM words that hold its outputs, ``{slice: [(first, count), ...]}``:
+        all a simulator needs to read back."""
+        out = []
+        for run in self.runs:
+            words: dict[str, list[tuple[int, int]]] = {}
+            for placed, _, _ in run.outputs.values():
+                for tile in placed.tiles:
+                    for s, base in tile:
+                        words.setdefault(s, []).append((base, placed.rows))
+            out.append(words)
+        return out
+
     def programs_for(self, values: dict[str, np.ndarray]) -> list[Program]:
         """Every run's program for other input values."""
         return [run.with_inputs(values) for run in self.runs]
