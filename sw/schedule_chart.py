@@ -296,6 +296,7 @@ def chart_data(program: Program, *, width: int = 1200, title: str | None = None,
             seen += 1
             if seen % 4096 == 0:
                 advance(4096)
+        advance(seen % 4096)
     plot = width - _LEFT - _RIGHT
     b = 1 if end <= plot else -(-end // plot)
     per_cycle = streams.inflight(end)
