@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 from typing import ClassVar
 
-from amaranth.hdl import Instance, Module, Signal
+from amaranth.hdl import Const, Instance, Module, Signal
+from amaranth.lib import io
 
 from .board import Board, ClockPlan, nearest, platform_class
 
@@ -38,7 +39,10 @@ def _ice40_candidates(in_mhz: float) -> tuple:
 
 
 def ice40_pll(in_mhz: float, mhz: float) -> ClockPlan:
-    """SB_PLL40 settings (SIMPLE feedback) for ``mhz`` from an ``in_mhz`` reference."""
+    """SB_PLL40 settings (SIMPLE feedback) for ``mhz`` from an ``in_mhz`` reference; asked
+    for ``in_mhz`` itself, the plan bypasses the PLL (its output cannot go below 16 MHz)."""
+    if mhz == in_mhz:
+        return ClockPlan(requested_mhz=mhz, mhz=in_mhz, vco_mhz=0.0, params={})
     out, divr, divf, divq, pfd, vco = nearest(_ice40_candidates(in_mhz), mhz, family="iCE40",
                                             vco_mid=800)
     # The loop filter range follows the PFD frequency (as icepll chooses it).
@@ -69,6 +73,10 @@ class ICEBreaker(Board):
 
     def clock_domain(self, m: Module, platform, plan: ClockPlan, clk: Signal) -> Signal:
         pin = platform.request(self.constraints.clock_input, dir="-")
+        if not plan.params:  # the oscillator itself, no PLL
+            m.submodules.clk_in = clk_in = io.Buffer("i", pin)
+            m.d.comb += clk.eq(clk_in.i)
+            return Const(1)
         locked = Signal()
         m.submodules.pll = Instance("SB_PLL40_PAD", **plan.params,
                                     i_RESETB=1, i_BYPASS=0, io_PACKAGEPIN=pin.io,

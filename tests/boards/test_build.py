@@ -56,6 +56,14 @@ def test_pll_never_runs_slower_than_asked(mhz):
         ecp5_pll(25.0, 48.0)
 
 
+def test_ice40_at_the_oscillator_bypasses_the_pll():
+    # The SB_PLL40 cannot go below 16 MHz; 12 MHz is the oscillator itself.
+    plan = ice40_pll(12.0, 12.0)
+    assert plan.mhz == 12.0 and plan.params == {}
+    with pytest.raises(BoardConfigError, match="cannot make 14 MHz"):
+        ice40_pll(12.0, 14.0)
+
+
 def test_pll_refuses_what_it_cannot_make():
     with pytest.raises(BoardConfigError, match="cannot make 500 MHz"):
         ice40_pll(12.0, 500.0)
