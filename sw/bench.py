@@ -200,9 +200,9 @@ def run_bench(plan: BenchPlan, *, show_progress: bool | None = None,
     golden_cpu = sum(r["golden_cpu_seconds"] for r in results["sweep"])
     speed: dict = {"matmul_cycles_per_second": round(golden_cycles / max(golden_seconds, 1e-9)),
                    "matmul_cycles_per_cpu_second": round(golden_cycles / max(golden_cpu, 1e-9))}
-    if plan.golden_blocks:
+    program = _speed_program(golden_pipeline, config, plan.golden_blocks, log)
+    if program is not None:
         from ..sim.golden import run
-        program = golden_pipeline(config, plan.golden_blocks)
         with status(f"golden model: {plan.golden_blocks} sweeps of the pipeline",
                     show=show_progress):
             started, cpu = time.perf_counter(), time.process_time()
@@ -221,6 +221,19 @@ def run_bench(plan: BenchPlan, *, show_progress: bool | None = None,
     if plan.rtl:
         _rtl(plan, config, compiled, results, show_progress, log, verbose)
     return results
+
+
+def _speed_program(make: Callable, config: CoreConfig, size: int, log) -> Program | None:
+    """``make(config, size)``, or None (with a note) for size 0 or a config without the slices
+    and queues the program needs (2-port MEM on both sides of a VXM with two ALUs)."""
+    if not size:
+        return None
+    try:
+        return make(config, size)
+    except (KeyError, IndexError, StopIteration):
+        _note(log, f"{make.__name__}: {config.name} lacks the slices or queues it needs; "
+                   f"not measured")
+        return None
 
 
 def _host() -> dict:
@@ -310,8 +323,8 @@ def _rtl(plan: BenchPlan, config: CoreConfig, compiled: dict, results: dict,
             row["rtl_bit_exact"] = compiled[spec].bit_exact([o.mem for o in mine])
         results["rtl_batch"] = {"programs": len(programs), "seconds": round(batch_seconds, 2)}
         _note(log, f"RTL: {len(programs)} programs in {batch_seconds:.1f} s (one simulator)")
-    if plan.rtl_speed_cycles:
-        program = busy(config, plan.rtl_speed_cycles)
+    program = _speed_program(busy, config, plan.rtl_speed_cycles, log)
+    if program is not None:
         with status(f"RTL: {cycle_count(program):,} busy cycles", show=show_progress):
             result = verilator.run(program)
         results["rtl_speed"] = {"busy_cycles": result.cycles,
