@@ -15,8 +15,8 @@ from functools import cached_property
 from .config import GROUP, CoreConfig
 
 __all__ = [
-    "OPCODE_BITS",
     "MAX_WINDOW",
+    "OPCODE_BITS",
     "OPS",
     "ROLES",
     "STREAM_KINDS",
