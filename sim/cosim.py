@@ -642,15 +642,19 @@ def _keep_cone(program: Program, words: frozenset[tuple[str, int]]) -> Program:
 
 def _cone(program: Program, words: frozenset[tuple[str, int]]) -> set[tuple[str, int]]:
     """(queue, instruction index) of every instruction that the final value of ``words``
-    depends on, through streams (the nearest writer upstream on the cell's diagonal) and MEM
-    (the last write that landed before a read)."""
+    depends on, through streams (the nearest writer upstream on the cell's diagonal), MEM (the
+    last write that landed before a read) and the state inside MXM and SXM slices (taken
+    whole: an instruction there depends on every earlier one of its slice)."""
     config = program.config
     cells: dict[tuple, Any] = {}  # (dir, stream, position, cycle) -> writing issue
     stores: dict[tuple[int, int], list] = {}  # (position, address) -> [(landing cycle, issue)]
     repeats: dict[tuple[str, int], list] = {}  # (queue, index) -> its issues
+    stateful: dict[int, list] = {}  # MXM/SXM position -> its issues in cycle order
     for issue in timeline(program):
         repeats.setdefault((issue.queue.name, issue.index), []).append(issue)
         op, p = issue.instr.op, issue.queue.slice.position
+        if op.kind in ("mxm", "sxm"):
+            stateful.setdefault(p, []).append(issue)
         if op.writes:
             for s in issue.instr["d"].lanes_of():
                 cells[issue.instr["d"].dir, s, p, issue.cycle + latency(op)] = issue
@@ -690,6 +694,8 @@ def _cone(program: Program, words: frozenset[tuple[str, int]]) -> set[tuple[str,
                           for s in instr[name].lanes_of()]
         if instr.op.mnemonic == "read":
             stack.append(last_store(p, instr["addr"], issue.cycle))
+        if instr.op.kind in ("mxm", "sxm"):
+            stack += [i for i in stateful[p] if i.cycle < issue.cycle]
     return keep
 
 

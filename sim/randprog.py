@@ -376,7 +376,7 @@ class _Generator:
             return None
         full = len(self.sxm[position]) == lanes
         kind = rng.choice(("shift", "rotate", "bcast", "permute")
-                          + (("tr.out",) * 2 if full else ("tr.in",) * 4))
+                          + (("tr.out",) * 2 if full else ("tr.in",) * 10))
         d = self._stream_out(1)
         if kind in ("shift", "rotate"):
             n = rng.choice((0, 1, -1, lanes - 1, 1 - lanes, rng.randint(1 - lanes, lanes - 1)))
@@ -412,7 +412,10 @@ class _Generator:
                    and s.index + n <= self.config.streams]
         if not windows:
             return None
-        row = self.mxm[position].next_row if rng.random() < 0.7 else rng.randrange(lanes)
+        row = self.mxm[position].next_row if rng.random() < 0.8 else rng.randrange(lanes)
+        if rng.random() < 0.8:  # mostly the widest: 16 rows must load before an mm can issue
+            widest = max(w.width for w in windows)
+            windows = [w for w in windows if w.width == widest]
         return Instr.make("lw", s=rng.choice(windows), row=row)
 
     def _immediate(self, name: str, t: str) -> int:
