@@ -68,6 +68,10 @@ def main() -> None:
                           if not any(re.match(p, name) for p in patterns))
         print(f"{preset:8} {synth}, lut_columns={columns}: {dsp} DSP, {lut} LUT4, {ff} FF, "
               f"{ram} BRAM ({other}) [{seconds:.0f} s]")
+        # one DSP block per product of the DSP columns; fewer means yosys lost or merged some
+        products = PRESETS[preset].lanes * (PRESETS[preset].lanes - columns)
+        if dsp != products:
+            print(f"  warning: {dsp} DSP blocks for {products} DSP-column products")
 
 
 if __name__ == "__main__":

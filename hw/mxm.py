@@ -84,12 +84,25 @@ assert _MM_STAGES <= latency(_MM_SET), (
 assert _RAM_READ_STAGES <= latency(_ACCRD), "accrd latency below the RAM's own stage"
 
 
-def _stage(m: Module, value, *, name: str) -> Signal:
+def _stage(m: Module, value, *, name: str, keep: bool = False) -> Signal:
     """``value`` through one data register. Data registers have no reset (a program never reads
-    state it has not written), which leaves DSP blocks free to absorb them."""
-    reg = Signal(value.shape(), name=name, reset_less=True)
+    state it has not written), which leaves DSP blocks free to absorb them; ``keep`` stops Yosys
+    from absorbing this one."""
+    reg = Signal(value.shape(), name=name, reset_less=True, attrs={"keep": 1} if keep else {})
     m.d.sync += reg.eq(value)
     return reg
+
+
+def _product(m: Module, x, w, *, name: str) -> Signal:
+    """The registered int16 product of two int8 lanes (unsigned views).
+
+    The register is kept out of the DSP block: Yosys 0.70's ``ice40_dsp`` pass, given two
+    product registers feeding one adder, takes one of them as the output register of its own
+    multiplier and as the C/D input register of the other, and drops that multiplier (a SAT
+    miter of two registered products and their sum fails after ``synth_ice40 -dsp``, and passes
+    with the product registers kept).
+    """
+    return _stage(m, x.as_signed() * w.as_signed(), name=name, keep=True)
 
 
 def _select(m: Module, config: CoreConfig, east, west, code, *, name: str) -> Signal:
@@ -168,9 +181,8 @@ class _LutMul(wiring.Component):
         xs = lane_bytes(self.x, self._lanes)
         for c in range(self._columns):
             ws = lane_bytes(self.w[c], self._lanes)
-            m.d.comb += self.p[c].eq(Cat(*(
-                _stage(m, xs[i].as_signed() * ws[i].as_signed(), name=f"prod{i}_{c}")
-                for i in range(self._lanes))))
+            m.d.comb += self.p[c].eq(Cat(*(_product(m, xs[i], ws[i], name=f"prod{i}_{c}")
+                                           for i in range(self._lanes))))
         return m
 
 
@@ -278,8 +290,7 @@ class MxmSlice(wiring.Component):
         for j in range(dsp_columns):
             column = []
             for i in range(lanes):
-                column.append(_stage(m, xs[i].as_signed() * weights[i][j].as_signed(),
-                                     name=f"prod{i}_{j}"))
+                column.append(_product(m, xs[i], weights[i][j], name=f"prod{i}_{j}"))
             products.append(column)
         if self._lut_columns:
             m.submodules.lutmul = lutmul = _LutMul(lanes=lanes, columns=self._lut_columns)
