@@ -12,8 +12,10 @@ The ``mm`` pipeline, for an ``mm`` issued in cycle t (latency("mm.set") = 4):
 cycle       work
 ==========  =============================================================================
 t           the stream cell is selected and registered (the operand stage)
-t+1         the L x L products x[i] * A[i][j], registered (a DSP's input and output
-            registers; the ``lutmul`` columns are LUT multipliers with the same registers)
+t+1         the L x L products x[i] * A[i][j], registered: a plain signed multiply per
+            product of the DSP columns (its operands come straight from registers, which
+            a DSP block may absorb), LUT multipliers in the ``lutmul`` submodule for the
+            last ``lut_columns`` columns
 t+2, t+3    the column sums, an adder tree split over two register stages; in t+3 the
             accumulator's read-modify-write port is given the row
 t+4         acc[a] <- y or acc[a] + y, written at the end of the cycle
