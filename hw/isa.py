@@ -344,8 +344,8 @@ _MXM = [
         "load weight rows row, row+1, .. of the shadow buffer from the streams s (one row per "
         "stream, rows past lanes-1 are not written)", address="row", kind="mxm"),
     _op("iw", 81, ("mxm.w",), "", [],
-        "install: the shadow buffer becomes the active weights for mm issued from the next "
-        "cycle on (the active buffer becomes the shadow)", kind="mxm"),
+        "install: copy the shadow buffer into the active weights, for mm issued from the next "
+        "cycle on (the shadow keeps its rows)", kind="mxm"),
     _op("mm.set", 84, ("mxm.mm",), "{s} -> acc[{a}]", [("s", "stream"), ("a", "acc")],
         "acc[a] = x W: lane j gets the sum over rows i of x[i] * W[i][j] (int32), x the "
         "vector on stream s, W the active weights", address="a", kind="mxm"),
