@@ -203,7 +203,9 @@ def _one_run(module: Module, inputs: dict, config: CoreConfig,
 def _split_product(module: Module, inputs: dict, config: CoreConfig) -> list[Run]:
     """A single matmul/linear too big for MEM: one run per group of output columns."""
     ops = [op for op in module.ops if isinstance(op, (MatmulOp, LinearOp))]
-    if len(ops) != 1 or len([o for o in module.ops if o.NAME == "graph.output"]) != 1:
+    others = [o for o in module.ops if o.NAME not in ("graph.input", "graph.const",
+                                                       "graph.output")]
+    if len(ops) != 1 or others != ops or op_count(module, "graph.output") != 1:
         raise CompileError("only a single matmul or linear splits into runs")
     from ..graph import Graph
     op = ops[0]
@@ -235,6 +237,10 @@ def _split_product(module: Module, inputs: dict, config: CoreConfig) -> list[Run
         except CompileError:
             continue
     raise CompileError(f"{module.name}: does not fit in MEM even split into {tiles} runs")
+
+
+def op_count(module: Module, name: str) -> int:
+    return sum(1 for o in module.ops if o.NAME == name)
 
 
 def _first_split(config: CoreConfig, m: int, k: int, ntiles: int, op) -> int:

@@ -125,9 +125,10 @@ class StreamCells:
     def find(self, src: int, dst: int, start: int, width: int = 1) -> Path | None:
         """A free stream (or aligned group of ``width``) carrying a value written at ``src`` in
         cycle ``start`` to ``dst``; None if every stream of that direction is taken there."""
-        direction = "e" if dst >= src else "w"
+        directions = ("e", "w") if dst == src else ("e" if dst > src else "w",)
         step = GROUP if width > 1 else 1
-        for index in range(0, self.config.streams - width + 1, step):
-            if self.free(direction, index, width, src, dst, start):
-                return Path(direction, index, width, src, dst, start)
+        for direction in directions:  # a value read where it is written may use either
+            for index in range(0, self.config.streams - width + 1, step):
+                if self.free(direction, index, width, src, dst, start):
+                    return Path(direction, index, width, src, dst, start)
         return None

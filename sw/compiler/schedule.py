@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ...hw.config import CoreConfig
 from ...hw.isa import Instr, Stream
 from ...hw.timing import latency
+from .errors import CompileError
 from .resources import Path, QueueSlots, StreamCells
 
 __all__ = ["Chain", "Part", "PathSpec", "Scheduler"]
@@ -94,6 +95,11 @@ class Scheduler:
             if bump is None:
                 self._commit(chain, start)
                 return start
+            if start + first > self.end + 1:  # past everything placed: it can never fit
+                what = ", ".join(sorted({p.queue for p in chain.parts}))
+                raise CompileError(f"config {self.config.name!r} has too few streams per "
+                                   f"direction ({self.config.streams}) for the values "
+                                   f"moving between {what} in one cycle")
             start = bump
         raise AssertionError("no room for a chain: the scheduler is stuck")
 

@@ -13,6 +13,7 @@ from conveyor.hw.config import PRESETS
 from conveyor.sim import golden
 from conveyor.sw.cli import main
 from conveyor.sw.compiler import CompileError, compile_graph, compile_spec, load
+from conveyor.sw.graph import Graph
 from conveyor.sw.program import cycle_count
 
 GOLDEN_CASES = [
@@ -160,3 +161,12 @@ def test_the_schedule_verifier_catches_two_writers_of_one_stream_cell():
             'code = "mov.i8 w3 -> e2"}\n}\n')
     with pytest.raises(IRError, match="writes e2 at position 4 in cycle 3, as vxm0.alu0"):
         parse_module(text).verify()
+
+
+def test_a_layer_the_config_has_too_few_streams_for_is_refused_in_one_line():
+    g = Graph("pc")
+    x = g.input("x", (3, 8))
+    w = np.ones((8, 4), np.int8)
+    g.output("y", g.linear(x, w, np.arange(1, 5, dtype=np.int32), mul=[1 << 30] * 4, shift=2))
+    with pytest.raises(CompileError, match="too few streams per direction"):
+        compile_graph(g, {"x": np.ones((3, 8), np.int8)}, PRESETS["tiny"])
