@@ -32,7 +32,7 @@ cycle t + latency("accrd"), like a MEM ``read``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -42,7 +42,7 @@ from .config import GROUP, CoreConfig, Slice
 from .isa import MAX_WINDOW, op_named
 from .mem import delay, queue_port_name
 from .queue import IssueSignature, decode_field, opcode_of
-from .streams import lane_bytes, stream_codes, stream_ports
+from .streams import lane_bytes, select_stream, stream_codes, stream_ports
 from .timing import latency
 
 __all__ = ["MxmSlice"]
@@ -105,24 +105,6 @@ def _product(m: Module, x, w, *, name: str) -> Signal:
     with the product registers kept).
     """
     return _stage(m, x.as_signed() * w.as_signed(), name=name, keep=True)
-
-
-def _select(m: Module, config: CoreConfig, east, west, code, *, name: str) -> Signal:
-    """A signal equal to the cell of the stream that the 6-bit ``code`` names, built as a binary
-    multiplexer tree on the code's bits (direction bit 5, index bits below).
-
-    :func:`hw.streams.select_stream` makes the same choice with a one-hot ``$pmux``, which Yosys
-    maps to an AND-OR network several times larger than this tree. A code beyond this config's
-    streams, which a valid program never reads, gives 0 or the cell of another stream.
-    """
-    index_bits = ceil_log2(config.streams)
-    level = [ports[i].cell if i < config.streams else Const(0, 8 * config.lanes)
-             for ports in (east, west) for i in range(1 << index_bits)]
-    for bit in [*range(index_bits), 5]:
-        level = [Mux(code[bit], level[k + 1], level[k]) for k in range(0, len(level), 2)]
-    out = Signal(8 * config.lanes, name=name)
-    m.d.comb += out.eq(level[0])
-    return out
 
 
 def _field(word, op, name):
@@ -260,8 +242,8 @@ class MxmSlice(wiring.Component):
         # so the window is rotated by row on the 6-bit stream codes, and row i always takes
         # rotated cell i mod MAX_WINDOW: no data multiplexer per row, only a write enable.
         slot_bits = ceil_log2(MAX_WINDOW)
-        rotated = [_select(m, cfg, self.east, self.west, (base + (c - row)[:slot_bits])[:6],
-                           name=f"lw_cell{c}")
+        rotated = [select_stream(m, cfg, self.east, self.west,
+                                 (base + (c - row)[:slot_bits])[:6], name=f"lw_cell{c}")
                    for c in range(MAX_WINDOW)]
         for i in range(lanes):
             # rows past lanes-1 do not exist, so a window that runs past the last row loses them
@@ -280,7 +262,7 @@ class MxmSlice(wiring.Component):
         lanes = cfg.lanes
         mm_ops = [_MM_SET, _MM_ADD]
         s = decode_field(m, port.instr, mm_ops, "s", sig_name="mm_s")
-        x_cell = _select(m, cfg, self.east, self.west, s, name="mm_cell")
+        x_cell = select_stream(m, cfg, self.east, self.west, s, name="mm_cell")
         assert _OPERAND_STAGES == 1 and _PRODUCT_STAGES == 1, "stages are built below"
         x = _stage(m, x_cell, name="mm_x")
         xs = lane_bytes(x, lanes)
