@@ -30,6 +30,7 @@ __all__ = [
     "encode",
     "op_named",
     "ops_for_role",
+    "value_range",
 ]
 
 WORD_BITS = 64
@@ -112,7 +113,8 @@ class Field:
         return self.lo + self.width - 1
 
 
-def _range(kind: str) -> tuple[int, int]:
+def value_range(kind: str) -> tuple[int, int]:
+    """The values a numeric field of ``kind`` holds that do not depend on the config."""
     return {"count": (1, 65535), "wait": (1, (1 << 32) - 1), "stride": (-32768, 32767),
             "mult": (0, (1 << 31) - 1), "shift": (0, 31), "zp": (-128, 127),
             "opnd8": (-128, 127), "opnd32": (-(1 << 31), (1 << 31) - 1)}[kind]
@@ -161,7 +163,7 @@ def check_value(kind: str, value, config: CoreConfig) -> str | None:
         if not -config.lanes < value < config.lanes:
             return f"lane count {value} is out of range {1 - config.lanes}..{config.lanes - 1}"
         return None
-    lo, hi = _range(kind)
+    lo, hi = value_range(kind)
     if not lo <= value <= hi:
         return f"value {value} is out of range {lo}..{hi}"
     return None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hw.config import GROUP, CoreConfig, Queue
-from ..hw.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value
+from ..hw.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value, value_range
 from ..hw.timing import latency
 from ..sw.program import DataBlock, Program
 
@@ -223,7 +223,7 @@ class _Generator:
 
     def _try_repeat(self, gen: _QueueGen, cycle: int) -> bool:
         last = gen.last
-        if last is None or last.reps >= 65535:
+        if last is None or last.reps >= value_range("count")[1]:
             return False
         slot = last.next_slot()
         if slot is None:

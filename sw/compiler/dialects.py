@@ -202,9 +202,12 @@ def _one_writer_per_stream_cell(module: Module) -> None:
         if not isinstance(op, IssueOp):
             continue
         queue = op.attrs["queue"]
-        position = _POSITIONS.get(queue.split(".")[0])
-        if position is None:
-            continue
+        if not _CONFIG:
+            return
+        try:
+            position = _CONFIG[0].queue_named(queue).slice.position
+        except KeyError:
+            raise op.error(f"config {_CONFIG[0].name!r} has no queue {queue}") from None
         lines = op.attrs["code"].splitlines()
         for k, (cycle, instr) in enumerate(zip(op.attrs["cycles"], _decode(op))):
             if not instr.op.writes:
@@ -219,34 +222,28 @@ def _one_writer_per_stream_cell(module: Module) -> None:
                                    f"does")
 
 
-#: Slice positions by name, filled for the config a schedule is verified against.
-_POSITIONS: dict[str, int] = {}
+#: The config schedules are verified against (the schedule pass sets it); without one, stream
+#: cells are not checked (positions are unknown).
+_CONFIG: list = []
 
 
 def use_config(config) -> None:
-    """Verify schedules against ``config``'s floorplan (the schedule pass sets it)."""
-    _POSITIONS.clear()
-    _POSITIONS.update({s.name: s.position for s in config.slices})
+    """Verify schedules against ``config``'s floorplan."""
+    _CONFIG[:] = [config]
 
 
 def _decode(op: IssueOp) -> list:
     """The Instrs of a sched.queue: those the scheduler kept, or its code assembled."""
     decoded = getattr(op, "decoded", None)
     if decoded is None:
+        from ...hw.config import PRESETS
         from ..asm import assemble
         queue = op.attrs["queue"]
-        program = assemble(f".queue {queue}\n{op.attrs['code']}", _config_for(queue),
-                           f"<{queue}>", check=False)
+        config = _CONFIG[0] if _CONFIG else PRESETS["tsp"]  # tsp has every queue name kind
+        program = assemble(f".queue {queue}\n{op.attrs['code']}", config, f"<{queue}>",
+                           check=False)
         decoded = op.decoded = program.queues[queue][:-1]  # without the appended halt
     return decoded
-
-
-def _config_for(queue: str):
-    from ...hw.config import PRESETS
-    for config in PRESETS.values():
-        if {s.name: s.position for s in config.slices} == _POSITIONS:
-            return config
-    return PRESETS["tsp"]
 
 
 # --- microcode ------------------------------------------------------------------------------------
@@ -281,12 +278,3 @@ class MicroSummaryOp(Op):
 class MicroInputOp(Op):
     NAME = "micro.input"
     ATTRS: ClassVar[AttrKinds] = SchedInputOp.ATTRS
-
-
-def end_of(issues) -> int:
-    """C of docs/architecture.md from (cycle, queue, Instr) issues."""
-    end, last = 1, {}
-    for cycle, queue, instr in issues:
-        end = max(end, cycle + latency(instr.op))
-        last[queue] = max(last.get(queue, -1), cycle)
-    return max([end] + [c + 2 for c in last.values()])

@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ...hw.config import CoreConfig
-from ...hw.isa import Instr, check_value
+from ...hw.isa import Instr, check_value, value_range
 from ..program import DataBlock, Program
 from .errors import CompileError
 
 __all__ = ["emit", "queue_words"]
 
-_MAX_WAIT = (1 << 32) - 1
-_MAX_COUNT = 65535
+_MAX_WAIT = value_range("wait")[1]     # nop n
+_MAX_COUNT = value_range("count")[1]   # repeat n and d
+_STRIDE = value_range("stride")
 
 
 def _same_but_address(a: Instr, b: Instr) -> int | None:
@@ -56,7 +57,8 @@ def _compress(timed: list[tuple[int, Instr]], config: CoreConfig) -> list[Instr]
         if j < len(timed) and instr.op.kind != "icu":
             d = timed[j][0] - cycle
             stride = _same_but_address(instr, timed[j][1])
-            if stride is not None and d >= 1 and abs(stride) <= 32767 and d <= _MAX_COUNT:
+            if (stride is not None and 1 <= d <= _MAX_COUNT
+                    and _STRIDE[0] <= stride <= _STRIDE[1]):
                 n = 0
                 while (j < len(timed) and n < _MAX_COUNT and timed[j][0] == cycle + (n + 1) * d
                        and _same_but_address(instr, timed[j][1]) == (n + 1) * stride):

@@ -351,4 +351,4 @@ def _schedule_product(s: Scheduler, op, out: Placed, ready: dict, config: CoreCo
                   zp=a["zp"], relu=a["relu"])
     job = MatmulJob(out.name, a["rows"], a["ktiles"], a["ntiles"], act,
                     (w_slice, int(w_first)), out, ep, mxm=a["mxm"], vxm=a["vxm"])
-    schedule_matmul(s, job, ready, {zero_slice: int(zero_word)})
+    schedule_matmul(s, job, ready, (zero_slice, int(zero_word)))

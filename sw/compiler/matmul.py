@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...hw.config import GROUP
-from ...hw.isa import Instr, op_named
+from ...hw.isa import Instr, Stream, op_named
 from ...hw.timing import latency
 from .memory import Placed
 from .schedule import Chain, Scheduler
@@ -69,10 +69,10 @@ class MatmulJob:
     vxm: str = "vxm0"
 
 
-def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: dict) -> None:
+def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, int]) -> None:
     """Place every instruction of ``job``. ``ready`` maps (slice, word) to the first cycle a
-    read of it sees its value (words written by earlier layers); ``zero`` maps a slice to a
-    word holding zeros there (padding rows of convolutions)."""
+    read of it sees its value (words written by earlier layers); ``zero`` is a (slice, word)
+    holding zeros (the padding of convolutions)."""
     cfg = s.config
     L = cfg.lanes
     mx = job.mxm
@@ -96,7 +96,7 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: dict) -> No
                 for m in rows:
                     where = job.act(m, kt)
                     if where is None:
-                        where = (zero_slice := _nearest_zero(zero)), zero[zero_slice]
+                        where = zero
                     acc = acc0 + m - b0
                     # the row's last accrd must still see the old value: land after it
                     after = reads.get(acc, -1) - latency(op) + 1
@@ -107,10 +107,6 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: dict) -> No
             for m in rows:
                 acc = acc0 + m - b0
                 reads[acc] = _epilogue(s, job, m, nt, acc, done[m] + latency("mm.set"), ready)
-
-
-def _nearest_zero(zero: dict) -> str:
-    return next(iter(zero))
 
 
 def _load_weights(s: Scheduler, mx: str, w_slice: str, first: int, after: int) -> int:
@@ -216,7 +212,6 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
     return start
 
 
-def _lane(group, k: int):
+def _lane(group: Stream, k: int) -> Stream:
     """Byte stream k of a group (or window)."""
-    from ...hw.isa import Stream
     return Stream(group.dir, group.index + k)

@@ -12,6 +12,7 @@ count is known the moment the last chain is placed.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...hw.config import CoreConfig
@@ -36,7 +37,7 @@ class Part:
 
     queue: str
     offset: int
-    make: object  # Callable[[dict[str, Stream]], Instr]
+    make: Callable[[dict[str, Stream]], Instr]
 
 
 @dataclass(frozen=True)
