@@ -1,7 +1,7 @@
 """The top level: stream conveyor, slices, their queues, the host port and the run control.
 
 The host port and its address map are the ones of docs/architecture.md ("Host port"). A run
-starts the cycle after a ``start`` pulse (cycle 0) and lasts exactly C cycles, C being the
+starts two cycles after a ``start`` pulse (cycle 0) and lasts exactly C cycles, C being the
 smallest count such that every queue issued its ``halt`` before cycle C and every instruction
 has delivered its result (issue + latency <= C). ``cycles`` counts the run's cycles; ``done``
 rises in cycle C with ``cycles`` = C and stays high until the next ``start``.
@@ -74,7 +74,9 @@ class Core(wiring.Component):
         cycle of ``start``).
     host_re : in, a host read of ``host_addr``; the data is on ``host_rdata`` one cycle later.
     host_rdata : out, read data.
-    start : in, while idle, a one-cycle pulse starts a run; cycle 0 is the next cycle.
+    start : in, while idle, a one-cycle pulse starts a run; cycle 0 is two cycles later (the
+        queues fetch their first word in the cycle of ``start`` and work out cycle 0's issue in
+        the next).
     running : out, high from cycle 0 until the run is done.
     done : out, high once a run has finished, until the next ``start``.
     cycles : out, cycles of the current or last run; C when ``done`` is high.
@@ -116,7 +118,7 @@ class Core(wiring.Component):
             for i in range(cfg.streams):
                 wiring.connect(m, slices[s.name].east[i], conveyor.east[s.position][i])
                 wiring.connect(m, slices[s.name].west[i], conveyor.west[s.position][i])
-        queues = []
+        queues, issued = [], []
         alu_index: dict[str, int] = {}
         for q in cfg.queues:
             name = q.name.replace(".", "_")
@@ -128,27 +130,50 @@ class Core(wiring.Component):
             if q.role == "vxm":
                 k = alu_index[q.slice.name] = alu_index.get(q.slice.name, -1) + 1
                 target = target[k]
-            wiring.connect(m, queue.port, target)
             queues.append(queue)
+            issued.append(self._issue_stage(m, queue, target))
 
-        self._run_control(m, queues)
+        self._run_control(m, queues, issued)
         self._host_port(m, queues, [slices[s.name] for s in cfg.mem_slices])
         return m
 
+    # --- the issue stage ------------------------------------------------------------------
+
+    @staticmethod
+    def _issue_stage(m, queue, target):
+        """A register between each queue and its slice. A queue works out in cycle t - 1 what
+        issues in cycle t (it runs one cycle ahead of the slices), so a slice's decoding and
+        stream selection start from a register, not from the queue's RAM and issue logic in
+        the same cycle; that path set the iCE40's clock (docs/boards.md). Programs see no
+        difference: every queue moves by the same cycle, and the run's cycle 0 is the one in
+        which the slices see the queues' first issue.
+
+        Returns the queue's ``halt``, ``halted`` and ``latency`` delayed alike, in the slices'
+        time, for the run control."""
+        for name in ("issue", "instr", "offset"):
+            m.d.sync += getattr(target, name).eq(getattr(queue.port, name))
+        prefix = queue.queue.name.replace(".", "_")
+        issued = {name: Signal.like(getattr(queue, name), name=f"{prefix}_{name}")
+                  for name in ("halt", "halted", "latency")}
+        m.d.sync += [sig.eq(getattr(queue, name)) for name, sig in issued.items()]
+        return issued
+
     # --- run control ----------------------------------------------------------------------
 
-    def _run_control(self, m, queues):
-        go = Signal()
-        m.d.comb += go.eq(self.start & ~self.running)
+    def _run_control(self, m, queues, issued):
+        # The queues start in the cycle after `start` and the slices one cycle later (cycle 0).
+        go, ahead = Signal(), Signal()
+        m.d.comb += go.eq(self.start & ~self.running & ~ahead)
+        m.d.sync += ahead.eq(go)
         for q in queues:
-            m.d.comb += [q.start.eq(go), q.running.eq(self.running)]
+            m.d.comb += [q.start.eq(go), q.running.eq(ahead | self.running)]
 
         # Every queue has halted or halts in this cycle (then no queue issues in it).
         halting = Signal()
-        m.d.comb += halting.eq(Cat(*(q.halted | q.halt for q in queues)).all())
+        m.d.comb += halting.eq(Cat(*(q["halted"] | q["halt"] for q in issued)).all())
         # Longest latency among the instructions issuing in this cycle.
         lat_now = Signal(range(max(max_latency(kind) for kind in SLICE_KINDS) + 1))
-        m.d.comb += lat_now.eq(_max([q.latency for q in queues]))
+        m.d.comb += lat_now.eq(_max([q["latency"] for q in issued]))
         # max over earlier issues of (issue + latency) - this cycle, at least 0: the run may end
         # in this cycle (C = this cycle + 1) only when it is at most 1.
         pending = Signal.like(lat_now)
@@ -161,9 +186,11 @@ class Core(wiring.Component):
             ]
             with m.If(halting & (pending <= 1)):
                 m.d.sync += [self.running.eq(0), self.done.eq(1)]
+        with m.Elif(ahead):
+            m.d.sync += [self.running.eq(1), self.cycles.eq(0), pending.eq(0)]
         with m.Elif(go):
-            m.d.sync += [self.running.eq(1), self.done.eq(0), self.cycles.eq(0),
-                         pending.eq(0)]
+            m.d.sync += self.done.eq(0)
+        self._ahead = ahead
 
     # --- host port ------------------------------------------------------------------------
 
@@ -172,11 +199,11 @@ class Core(wiring.Component):
         addr = self.host_addr
         region = addr[hm.region_lo:hm.region_lo + 2]
         index = addr[hm.index_lo:hm.index_lo + hm.index_bits]
-        # A host write lands only while idle, and not in the cycle of `start`: the queues fetch
-        # their first word in that cycle, so a write to it would come too late for cycle 0
-        # (found by the formal queue proof).
+        # A host write lands only while idle, and not in the cycle of `start` nor the next: the
+        # queues fetch their first word in the first and run in the second, so a write then
+        # would come too late for this run (found by the formal queue proof).
         we = Signal()
-        m.d.comb += we.eq(self.host_we & ~self.running & ~self.start)
+        m.d.comb += we.eq(self.host_we & ~self.running & ~self.start & ~self._ahead)
 
         half = addr[0]
         for i, q in enumerate(queues):

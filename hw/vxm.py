@@ -2,11 +2,15 @@
 
 An ALU reads its operands from the stream cells at its position in the issue cycle and puts its
 result on the destination stream (int8) or stream group (int32) exactly ``latency(op)`` cycles
-later. Ops are computed by *units* with a natural number of register stages (a one-stage ALU, a
-pipelined 8-bit and 32-bit multiplier, the requantiser); the ALU builds one unit per
-(unit, latency) pair that the timing table needs and pads each with delay registers up to that
-latency, so results of different latencies are in flight side by side and never collide inside
-the ALU.
+later. Ops are computed by *units* with a natural number of register stages (a one-stage ALU, the
+8-bit and 32-bit multiplies, the requantiser); the ALU builds one unit per (unit, latency) pair
+that the timing table needs and pads each with delay registers up to that latency, so results
+of different latencies are in flight side by side and never collide inside the ALU.
+
+The hardware is shared as far as the ISA allows, because the VXM is the largest block of a
+core: the i8 and i32 forms of an op are one 32-bit circuit per lane, and the three multiplying
+units read one registered signed 32x32 product per lane (one issue per cycle, and every
+multiplying unit takes its product in its first stage, so they never want it at once).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from .streams import (
     group_lanes,
     lane_bytes,
     select_group,
-    select_stream,
     stream_codes,
     stream_ports,
 )
@@ -59,10 +62,17 @@ def _sat8(value):
 class _Operands:
     """The decoded fields and per-lane operand values of the instruction an ALU issues.
 
+    Every op sees its operands as 32-bit values: an int8 operand sign-extended, an int32 one
+    as it is. An int8 op's result is the low byte of the same 32-bit computation (wrapping
+    add, compare, shift by ``b mod 8``, ...), so the i8 and i32 forms of an op share one
+    circuit per lane instead of two.
+
     Members
     -------
-    a8, a32, b8, b32 : per lane, operand a / b as an int8 or an int32 (unsigned views).
+    a, b : per lane, operand a / b (32 bits; b is the immediate when the op has one).
+    m : per lane, the multiplier's second operand (b, or requant's fixed-point multiplier).
     d : the destination stream or group code.
+    narrow : the op works on int8 (shift amounts are taken mod 8).
     """
 
     def __init__(self, m: Module, config: CoreConfig, port, east, west):
@@ -72,53 +82,106 @@ class _Operands:
         a = decode_field(m, word, ops, "a", sig_name="a_code")
         b = decode_field(m, word, ops, "b", sig_name="b_opnd")
         self.d = decode_field(m, word, ops, "d", sig_name="d_code")
-        self.mul = decode_field(m, word, ops, "mul", sig_name="rq_mul")
+        mul = decode_field(m, word, ops, "mul", sig_name="rq_mul")
         self.shift = decode_field(m, word, ops, "shift", sig_name="rq_shift")
         self.zp = decode_field(m, word, ops, "zp", sig_name="rq_zp")
-        # b's bit 0 flags an immediate (bits 32:1); otherwise bits 6:1 name a stream.
-        b_imm, imm, b_code = b[0], b[1:33], b[1:7]
+        # requant.v's b is a plain group field (no immediate): the per-lane multipliers
+        per_lane_ops = [op for op in ops if op.mnemonic.startswith("requant.v")]
+        m_code = decode_field(m, word, per_lane_ops, "b", sig_name="m_code")
+
+        wide_a, wide_b, per_lane, scalar_mul = (Signal(name=n) for n in (
+            "wide_a", "wide_b", "per_lane", "scalar_mul"))
+        self.narrow = Signal(name="narrow")
+        with m.Switch(self.opcode):
+            for op in ops:
+                with m.Case(op.opcode):
+                    has_b = "b" in (f.name for f in op.fields)
+                    m.d.comb += [
+                        wide_a.eq(_is_wide(op, "a")),
+                        wide_b.eq(has_b and _is_wide(op, "b")),
+                        self.narrow.eq(op.mnemonic.endswith(".i8")),
+                        per_lane.eq(op in per_lane_ops),
+                        scalar_mul.eq("mul" in (f.name for f in op.fields)),
+                    ]
+
+        # b's bit 0 flags an immediate (bits 32:1); otherwise bits 6:1 name a stream. An op
+        # reads one stream or group per operand, so each operand is one group choice, and an
+        # int8 operand is the byte of the group that its code's two low bits name.
+        b_imm, imm = b[0], b[1:33]
+        b_code = Mux(per_lane, m_code, b[1:7])
         lanes = config.lanes
-        a_byte = select_stream(m, config, east, west, a, name="a_byte")
-        b_byte = select_stream(m, config, east, west, b_code, name="b_byte")
         a_grp = select_group(m, config, east, west, a, name="a_grp")
         b_grp = select_group(m, config, east, west, b_code, name="b_grp")
-        self.a8 = lane_bytes(a_byte, lanes)
-        self.a32 = group_lanes(a_grp, lanes)
-        self.b8 = [Mux(b_imm, imm[:8], v) for v in lane_bytes(b_byte, lanes)]
-        self.b32 = [Mux(b_imm, imm, v) for v in group_lanes(b_grp, lanes)]
-        # requant.v's b is a plain group field (no immediate): the per-lane multipliers
-        per_lane = [op for op in ops if op.mnemonic.startswith("requant.v")]
-        m_code = decode_field(m, word, per_lane, "b", sig_name="m_code")
-        self.m32 = group_lanes(select_group(m, config, east, west, m_code, name="m_grp"), lanes)
+        a_byte, b_byte = _byte_of(m, a_grp, a, "a_byte"), _byte_of(m, b_grp, b_code, "b_byte")
+        a8, a32 = lane_bytes(a_byte, lanes), group_lanes(a_grp, lanes)
+        b8, b32 = lane_bytes(b_byte, lanes), group_lanes(b_grp, lanes)
+        self.a, self.b, self.m = [], [], []
+        for i in range(lanes):
+            ai, bi, mi = (Signal(32, name=f"{n}{i}") for n in ("opa", "opb", "opm"))
+            m.d.comb += [
+                ai.eq(Mux(wide_a, a32[i], a8[i].as_signed())),
+                bi.eq(Mux(wide_b, Mux(b_imm, imm, b32[i]),
+                          Mux(b_imm, imm[:8], b8[i]).as_signed())),
+                # requant: a fixed-point multiplier 0 .. 2^31-1, from the word or from b
+                mi.eq(Mux(scalar_mul, mul, Mux(per_lane, b32[i][:31], bi))),
+            ]
+            self.a.append(ai)
+            self.b.append(bi)
+            self.m.append(mi)
 
-    def a(self, op: Op, lane: int):
-        return self.a32[lane] if _is_wide(op, "a") else self.a8[lane]
 
-    def b(self, op: Op, lane: int):
-        return self.b32[lane] if _is_wide(op, "b") else self.b8[lane]
+def _byte_of(m: Module, group: list, code, name: str) -> Signal:
+    """The stream of ``group`` that ``code``'s two low bits name."""
+    out = Signal(len(group[0]), name=name)
+    with m.Switch(code[:2]):
+        for k, stream in enumerate(group):
+            with m.Case(k):
+                m.d.comb += out.eq(stream)
+    return out
 
 
-# --- lane-wise semantics of the one-stage ops --------------------------------------------------
+# --- the one-stage ops: five circuits per lane, steered by a decode shared by all lanes --------
 
-def _alu_expr(op: Op, a, b):
-    """The result of a one-stage op on one lane (unsigned views in, value of any width out;
-    the caller keeps the low 8 or 32 bits)."""
-    name = op.mnemonic.split(".")[0]
+#: One-stage op -> (result, control bits that are set). ``arith`` is one adder,
+#: x + (y ^ inv) + inv with x = a or 0 and y = b or a, which makes add, sub, neg, abs, relu and
+#: mov; ``pick`` chooses a or b by one comparison (max, min); ``logic`` is one LUT a bit;
+#: ``shift`` is one right shifter that shifts left on a bit-reversed operand; ``sat8``
+#: saturates to int8 (cvt.i32.i8).
+_ALU_CONTROL = {
+    "add": ("arith", {"x_a", "y_b"}), "sub": ("arith", {"x_a", "y_b", "inv"}),
+    "neg": ("arith", {"inv"}), "abs": ("arith", {"abs"}), "relu": ("arith", {"relu"}),
+    "mov": ("arith", set()), "cvt": ("arith", set()),
+    "max": ("pick", set()), "min": ("pick", {"min"}),
+    "and": ("logic", set()), "or": ("logic", {"f0"}), "xor": ("logic", {"f1"}),
+    "shl": ("shift", {"left"}), "sra": ("shift", set()), "sat8": ("sat8", set()),
+}
+_RESULTS = ("arith", "pick", "logic", "shift", "sat8")
+_CONTROLS = ("x_a", "y_b", "inv", "abs", "relu", "min", "f0", "f1", "left")
+
+
+def _alu_kind(op: Op) -> str:
     if op.mnemonic == "cvt.i8.i32":
-        return a.as_signed()
+        return "cvt"   # a is already sign-extended
     if op.mnemonic == "cvt.i32.i8":
-        return _sat8(a.as_signed())
-    width = len(a)
-    amount = b[:(width - 1).bit_length()] if b is not None else None  # b mod width
-    sa, sb = a.as_signed(), (b.as_signed() if b is not None else None)
-    return {
-        "add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
-        "max": lambda: Mux(sa > sb, a, b), "min": lambda: Mux(sa < sb, a, b),
-        "and": lambda: a & b, "or": lambda: a | b, "xor": lambda: a ^ b,
-        "shl": lambda: a << amount, "sra": lambda: sa >> amount,
-        "mov": lambda: a, "relu": lambda: Mux(sa < 0, 0, a), "neg": lambda: -sa,
-        "abs": lambda: Mux(sa < 0, -sa, sa),
-    }[name]()
+        return "sat8"
+    return op.mnemonic.split(".")[0]
+
+
+def _alu_lane(c: dict, a, b, narrow):
+    """The one-stage result on one lane from 32-bit operands (an int8 op keeps the low byte)."""
+    sa, sb = a.as_signed(), b.as_signed()
+    negative = a[31]
+    x = Mux(c["x_a"], a, 0)
+    inv = c["inv"] | (c["abs"] & negative)
+    y = Mux(c["y_b"], b, Mux(c["relu"] & negative, 0, a))
+    arith = (x + (y ^ inv.replicate(32)) + inv)[:32]
+    pick = Mux((sa > sb) ^ c["min"], a, b)
+    logic = Mux(c["f1"], a ^ b, Mux(c["f0"], a | b, a & b))
+    amount = Mux(narrow, b[:3], b[:5])  # b mod width
+    source = Mux(c["left"], a[::-1], a)
+    shifted = (Cat(source, ~c["left"] & negative).as_signed() >> amount)[:32]
+    shift = Mux(c["left"], shifted[::-1], shifted)
+    return {"arith": arith, "pick": pick, "logic": logic, "shift": shift, "sat8": _sat8(sa)}
 
 
 class VxmAlu(wiring.Component):
@@ -142,6 +205,11 @@ class VxmAlu(wiring.Component):
         m = Module()
         cfg = self._config
         opnd = _Operands(m, cfg, self.port, self.east, self.west)
+        self._product = []
+        for i in range(cfg.lanes):
+            prod = Signal(signed(64), name=f"prod{i}")
+            m.d.sync += prod.eq(opnd.a[i].as_signed() * opnd.m[i].as_signed())
+            self._product.append(prod)
 
         # --- one result path per (unit, latency) ------------------------------------------
         paths = {}
@@ -194,64 +262,50 @@ class VxmAlu(wiring.Component):
     # --- units: each returns per-lane results registered after UNITS[unit] stages -------------
 
     def _unit_alu(self, m, ops, opnd, name):
+        control = {c: Signal(name=f"{name}_{c}") for c in _CONTROLS}
+        result = Signal(range(len(_RESULTS)), name=f"{name}_result")
+        with m.Switch(opnd.opcode):
+            for op in ops:
+                kind, bits = _ALU_CONTROL[_alu_kind(op)]
+                with m.Case(op.opcode):
+                    m.d.comb += [result.eq(_RESULTS.index(kind)),
+                                 *(control[c].eq(1) for c in bits)]
         out = []
         for i in range(self._config.lanes):
+            values = _alu_lane(control, opnd.a[i], opnd.b[i], opnd.narrow)
             res = Signal(32, name=f"{name}_r{i}")
-            with m.Switch(opnd.opcode):
-                for op in ops:
-                    with m.Case(op.opcode):
-                        b = opnd.b(op, i) if "b" in (f.name for f in op.fields) else None
-                        m.d.sync += res.eq(_alu_expr(op, opnd.a(op, i), b))
+            with m.Switch(result):
+                for k, kind in enumerate(_RESULTS):
+                    with m.Case(k):
+                        m.d.sync += res.eq(values[kind])
             out.append(res)
         return out
+
+    # The multiplying units share one signed 32x32 product per lane (``self._product``),
+    # registered in their first stage: mul.i8 keeps its low byte, mul.i32 its low word,
+    # requant its rounded high half.
 
     def _unit_mul8(self, m, ops, opnd, name):
-        """Stage 1 registers the operands, stage 2 the low byte of their product."""
-        (op,) = ops
-        out = []
-        for i in range(self._config.lanes):
-            a = delay(m, opnd.a(op, i), 1, name=f"{name}_a{i}")
-            b = delay(m, opnd.b(op, i), 1, name=f"{name}_b{i}")
-            res = Signal(32, name=f"{name}_r{i}")
-            m.d.sync += res.eq((a * b)[:8])
-            out.append(res)
-        return out
+        return [_register(m, p[:8], f"{name}_r{i}") for i, p in enumerate(self._product)]
 
     def _unit_mul32(self, m, ops, opnd, name):
-        """Stage 1 registers three 16x16 partial products, stage 2 their sum mod 2^32."""
-        (op,) = ops
-        out = []
-        for i in range(self._config.lanes):
-            a, b = opnd.a(op, i), opnd.b(op, i)
-            lo = delay(m, a[:16] * b[:16], 1, name=f"{name}_ll{i}")
-            mid1 = delay(m, (a[16:] * b[:16])[:16], 1, name=f"{name}_hl{i}")
-            mid2 = delay(m, (a[:16] * b[16:])[:16], 1, name=f"{name}_lh{i}")
-            res = Signal(32, name=f"{name}_r{i}")
-            m.d.sync += res.eq(lo + ((mid1 + mid2) << 16))
-            out.append(res)
-        return out
+        return [_register(m, p[:32], f"{name}_r{i}") for i, p in enumerate(self._product)]
 
     def _unit_requant(self, m, ops, opnd, name):
         """gemmlowp requantisation in four stages: the 32x31 product; the rounding doubling
         high half; the rounding right shift; the zero point, clamp and optional ReLU."""
         relu = Signal(name=f"{name}_relu")
-        per_lane = Signal(name=f"{name}_per_lane")  # requant.v: multipliers from b
         with m.Switch(opnd.opcode):
             for op in ops:
                 with m.Case(op.opcode):
-                    m.d.comb += [relu.eq(op.mnemonic.endswith(".relu")),
-                                 per_lane.eq(op.mnemonic.startswith("requant.v"))]
+                    m.d.comb += relu.eq(op.mnemonic.endswith(".relu"))
         # the shift is used in stage 3, the zero point and ReLU flag in stage 4
         shift3 = delay(m, opnd.shift, 2, name=f"{name}_shift")
         zp4 = delay(m, opnd.zp.as_signed(), 3, name=f"{name}_zp")
         relu4 = delay(m, relu, 3, name=f"{name}_relu")
-        op = ops[0]
         out = []
-        for i in range(self._config.lanes):
-            # stage 1: a * mul, exact (mul is 0 .. 2^31-1)
-            mul = Mux(per_lane, opnd.m32[i][:31], opnd.mul)
-            prod = Signal(signed(64), name=f"{name}_prod{i}")
-            m.d.sync += prod.eq(opnd.a(op, i).as_signed() * mul)
+        for i, prod in enumerate(self._product):
+            # stage 1: a * mul, exact (mul is 0 .. 2^31-1), the shared product
             # stage 2: (a*mul + nudge) / 2^31 truncated, which equals floor((a*mul + 2^30) / 2^31)
             high = Signal(signed(32), name=f"{name}_high{i}")
             m.d.sync += high.eq((prod + (1 << 30)) >> 31)
@@ -267,6 +321,12 @@ class VxmAlu(wiring.Component):
             m.d.sync += res.eq(Mux(relu4 & (clamped < zp4), zp4, clamped))
             out.append(res)
         return out
+
+
+def _register(m: Module, value, name: str) -> Signal:
+    reg = Signal(32, name=name)
+    m.d.sync += reg.eq(value)
+    return reg
 
 
 def _or(values):

@@ -209,9 +209,11 @@ def test_host_reads_queue_words_and_runs_twice():
     sim.run()
 
 
-def test_host_write_in_the_start_cycle_is_ignored():
-    """The queues fetch word 0 in the start cycle, so a write landing then would mix programs
-    (the formal queue proof found it): the core drops it."""
+@pytest.mark.parametrize("late", [0, 1])
+def test_host_write_in_the_start_cycles_is_ignored(late):
+    """The queues fetch word 0 in the start cycle and work out cycle 0's issue in the next, so
+    a write landing in either would mix programs (the formal queue proof found it): the core
+    drops it."""
     cfg = PRESETS["tiny"]
     p = Program.empty(cfg)
     dut = Core(cfg)
@@ -221,10 +223,14 @@ def test_host_write_in_the_start_cycle_is_ignored():
 
     async def bench(ctx):
         await host.load(ctx, p)
+        ctx.set(dut.start, 1)
+        if late:
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            assert not ctx.get(dut.running)  # cycle 0 is still to come
         ctx.set(dut.host_addr, dut.map.queue_addr(qi, 0, 0))
         ctx.set(dut.host_wdata, nop & 0xFFFF_FFFF)
         ctx.set(dut.host_we, 1)
-        ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.host_we, 0)
         ctx.set(dut.start, 0)

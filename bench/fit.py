@@ -1,0 +1,89 @@
+"""Will a config fit a board? Every kind of block synthesised once with Yosys, then summed.
+
+A whole-core place and route takes from minutes to half an hour and says only "does not fit";
+this takes a few minutes and says where the logic goes. Each distinct block of the config (an
+instruction queue of each role, a MEM slice, a VXM ALU, the MXM with its LUT multiplier
+columns, the SXM, the stream conveyor) is synthesised on its own for the board's FPGA family
+and counted as many times as the core has it. A block's ports are module ports here, so nothing
+is optimised away across them: the sum is an upper estimate of what nextpnr will place (the
+real build also adds the UART bridge, a few hundred LUTs).
+
+    python bench/fit.py -c small16 --board ulx3s-85f [--lut-columns N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from collections import Counter
+
+from yosys_cells import cell_counts
+
+from conveyor.hw.config import load_config
+from conveyor.hw.mem import MemSlice
+from conveyor.hw.mxm import MxmSlice
+from conveyor.hw.queue import InstructionQueue
+from conveyor.hw.streams import StreamConveyor
+from conveyor.hw.sxm import SxmSlice
+from conveyor.hw.vxm import VxmAlu
+
+#: Board -> (yosys synthesis command, device capacity, cell-name pattern of each resource).
+BOARDS = {
+    "icebreaker": ("synth_ice40 -dsp", {"LUT4": 5280, "FF": 5280, "BRAM": 30, "DSP": 8}, {
+        "LUT4": r"SB_LUT4$", "FF": r"SB_DFF\w*$", "BRAM": r"SB_RAM40_4K$",
+        "DSP": r"SB_MAC16$"}),
+    "ulx3s-85f": ("synth_ecp5", {"LUT4": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}, {
+        "LUT4": r"LUT4$", "FF": r"TRELLIS_FF$", "BRAM": r"DP16KD$", "DSP": r"MULT18X18D$"}),
+}
+
+
+def blocks(config, lut_columns: int):
+    """(label, count, component, extra yosys commands) for every distinct block."""
+    roles = Counter(q.role for q in config.queues)
+    for role, count in roles.items():
+        queue = next(q for q in config.queues if q.role == role)
+        yield f"queue ({role})", count, InstructionQueue(config=config, queue=queue), ""
+    for kind, make, per in (
+            ("mem", lambda s: MemSlice(config=config, slice=s), 1),
+            ("vxm", lambda s: VxmAlu(config=config), config.vxm_alus),
+            ("mxm", lambda s: MxmSlice(config=config, slice=s, lut_columns=lut_columns), 1),
+            ("sxm", lambda s: SxmSlice(config=config, slice=s), 1)):
+        found = config.slices_of(kind)
+        if found:
+            label = "VXM ALU" if kind == "vxm" else f"{kind.upper()} slice"
+            before = "proc; booth block.lutmul; " if kind == "mxm" and lut_columns else ""
+            yield label, len(found) * per, make(found[0]), before
+    yield "stream conveyor", 1, StreamConveyor(config=config), ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-c", "--config", default="small16", help="preset name or .toml file")
+    parser.add_argument("--board", choices=sorted(BOARDS), default="ulx3s-85f")
+    parser.add_argument("--lut-columns", type=int, default=0,
+                        help="MXM weight columns built as LUT multipliers (default 0)")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    synth, capacity, patterns = BOARDS[args.board]
+    total = Counter()
+    print(f"{config.name} on {args.board} ({synth}), lut_columns={args.lut_columns}")
+    print(f"{'block':24} {'count':>5} " + " ".join(f"{r:>8}" for r in patterns) + "   each")
+    for label, count, component, before in blocks(config, args.lut_columns):
+        started = time.perf_counter()
+        cells = cell_counts(component, "block", synth, before)
+        each = {r: sum(n for name, n in cells.items() if re.match(p, name))
+                for r, p in patterns.items()}
+        for r, n in each.items():
+            total[r] += n * count
+        print(f"{label:24} {count:5} " + " ".join(f"{each[r] * count:8}" for r in patterns)
+              + "   " + ", ".join(f"{each[r]} {r}" for r in patterns if each[r])
+              + f" [{time.perf_counter() - started:.0f} s]", flush=True)
+    print(f"{'total':24} {'':5} " + " ".join(f"{total[r]:8}" for r in patterns))
+    print(f"{'device':24} {'':5} " + " ".join(f"{capacity[r]:8}" for r in patterns))
+    print(f"{'use':24} {'':5} " + " ".join(f"{100 * total[r] / capacity[r]:7.0f}%"
+                                           for r in patterns))
+
+
+if __name__ == "__main__":
+    main()
