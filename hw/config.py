@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["PRESETS", "SLICE_KINDS", "CoreConfig", "Queue", "Slice", "load_config"]
+__all__ = ["PRESETS", "SLICE_KINDS", "CoreConfig", "Queue", "Slice", "load_config", "register"]
 
 #: Slice kinds: memory, vector ALUs, matrix (weight-stationary int8 MACs), switch (lane moves).
 SLICE_KINDS = ("mem", "vxm", "mxm", "sxm")
@@ -269,10 +269,30 @@ PRESETS: dict[str, CoreConfig] = {c.name: c for c in (
 )}
 
 
+#: Configs that did not come from a preset, by name (see :func:`register`).
+_REGISTERED: dict[str, CoreConfig] = {}
+
+
+def register(config: CoreConfig) -> CoreConfig:
+    """Make ``load_config(config.name)`` return ``config`` in this process, as it does for a
+    preset: tools that pass a config on by name (the compiler's passes) then take any config.
+    A file's config may not take a preset's name with another geometry."""
+    preset = PRESETS.get(config.name)
+    if preset is not None and preset != config:
+        raise ConfigError(f"config {config.name!r} differs from the preset of that name: "
+                          f"give it another name")
+    if preset is None:
+        _REGISTERED[config.name] = config
+    return config
+
+
 def load_config(spec: str) -> CoreConfig:
-    """A preset name or the path of a TOML file -> a validated config."""
+    """A preset name, the path of a TOML file, or the name of a config loaded from a file
+    earlier -> a validated config."""
     if spec in PRESETS:
         return PRESETS[spec]
+    if spec in _REGISTERED and not spec.endswith(".toml"):
+        return _REGISTERED[spec]
     path = Path(spec)
     if spec.endswith(".toml") or path.exists():
         try:
@@ -287,6 +307,6 @@ def load_config(spec: str) -> CoreConfig:
             raise ConfigError(f"{spec}: not a valid TOML file ({e})") from None
         except OSError as e:
             raise ConfigError(f"{spec}: cannot read ({e.strerror})") from None
-        return CoreConfig.from_dict(data, source=spec)
+        return register(CoreConfig.from_dict(data, source=spec))
     raise ConfigError(f"unknown config {spec!r}: use a preset ({', '.join(PRESETS)}) "
                       f"or a .toml file")

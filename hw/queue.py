@@ -146,7 +146,7 @@ class InstructionQueue(wiring.Component):
 
     Members
     -------
-    start : in, the run starts; cycle 0 is the next cycle.
+    start : in, the run starts; the queue's first cycle is the next one.
     running : in, a run is in progress (cycles 0 .. C-1).
     host : in, host access to the queue memory while idle: ``addr`` is the instruction index,
         ``wen`` one bit per 32-bit half (bit 0 = bits 31:0).

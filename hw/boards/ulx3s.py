@@ -61,7 +61,7 @@ class ULX3S85F(Board):
     cells: ClassVar[dict[str, str]] = {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "brams": "DP16KD",
              "dsps": "MULT18X18D"}
     dsps = 156
-    vxm_dsps_per_lane = 8
+    vxm_dsps_per_lane = 4  # a VXM ALU lane's signed 32x32 product: 2x2 MULT18X18D (Yosys)
 
     def platform(self):
         ULX3S_85F_Platform = platform_class("amaranth_boards.ulx3s", "ULX3S_85F_Platform")

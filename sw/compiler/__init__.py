@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ConveyorError
-from ...hw.config import PRESETS, CoreConfig, load_config
+from ...errors import ConfigError, ConveyorError
+from ...hw.config import CoreConfig, load_config, register
 from ..disasm import disassemble
 from ..image import load_program, pack
 from ..ir import Module, PassManager, print_module
@@ -181,8 +181,10 @@ def _one_run(module: Module, inputs: dict, config: CoreConfig,
     levels = {}
     passes = [FuseRelu(), Canonicalize(), LowerToTile(config.name, inputs),
               Schedule(config.name), EmitMicrocode(config.name)]
-    if config.name not in PRESETS or PRESETS[config.name] != config:
-        raise CompileError(f"config {config.name!r}: the compiler takes a preset config")
+    try:
+        register(config)  # the passes name their config; a file's config is found by name too
+    except ConfigError as e:
+        raise CompileError(str(e)) from None
     for p in passes:
         PassManager([p], print_ir_after_all=print_ir).run(module)
         if module.level in _SAVED and (module.level != "schedule" or len(module.ops) < _BIG):

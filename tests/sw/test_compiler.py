@@ -115,6 +115,29 @@ def test_compile_errors_are_one_line(capsys, tmp_path, argv, message):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_a_config_file_compiles_like_a_preset(tmp_path, capsys):
+    """The ULX3S's board core is a TOML file: a program compiled for it runs bit- and
+    cycle-exact, and `conveyor run` finds the config again from the directory."""
+    out = tmp_path / "mm"
+    assert main(["compile", "linear:M=6,K=20,N=12,relu=1", "-c",
+                 "constraints/ulx3s-core.toml", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["run", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"] == "ulx3s-core" and report["bit_exact"] is True
+    assert report["cycles"] == report["predicted_cycles"]
+
+
+def test_a_config_file_may_not_take_a_presets_name(tmp_path, capsys):
+    bad = tmp_path / "small16.toml"
+    bad.write_text('lanes = 8\nstreams = 8\nfloorplan = "mem mem mem mem vxm mem sxm mxm"\n'
+                   "mem_depth = 256\nvxm_alus = 1\n")
+    assert main(["compile", "matmul:M=4,K=4,N=4", "-c", str(bad), "-o",
+                 str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "differs from the preset" in err and err.count("\n") == 1
+
+
 def test_a_directory_for_another_config_is_refused(tmp_path, capsys):
     out = tmp_path / "mm"
     assert main(["compile", "matmul:M=4,K=4,N=4", "-c", "tiny", "-o", str(out)]) == 0
