@@ -146,6 +146,13 @@ class CoreConfig:
             counts[kind] = counts.get(kind, 0) + 1
         return tuple(slices)
 
+    def mem_queue(self, slice_name: str, op: str) -> str:
+        """The queue that issues ``op`` ("read" or "write") on MEM slice ``slice_name``: its
+        read or write queue with two ports, its only queue with one."""
+        if self.mem_ports == 1:
+            return slice_name
+        return f"{slice_name}.{'rd' if op == 'read' else 'wr'}"
+
     def _make_queues(self) -> tuple[Queue, ...]:
         queues = []
         for s in self.slices:

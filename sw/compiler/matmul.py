@@ -112,7 +112,7 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
 def _load_weights(s: Scheduler, mx: str, w_slice: str, first: int, after: int) -> int:
     """lw the L rows of one tile (one per cycle) after the ``iw`` at ``after``; returns the
     cycle of the last lw."""
-    rd, wq = f"{w_slice}.rd", f"{mx}.w"
+    rd, wq = s.config.mem_queue(w_slice, "read"), f"{mx}.w"
     dist = _READ + s.hop(rd, wq)
     last = -1
     for r in range(s.config.lanes):
@@ -128,7 +128,7 @@ def _multiply(s: Scheduler, mx: str, op: str, where: tuple[str, int], acc: int, 
               ready: int) -> int:
     """Read one activation vector and multiply it; returns the mm's cycle."""
     slice_name, addr = where
-    rd, mq = f"{slice_name}.rd", f"{mx}.mm"
+    rd, mq = s.config.mem_queue(slice_name, "read"), f"{mx}.mm"
     dist = _READ + s.hop(rd, mq)
     mm = op_named(op)
 
@@ -156,7 +156,7 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         chain.path("acc", p_mx, far, lat_a + abs(p_mx - far), GROUP)
         for k, (sl, _) in enumerate(planes):
             at = lat_a + abs(p_mx - s.position[sl])
-            chain.add(f"{sl}.wr", at, lambda st, k=k: Instr.make(
+            chain.add(s.config.mem_queue(sl, "write"), at, lambda st, k=k: Instr.make(
                 "write", s=_lane(st["acc"], k), addr=out.word(m, nt, k)))
         start = s.place(chain, earliest)
         for k, (sl, _) in enumerate(planes):
@@ -176,7 +176,7 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         chain.path("bias", tuple(s.position[sl] for sl, _ in planes), p_v, t_v, GROUP)
         for k, (sl, _) in enumerate(planes):
             t_read = t_v - _READ - abs(p_v - s.position[sl])
-            chain.add(f"{sl}.rd", t_read, lambda st, k=k: Instr.make(
+            chain.add(s.config.mem_queue(sl, "read"), t_read, lambda st, k=k: Instr.make(
                 "read", addr=bias.word(0, nt, k), d=_lane(st["bias"], k)))
         lat_add = latency("add.i32")
         chain.path("sum", p_v, p_v, t_v + lat_add, GROUP)
@@ -194,7 +194,7 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         chain.path("mul", tuple(s.position[sl] for sl, _ in planes), p_v, t_rq, GROUP)
         for k, (sl, _) in enumerate(planes):
             t_read = t_rq - _READ - abs(p_v - s.position[sl])
-            chain.add(f"{sl}.rd", t_read, lambda st, k=k: Instr.make(
+            chain.add(s.config.mem_queue(sl, "read"), t_read, lambda st, k=k: Instr.make(
                 "read", addr=ep.mul_at.word(0, nt, k), d=_lane(st["mul"], k)))
     arrive = t_rq + latency(name) + abs(dest - p_v)
     chain.path("y", p_v, dest, arrive)
@@ -205,8 +205,8 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
 
     chain.add(alus[-1], t_rq, requant)
     word = out.word(m, nt)
-    chain.add(f"{out.slice_of(nt)}.wr", arrive, lambda st: Instr.make("write", s=st["y"],
-                                                                       addr=word))
+    chain.add(s.config.mem_queue(out.slice_of(nt), "write"), arrive,
+              lambda st: Instr.make("write", s=st["y"], addr=word))
     start = s.place(chain, earliest)
     ready[out.slice_of(nt), word] = start + arrive + latency("write")
     return start

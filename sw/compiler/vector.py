@@ -31,7 +31,8 @@ def _read(s: Scheduler, chain: Chain, key: str, placed: Placed, row: int, tile: 
     addr = placed.word(row, tile)
     arrive = offset + _READ + abs(s.position[vxm] - s.position[sl])
     chain.path(key, s.position[sl], s.position[vxm], arrive)
-    chain.add(f"{sl}.rd", offset, lambda st: Instr.make("read", addr=addr, d=st[key]))
+    chain.add(s.config.mem_queue(sl, "read"), offset,
+              lambda st: Instr.make("read", addr=addr, d=st[key]))
     return arrive
 
 
@@ -43,7 +44,8 @@ def _write(s: Scheduler, chain: Chain, key: str, out: Placed, row: int, tile: in
     addr = out.word(row, tile)
     at = ready_at + abs(s.position[sl] - s.position[vxm])
     chain.path(key, s.position[vxm], s.position[sl], at)
-    chain.add(f"{sl}.wr", at, lambda st: Instr.make("write", s=st[key], addr=addr))
+    chain.add(s.config.mem_queue(sl, "write"), at,
+              lambda st: Instr.make("write", s=st[key], addr=addr))
     return at
 
 

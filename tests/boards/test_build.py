@@ -149,14 +149,12 @@ def test_cli_build_errors_are_one_line(capsys, tmp_path, argv, message):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_board_default_core_builds(capsys, tmp_path, name):
-    """`conveyor build --board NAME` with the board's own config: report.json either way,
-    exit 0 exactly when the core fits and meets timing."""
+    """`conveyor build --board NAME` with the board's own config fits, meets its clock and
+    writes a bitstream and a passing report.json."""
     code, _, err = run_cli(capsys, "build", "--board", name, "-o", tmp_path)
     report = json.loads((tmp_path / "report.json").read_text())
-    if report.get("fits") is False:  # small16 on the 85F (docs/boards.md): one line, exit 1
-        assert code == 1 and err.count("\n") == 1 and "does not fit" in err
-        assert any(u["used"] > u["available"] for u in report["utilization"].values())
-        return
-    assert code == (0 if report["passed"] else 1), err
+    assert code == 0 and report["passed"], err
+    assert report["fmax_mhz"] >= report["target_mhz"]
+    assert Path(report["bitstream"]).stat().st_size > 0
     for kind in ("luts", "ffs", "brams", "dsps"):
         assert report[kind]["used"] <= report[kind]["available"]

@@ -4,6 +4,7 @@ the numpy reference and takes exactly the predicted cycles, on the golden model 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -126,6 +127,17 @@ def test_a_config_file_compiles_like_a_preset(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["config"] == "ulx3s-core" and report["bit_exact"] is True
     assert report["cycles"] == report["predicted_cycles"]
+
+
+@pytest.mark.parametrize("spec", ["linear:M=5,K=20,N=12,relu=1",
+                                  "conv2d:H=5,W=5,C=2,K=3,R=3,S=3,stride=1,pad=1"])
+def test_one_queue_per_mem_slice(spec):
+    """With ``mem_ports = 1`` a MEM slice's reads and writes share its one queue."""
+    config = dataclasses.replace(PRESETS["small16"], name="small16-1port", mem_ports=1)
+    compiled = compile_spec(spec, config, seed=4)
+    cycles, exact = _golden(compiled)
+    assert exact and cycles == compiled.predicted_cycles
+    assert "mem0" in compiled.runs[0].program.queues
 
 
 def test_a_config_file_may_not_take_a_presets_name(tmp_path, capsys):
