@@ -129,6 +129,8 @@ class Board:
     #: to (its mul.i8, mul.i32 and requant multipliers; measured, see docs/boards.md).
     dsps: int
     vxm_dsps_per_lane: int
+    #: Extra nextpnr options for this FPGA.
+    nextpnr_opts: str = ""
 
     def dsp_budget(self, config) -> int:
         """Multiplier blocks left for the MXM once the VXM has taken its own."""

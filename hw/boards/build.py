@@ -147,7 +147,8 @@ def build_design(board: Board, design: Elaboratable, *, out_dir: Path, clock: Cl
     env = tool_env(board)
     started = time.monotonic()
     platform = board.platform()
-    options = {"nextpnr_opts": f"--report {NEXTPNR_REPORT} --timing-allow-fail",
+    options = {"nextpnr_opts": f"--report {NEXTPNR_REPORT} --timing-allow-fail "
+                               f"{board.nextpnr_opts}".strip(),
                **(overrides or {})}
     if verbose:
         options["verbose"] = True

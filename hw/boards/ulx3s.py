@@ -61,6 +61,8 @@ class ULX3S85F(Board):
     cells: ClassVar[dict[str, str]] = {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "brams": "DP16KD",
              "dsps": "MULT18X18D"}
     dsps = 156
+    # router1 left ulx3s-core (74 % of the LUTs) with ~850 congested arcs after 16 minutes
+    nextpnr_opts = "--router router2"
     vxm_dsps_per_lane = 4  # a VXM ALU lane's signed 32x32 product: 2x2 MULT18X18D (Yosys)
 
     def platform(self):
