@@ -31,7 +31,8 @@ examples:
   conveyor bench --quick                            utilisation, cycles, simulator speeds
   conveyor build --board ulx3s-85f                  bitstream, report.json, timing sign-off
   conveyor flash --board ulx3s-85f                  load it with openFPGALoader
-  conveyor run add.bin --board ulx3s-85f --port /dev/ttyUSB0   the program on the board
+  conveyor compile matmul:M=8,K=8,N=8 -c constraints/ulx3s-core.toml -o mm8
+  conveyor run mm8 --board ulx3s-85f --port /dev/ttyUSB0       on the board's core
 
 Every command takes -c/--config: a preset name or a TOML file with the keys that
 `conveyor configs --json` prints. Docs: docs/architecture.md, docs/assembly.md, docs/isa.md.
@@ -44,7 +45,8 @@ class _UsageError(ConveyorError):
 
 def _config_arg(p: argparse.ArgumentParser, default: str | None = "small16") -> None:
     after = ("default small16" if default else
-             "default small16, or for a compiled DIR the config it was compiled for")
+             "default small16, with --board the board's core, or for a compiled DIR the "
+             "config it was compiled for")
     p.add_argument("-c", "--config", default=default, metavar="NAME|FILE.toml",
                    help=f"core configuration: a preset ({', '.join(PRESETS)}) or a TOML file; "
                         f"{after}")
@@ -237,6 +239,14 @@ def _cmd_compile(args) -> int:
     return 0
 
 
+def _default_config(args) -> str:
+    """small16, or on a board the core that board builds by default."""
+    if args.board:
+        from ..hw.boards import board_named
+        return board_named(args.board).constraints.config
+    return "small16"
+
+
 def _run_compiled(args) -> int:
     from .compiler import load
     config = load_config(args.config) if args.config else None
@@ -287,7 +297,7 @@ def _cmd_run(args) -> int:
             raise _UsageError("--dump is for programs; a compiled DIR checks its outputs itself")
         return _run_compiled(args)
     from .image import load_program
-    config = load_config(args.config or "small16")
+    config = load_config(args.config or _default_config(args))
     dumps = [_parse_dump(d, config) for d in args.dump]
     if args.waves and args.backend != "verilator":
         raise _UsageError("--waves needs --backend verilator")
