@@ -71,7 +71,7 @@ class Core(wiring.Component):
     Members
     -------
     host_addr, host_wdata, host_we : in, a host write (ignored while running and in the
-        cycle of ``start``).
+        cycle of ``start`` and the next).
     host_re : in, a host read of ``host_addr``; the data is on ``host_rdata`` one cycle later.
     host_rdata : out, read data.
     start : in, while idle, a one-cycle pulse starts a run; cycle 0 is two cycles later (the
@@ -133,8 +133,8 @@ class Core(wiring.Component):
             queues.append(queue)
             issued.append(self._issue_stage(m, queue, target))
 
-        self._run_control(m, queues, issued)
-        self._host_port(m, queues, [slices[s.name] for s in cfg.mem_slices])
+        ahead = self._run_control(m, queues, issued)
+        self._host_port(m, queues, [slices[s.name] for s in cfg.mem_slices], ahead)
         return m
 
     # --- the issue stage ------------------------------------------------------------------
@@ -161,6 +161,7 @@ class Core(wiring.Component):
     # --- run control ----------------------------------------------------------------------
 
     def _run_control(self, m, queues, issued):
+        """Start, stop and count a run; returns ``ahead``, high in the cycle before cycle 0."""
         # The queues start in the cycle after `start` and the slices one cycle later (cycle 0).
         go, ahead = Signal(), Signal()
         m.d.comb += go.eq(self.start & ~self.running & ~ahead)
@@ -190,11 +191,11 @@ class Core(wiring.Component):
             m.d.sync += [self.running.eq(1), self.cycles.eq(0), pending.eq(0)]
         with m.Elif(go):
             m.d.sync += self.done.eq(0)
-        self._ahead = ahead
+        return ahead
 
     # --- host port ------------------------------------------------------------------------
 
-    def _host_port(self, m, queues, mems):
+    def _host_port(self, m, queues, mems, ahead):
         hm = self.map
         addr = self.host_addr
         region = addr[hm.region_lo:hm.region_lo + 2]
@@ -203,7 +204,7 @@ class Core(wiring.Component):
         # queues fetch their first word in the first and run in the second, so a write then
         # would come too late for this run (found by the formal queue proof).
         we = Signal()
-        m.d.comb += we.eq(self.host_we & ~self.running & ~self.start & ~self._ahead)
+        m.d.comb += we.eq(self.host_we & ~self.running & ~self.start & ~ahead)
 
         half = addr[0]
         for i, q in enumerate(queues):
