@@ -14,11 +14,10 @@ real build also adds the UART bridge, a few hundred LUTs).
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections import Counter
 
-from yosys_cells import cell_counts
+from yosys_cells import BOARDS, capacity, cell_counts, resources, synth_command
 
 from conveyor.hw.config import load_config
 from conveyor.hw.mem import MemSlice
@@ -27,15 +26,6 @@ from conveyor.hw.queue import InstructionQueue
 from conveyor.hw.streams import StreamConveyor
 from conveyor.hw.sxm import SxmSlice
 from conveyor.hw.vxm import VxmAlu
-
-#: Board -> (yosys synthesis command, device capacity, cell-name pattern of each resource).
-BOARDS = {
-    "icebreaker": ("synth_ice40 -dsp", {"LUT4": 5280, "FF": 5280, "BRAM": 30, "DSP": 8}, {
-        "LUT4": r"SB_LUT4$", "FF": r"SB_DFF\w*$", "BRAM": r"SB_RAM40_4K$",
-        "DSP": r"SB_MAC16$"}),
-    "ulx3s-85f": ("synth_ecp5", {"LUT4": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}, {
-        "LUT4": r"LUT4$", "FF": r"TRELLIS_FF$", "BRAM": r"DP16KD$", "DSP": r"MULT18X18D$"}),
-}
 
 
 def blocks(config, lut_columns: int):
@@ -60,29 +50,28 @@ def blocks(config, lut_columns: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-c", "--config", default="small16", help="preset name or .toml file")
-    parser.add_argument("--board", choices=sorted(BOARDS), default="ulx3s-85f")
+    parser.add_argument("--board", choices=BOARDS, default="ulx3s-85f")
     parser.add_argument("--lut-columns", type=int, default=0,
                         help="MXM weight columns built as LUT multipliers (default 0)")
     args = parser.parse_args()
     config = load_config(args.config)
-    synth, capacity, patterns = BOARDS[args.board]
+    synth, device = synth_command(args.board), capacity(args.board)
+    kinds = list(device)
     total = Counter()
     print(f"{config.name} on {args.board} ({synth}), lut_columns={args.lut_columns}")
-    print(f"{'block':24} {'count':>5} " + " ".join(f"{r:>8}" for r in patterns) + "   each")
+    print(f"{'block':24} {'count':>5} " + " ".join(f"{r:>8}" for r in kinds) + "   each")
     for label, count, component, before in blocks(config, args.lut_columns):
         started = time.perf_counter()
         cells = cell_counts(component, "block", synth, before)
-        each = {r: sum(n for name, n in cells.items() if re.match(p, name))
-                for r, p in patterns.items()}
+        each = resources(cells, args.board)
         for r, n in each.items():
             total[r] += n * count
-        print(f"{label:24} {count:5} " + " ".join(f"{each[r] * count:8}" for r in patterns)
-              + "   " + ", ".join(f"{each[r]} {r}" for r in patterns if each[r])
+        print(f"{label:24} {count:5} " + " ".join(f"{each[r] * count:8}" for r in kinds)
+              + "   " + ", ".join(f"{each[r]} {r}" for r in kinds if each[r])
               + f" [{time.perf_counter() - started:.0f} s]", flush=True)
-    print(f"{'total':24} {'':5} " + " ".join(f"{total[r]:8}" for r in patterns))
-    print(f"{'device':24} {'':5} " + " ".join(f"{capacity[r]:8}" for r in patterns))
-    print(f"{'use':24} {'':5} " + " ".join(f"{100 * total[r] / capacity[r]:7.0f}%"
-                                           for r in patterns))
+    print(f"{'total':24} {'':5} " + " ".join(f"{total[r]:8}" for r in kinds))
+    print(f"{'device':24} {'':5} " + " ".join(f"{device[r]:8}" for r in kinds))
+    print(f"{'use':24} {'':5} " + " ".join(f"{100 * total[r] / device[r]:7.0f}%" for r in kinds))
 
 
 if __name__ == "__main__":

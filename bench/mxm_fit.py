@@ -13,21 +13,12 @@ slice's ports are module ports here, so nothing is optimised away across them.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 
-from yosys_cells import cell_counts
+from yosys_cells import PRESET_BOARD, capacity, cell_counts, resources, synth_command
 
 from conveyor.hw.config import PRESETS
 from conveyor.hw.mxm import MxmSlice
-
-#: Preset -> (yosys synthesis command, LUT columns that fit the board's DSP blocks, and the
-#: cell-name patterns counted as DSP blocks, logic, flip-flops and block RAM).
-FLOWS = {
-    "tiny": ("synth_ice40 -dsp", 2, r"SB_MAC16$", r"SB_LUT4$", r"SB_DFF\w*$",
-             r"SB_(RAM40_4K|SPRAM256KA)$"),
-    "small16": ("synth_ecp5", 7, r"MULT18X18D$", r"LUT4$", r"TRELLIS_FF$", r"DP16KD$"),
-}
 
 
 def synthesise(preset: str, lut_columns: int) -> dict[str, int]:
@@ -35,29 +26,29 @@ def synthesise(preset: str, lut_columns: int) -> dict[str, int]:
     cfg = PRESETS[preset]
     dut = MxmSlice(config=cfg, slice=cfg.slices_of("mxm")[0], lut_columns=lut_columns)
     booth = "proc; booth mxm.lutmul; " if lut_columns else ""
-    return cell_counts(dut, "mxm", FLOWS[preset][0], booth)
+    return cell_counts(dut, "mxm", synth_command(PRESET_BOARD[preset]), booth)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", action="append", choices=sorted(FLOWS))
+    parser.add_argument("--preset", action="append", choices=sorted(PRESET_BOARD))
     parser.add_argument("--lut-columns", type=int,
                         help="LUT multiplier columns (default: what fits the board's DSPs)")
     args = parser.parse_args()
-    for preset in args.preset or list(FLOWS):
-        synth, columns, *patterns = FLOWS[preset]
-        columns = columns if args.lut_columns is None else args.lut_columns
+    for preset in args.preset or list(PRESET_BOARD):
+        board, lanes = PRESET_BOARD[preset], PRESETS[preset].lanes
+        # by default the columns whose products the board's DSP blocks cannot hold
+        columns = (max(0, lanes - capacity(board)["DSP"] // lanes) if args.lut_columns is None
+                   else args.lut_columns)
         started = time.perf_counter()
         cells = synthesise(preset, columns)
         seconds = time.perf_counter() - started
-        dsp, lut, ff, ram = (sum(n for name, n in cells.items() if re.match(p, name))
-                             for p in patterns)
-        other = ", ".join(f"{name} {n}" for name, n in sorted(cells.items())
-                          if not any(re.match(p, name) for p in patterns))
-        print(f"{preset:8} {synth}, lut_columns={columns}: {dsp} DSP, {lut} LUT4, {ff} FF, "
-              f"{ram} BRAM ({other}) [{seconds:.0f} s]")
+        used = resources(cells, board)
+        print(f"{preset:8} {synth_command(board)}, lut_columns={columns}: {used['DSP']} DSP, "
+              f"{used['LUT4']} LUT4, {used['FF']} FF, {used['BRAM']} BRAM [{seconds:.0f} s]")
         # one DSP block per product of the DSP columns; fewer means yosys lost or merged some
-        products = PRESETS[preset].lanes * (PRESETS[preset].lanes - columns)
+        dsp = used["DSP"]
+        products = lanes * (lanes - columns)
         if dsp != products:
             print(f"  warning: {dsp} DSP blocks for {products} DSP-column products")
 

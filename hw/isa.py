@@ -236,6 +236,10 @@ class Op:
     def writes(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.name == "d")
 
+    def has(self, name: str) -> bool:
+        """The op has a field called ``name``."""
+        return any(f.name == name for f in self.fields)
+
     def field(self, name: str) -> Field:
         for f in self.fields:
             if f.name == name:

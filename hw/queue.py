@@ -113,7 +113,7 @@ def decode_field(m: Module, word, ops: list[Op], name: str, *, sig_name: str):
     differently, a switch on the opcode picks the right bits. Ops without the field give 0.
     """
     places = {(op.field(name).lo, op.field(name).width)
-              for op in ops if name in (f.name for f in op.fields)}
+              for op in ops if op.has(name)}
     width = max(w for _, w in places)
     out = Signal(width, name=sig_name)
     if len(places) == 1:
@@ -122,7 +122,7 @@ def decode_field(m: Module, word, ops: list[Op], name: str, *, sig_name: str):
         return out
     with m.Switch(opcode_of(word)):
         for op in ops:
-            if name in (f.name for f in op.fields):
+            if op.has(name):
                 f = op.field(name)
                 with m.Case(op.opcode):
                     m.d.comb += out.eq(word[f.lo:f.lo + f.width])

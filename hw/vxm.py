@@ -18,6 +18,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
+from amaranth.utils import ceil_log2
 
 from .config import GROUP, CoreConfig, Slice
 from .isa import OPS, Op
@@ -36,6 +37,10 @@ __all__ = ["UNITS", "VXM_OPS", "VxmAlu", "VxmSlice", "unit_of"]
 
 #: Every VXM op, in declaration order.
 VXM_OPS: tuple[Op, ...] = tuple(op for op in OPS if op.kind == "vxm")
+
+#: Bits of an int32 lane (one stream group), the width every lane operand is worked at; the
+#: shared multiplier is WORD x WORD.
+WORD = 8 * GROUP
 
 #: Units with their natural register stages.
 UNITS = {"alu": 1, "mul8": 2, "mul32": 2, "requant": 4}
@@ -95,13 +100,12 @@ class _Operands:
         with m.Switch(self.opcode):
             for op in ops:
                 with m.Case(op.opcode):
-                    has_b = "b" in (f.name for f in op.fields)
                     m.d.comb += [
                         wide_a.eq(_is_wide(op, "a")),
-                        wide_b.eq(has_b and _is_wide(op, "b")),
+                        wide_b.eq(op.has("b") and _is_wide(op, "b")),
                         self.narrow.eq(op.mnemonic.endswith(".i8")),
                         per_lane.eq(op in per_lane_ops),
-                        scalar_mul.eq("mul" in (f.name for f in op.fields)),
+                        scalar_mul.eq(op.has("mul")),
                     ]
 
         # b's bit 0 flags an immediate (bits 32:1); otherwise bits 6:1 name a stream. An op
@@ -117,13 +121,13 @@ class _Operands:
         b8, b32 = lane_bytes(b_byte, lanes), group_lanes(b_grp, lanes)
         self.a, self.b, self.m = [], [], []
         for i in range(lanes):
-            ai, bi, mi = (Signal(32, name=f"{n}{i}") for n in ("opa", "opb", "opm"))
+            ai, bi, mi = (Signal(WORD, name=f"{n}{i}") for n in ("opa", "opb", "opm"))
             m.d.comb += [
                 ai.eq(Mux(wide_a, a32[i], a8[i].as_signed())),
                 bi.eq(Mux(wide_b, Mux(b_imm, imm, b32[i]),
                           Mux(b_imm, imm[:8], b8[i]).as_signed())),
                 # requant: a fixed-point multiplier 0 .. 2^31-1, from the word or from b
-                mi.eq(Mux(scalar_mul, mul, Mux(per_lane, b32[i][:31], bi))),
+                mi.eq(Mux(scalar_mul, mul, Mux(per_lane, b32[i][:len(mul)], bi))),
             ]
             self.a.append(ai)
             self.b.append(bi)
@@ -170,16 +174,16 @@ def _alu_kind(op: Op) -> str:
 def _alu_lane(c: dict, a, b, narrow):
     """The one-stage result on one lane from 32-bit operands (an int8 op keeps the low byte)."""
     sa, sb = a.as_signed(), b.as_signed()
-    negative = a[31]
+    negative = a[WORD - 1]
     x = Mux(c["x_a"], a, 0)
     inv = c["inv"] | (c["abs"] & negative)
     y = Mux(c["y_b"], b, Mux(c["relu"] & negative, 0, a))
-    arith = (x + (y ^ inv.replicate(32)) + inv)[:32]
+    arith = (x + (y ^ inv.replicate(WORD)) + inv)[:WORD]
     pick = Mux((sa > sb) ^ c["min"], a, b)
     logic = Mux(c["f1"], a ^ b, Mux(c["f0"], a | b, a & b))
-    amount = Mux(narrow, b[:3], b[:5])  # b mod width
+    amount = Mux(narrow, b[:ceil_log2(8)], b[:ceil_log2(WORD)])  # b mod width
     source = Mux(c["left"], a[::-1], a)
-    shifted = (Cat(source, ~c["left"] & negative).as_signed() >> amount)[:32]
+    shifted = (Cat(source, ~c["left"] & negative).as_signed() >> amount)[:WORD]
     shift = Mux(c["left"], shifted[::-1], shifted)
     return {"arith": arith, "pick": pick, "logic": logic, "shift": shift, "sat8": _sat8(sa)}
 
@@ -207,7 +211,7 @@ class VxmAlu(wiring.Component):
         opnd = _Operands(m, cfg, self.port, self.east, self.west)
         self._product = []
         for i in range(cfg.lanes):
-            prod = Signal(signed(64), name=f"prod{i}")
+            prod = Signal(signed(2 * WORD), name=f"prod{i}")
             m.d.sync += prod.eq(opnd.a[i].as_signed() * opnd.m[i].as_signed())
             self._product.append(prod)
 
@@ -273,7 +277,7 @@ class VxmAlu(wiring.Component):
         out = []
         for i in range(self._config.lanes):
             values = _alu_lane(control, opnd.a[i], opnd.b[i], opnd.narrow)
-            res = Signal(32, name=f"{name}_r{i}")
+            res = Signal(WORD, name=f"{name}_r{i}")
             with m.Switch(result):
                 for k, kind in enumerate(_RESULTS):
                     with m.Case(k):
@@ -286,10 +290,19 @@ class VxmAlu(wiring.Component):
     # requant its rounded high half.
 
     def _unit_mul8(self, m, ops, opnd, name):
-        return [_register(m, p[:8], f"{name}_r{i}") for i, p in enumerate(self._product)]
+        return self._product_low(m, 8, name)
 
     def _unit_mul32(self, m, ops, opnd, name):
-        return [_register(m, p[:32], f"{name}_r{i}") for i, p in enumerate(self._product)]
+        return self._product_low(m, WORD, name)
+
+    def _product_low(self, m, bits: int, name: str) -> list:
+        """The low ``bits`` of each lane's product, registered."""
+        out = []
+        for i, prod in enumerate(self._product):
+            reg = Signal(WORD, name=f"{name}_r{i}")
+            m.d.sync += reg.eq(prod[:bits])
+            out.append(reg)
+        return out
 
     def _unit_requant(self, m, ops, opnd, name):
         """gemmlowp requantisation in four stages: the 32x31 product; the rounding doubling
@@ -307,26 +320,20 @@ class VxmAlu(wiring.Component):
         for i, prod in enumerate(self._product):
             # stage 1: a * mul, exact (mul is 0 .. 2^31-1), the shared product
             # stage 2: (a*mul + nudge) / 2^31 truncated, which equals floor((a*mul + 2^30) / 2^31)
-            high = Signal(signed(32), name=f"{name}_high{i}")
+            high = Signal(signed(WORD), name=f"{name}_high{i}")
             m.d.sync += high.eq((prod + (1 << 30)) >> 31)
             # stage 3: RoundingDivideByPOT(high, shift), half away from zero
-            q = Signal(signed(32), name=f"{name}_q{i}")
-            mask = (Const(1, 33) << shift3) - 1
+            q = Signal(signed(WORD), name=f"{name}_q{i}")
+            mask = (Const(1, WORD + 1) << shift3) - 1
             rem = high & mask
             threshold = (mask >> 1) + (high < 0)
             m.d.sync += q.eq((high >> shift3) + (rem > threshold))
             # stage 4: zero point, clamp, fused ReLU (max with zp)
-            res = Signal(32, name=f"{name}_r{i}")
+            res = Signal(WORD, name=f"{name}_r{i}")
             clamped = _sat8(q + zp4)
             m.d.sync += res.eq(Mux(relu4 & (clamped < zp4), zp4, clamped))
             out.append(res)
         return out
-
-
-def _register(m: Module, value, name: str) -> Signal:
-    reg = Signal(32, name=name)
-    m.d.sync += reg.eq(value)
-    return reg
 
 
 def _or(values):

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
+from math import ceil
 from pathlib import Path
 
 from amaranth.hdl import Module, Signal
 
+from ..vxm import WORD
 from . import BoardConfigError
 
 __all__ = ["CONSTRAINTS_DIR", "Board", "BoardConfigError", "ClockPlan", "Constraints", "nearest",
@@ -125,12 +127,18 @@ class Board:
     family: str
     bitstream: str
     cells: dict[str, str]
-    #: Multiplier blocks of the FPGA, and how many of them Yosys maps one VXM lane of one ALU
-    #: to (its mul.i8, mul.i32 and requant multipliers; measured, see docs/boards.md).
+    #: Multiplier blocks of the FPGA, and the operand width of one.
     dsps: int
-    vxm_dsps_per_lane: int
+    dsp_width: int
     #: Extra nextpnr options for this FPGA.
     nextpnr_opts: str = ""
+
+    @property
+    def vxm_dsps_per_lane(self) -> int:
+        """Blocks for one VXM lane of one ALU: its WORD x WORD product (mul.i8, mul.i32 and
+        requant share it), split by Yosys into blocks of ``dsp_width`` (4 on both boards, as
+        measured in docs/boards.md)."""
+        return ceil(WORD / self.dsp_width) ** 2
 
     def dsp_budget(self, config) -> int:
         """Multiplier blocks left for the MXM once the VXM has taken its own."""

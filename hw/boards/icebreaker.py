@@ -59,7 +59,7 @@ class ICEBreaker(Board):
     cells: ClassVar[dict[str, str]] = {"luts": "ICESTORM_LC", "ffs": "ICESTORM_LC", "brams": "ICESTORM_RAM",
              "spram": "ICESTORM_SPRAM", "dsps": "ICESTORM_DSP"}
     dsps = 8
-    vxm_dsps_per_lane = 4  # a VXM ALU lane's signed 32x32 product: 2x2 SB_MAC16 (Yosys)
+    dsp_width = 16  # SB_MAC16
 
     def platform(self):
         ICEBreakerPlatform = platform_class("amaranth_boards.icebreaker", "ICEBreakerPlatform")

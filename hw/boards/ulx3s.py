@@ -63,7 +63,7 @@ class ULX3S85F(Board):
     dsps = 156
     # router1 left ulx3s-core (74 % of the LUTs) with ~850 congested arcs after 16 minutes
     nextpnr_opts = "--router router2"
-    vxm_dsps_per_lane = 4  # a VXM ALU lane's signed 32x32 product: 2x2 MULT18X18D (Yosys)
+    dsp_width = 18  # MULT18X18D
 
     def platform(self):
         ULX3S_85F_Platform = platform_class("amaranth_boards.ulx3s", "ULX3S_85F_Platform")
