@@ -19,13 +19,13 @@ from collections import Counter
 
 from yosys_cells import BOARDS, capacity, cell_counts, resources, synth_command
 
-from conveyor.hw.config import load_config
-from conveyor.hw.mem import MemSlice
-from conveyor.hw.mxm import MxmSlice
-from conveyor.hw.queue import InstructionQueue
-from conveyor.hw.streams import StreamConveyor
-from conveyor.hw.sxm import SxmSlice
-from conveyor.hw.vxm import VxmAlu
+from conveyor.hw.machine.config import load_config
+from conveyor.hw.rtl.mem import MemSlice
+from conveyor.hw.rtl.mxm import MxmSlice
+from conveyor.hw.rtl.queue import InstructionQueue
+from conveyor.hw.rtl.streams import StreamConveyor
+from conveyor.hw.rtl.sxm import SxmSlice
+from conveyor.hw.rtl.vxm import VxmAlu
 
 
 def blocks(config, lut_columns: int):

@@ -2,7 +2,7 @@
 
 Two MEM slices stream vectors to the VXM, two chained ALUs add and turn the sum westward, and
 two MEM slices store both results: six queues issuing every cycle
-(:func:`conveyor.sw.bench.golden_pipeline`, which ``conveyor bench`` runs too). Prints
+(:func:`conveyor.sw.apps.bench.golden_pipeline`, which ``conveyor bench`` runs too). Prints
 simulated cycles and issued slice instructions per second of wall time.
 
     python bench/golden_speed.py [--blocks N]
@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from conveyor.hw.config import PRESETS
+from conveyor.hw.machine.config import PRESETS
 from conveyor.sim.golden import run
-from conveyor.sw.bench import golden_pipeline
+from conveyor.sw.apps.bench import golden_pipeline
 
 
 def main() -> None:

@@ -17,8 +17,8 @@ import time
 
 from yosys_cells import PRESET_BOARD, capacity, cell_counts, resources, synth_command
 
-from conveyor.hw.config import PRESETS
-from conveyor.hw.mxm import MxmSlice
+from conveyor.hw.machine.config import PRESETS
+from conveyor.hw.rtl.mxm import MxmSlice
 
 
 def synthesise(preset: str, lut_columns: int) -> dict[str, int]:

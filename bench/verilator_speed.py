@@ -4,7 +4,7 @@ Prints the Verilog generation time and line count, a cold Verilator build (into 
 cache, so nothing cached is reused or disturbed) and the simulated cycles per second of two
 long preloaded programs while the clock runs free: an idle core (``nop 1000000``) and a busy
 one (a MEM read, a VXM add and a MEM write in every cycle). ``conveyor bench`` measures the
-same with the cached model; the programs are :func:`conveyor.sw.bench.idle` and ``busy``.
+same with the cached model; the programs are :func:`conveyor.sw.apps.bench.idle` and ``busy``.
 
     python bench/verilator_speed.py [CONFIG]
 """
@@ -16,10 +16,10 @@ import sys
 import tempfile
 import time
 
-from conveyor.hw.config import load_config
+from conveyor.hw.machine.config import load_config
+from conveyor.hw.machine.program import Program, cycle_count
 from conveyor.sim import verilator
-from conveyor.sw.bench import busy, idle
-from conveyor.sw.program import Program, cycle_count
+from conveyor.sw.apps.bench import busy, idle
 
 
 def _speed(name: str, program: Program) -> None:

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConveyorError, SimulationError
-from ..hw.config import CoreConfig
-from ..hw.isa import Instr
-from ..hw.timing import latency
-from ..sw.program import DataBlock, Program, cycle_count, timeline
+from ..hw.machine.config import CoreConfig
+from ..hw.machine.isa import Instr
+from ..hw.machine.program import DataBlock, Program, cycle_count, timeline
+from ..hw.machine.timing import latency
 from .randprog import DEFAULT_SIZE, random_program
 
 __all__ = ["ENV_BATCH", "BatchRunner", "CosimReport", "Mismatch", "compare", "cosim", "each",
@@ -276,7 +276,7 @@ def _shrink_and_write(program: Program, seed: int, reference: Callable[[Program]
 
 def write_mismatch(path: Path, program: Program, lines: list[str]) -> None:
     """Write ``program`` as assembly whose header comment holds ``lines`` and how to replay."""
-    from ..sw.disasm import disassemble
+    from ..sw.asm.disasm import disassemble
 
     name = program.config.name
     header = [f"; cosim mismatch on config '{name}'", *[f";   {line}" for line in lines],

@@ -1,7 +1,7 @@
 """The cycle-exact golden model: the executable specification of docs/architecture.md.
 
-Issue cycles come from :func:`conveyor.sw.program.timeline`, latencies from
-:mod:`conveyor.hw.timing`, lane arithmetic from :mod:`conveyor.sim.vxm_semantics`, the MXM and
+Issue cycles come from :func:`conveyor.hw.machine.program.timeline`, latencies from
+:mod:`conveyor.hw.machine.timing`, lane arithmetic from :mod:`conveyor.hw.machine.semantics`, the MXM and
 SXM slices' state from :mod:`conveyor.sim.slice_state`; this module adds the streams and the
 MEM slices, and runs the slices' deferred effects (MEM writes, weight installs, accumulator
 writes) in the cycle the timing table says they land.
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import HazardError, SimulationError
-from ..hw.config import CoreConfig
-from ..hw.isa import Stream, check_value
-from ..hw.timing import latency
-from ..sw.program import Issue, Program, ProgramError, timeline
+from ..hw.machine.config import CoreConfig
+from ..hw.machine.isa import Stream, check_value
+from ..hw.machine.program import Issue, Program, ProgramError, timeline
+from ..hw.machine.semantics import Semantics, semantics
+from ..hw.machine.timing import latency
 from .slice_state import MxmState, SxmState, join_i32, split_i32
-from .vxm_semantics import Semantics, semantics
 
 __all__ = ["GoldenResult", "run"]
 
@@ -365,7 +365,7 @@ def run(program: Program, *, max_cycles: int | None = None) -> GoldenResult:
     """Simulate ``program`` cycle by cycle as docs/architecture.md defines it.
 
     Raises :class:`~conveyor.errors.HazardError` for a collision, an empty read or a MEM address
-    out of range, :class:`~conveyor.sw.program.ProgramError` for an instruction that does not
+    out of range, :class:`~conveyor.hw.machine.program.ProgramError` for an instruction that does not
     fit its queue or the config, and :class:`~conveyor.errors.SimulationError` when the run
     needs more than ``max_cycles`` cycles.
     """

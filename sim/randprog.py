@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..hw.config import GROUP, CoreConfig, Queue
-from ..hw.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value, value_range
-from ..hw.timing import latency
-from ..sw.program import DataBlock, Program
+from ..hw.machine.config import GROUP, CoreConfig, Queue
+from ..hw.machine.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value, value_range
+from ..hw.machine.program import DataBlock, Program
+from ..hw.machine.timing import latency
 
 __all__ = ["DEFAULT_SIZE", "random_program"]
 

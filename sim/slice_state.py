@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hw.config import CoreConfig
+from ..hw.machine.config import CoreConfig
 
 __all__ = ["MxmState", "SxmState", "join_i32", "matmul_i32", "split_i32"]
 

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SimulationError
-from ..hw.config import CoreConfig
-from ..hw.core import TOP_NAME
-from ..sw.program import Program, cycle_count
+from ..hw.machine.config import CoreConfig
+from ..hw.machine.program import Program, cycle_count
+from ..hw.rtl.core import TOP_NAME
 
 __all__ = ["ENV_PROGRAM", "ENV_RESULT", "ENV_TIMEOUT", "TOPLEVEL", "VerilatorResult", "build",
            "cache_root", "default_timeout", "run", "verilator_env", "verilog_text"]
@@ -169,7 +169,7 @@ def cache_root() -> Path:
 def verilog_text(config: CoreConfig) -> str:
     """The core's Verilog (``hw.core.to_verilog``), generated once per config and process:
     it takes seconds."""
-    from ..hw.core import to_verilog
+    from ..hw.rtl.core import to_verilog
 
     _hw_sources()  # snapshot the sources this Verilog comes from
 
@@ -218,12 +218,15 @@ def _cache_key(verilog: str, waves: bool) -> str:
 
 @functools.cache
 def _hw_sources() -> bytes:
-    """The hw package's sources, read once per process like :func:`verilog_text` is made once,
-    so that edits during a long session cannot pair new sources with old Verilog."""
+    """The sources the core's Verilog is made from (the machine description and the RTL),
+    read once per process like :func:`verilog_text` is made once, so that edits during a long
+    session cannot pair new sources with old Verilog."""
     from .. import hw
 
-    return b"".join(path.name.encode() + b"\0" + path.read_bytes() + b"\0"
-                    for path in sorted(Path(hw.__file__).parent.glob("*.py")))
+    root = Path(hw.__file__).parent
+    paths = sorted(p for part in ("machine", "rtl") for p in (root / part).glob("*.py"))
+    return b"".join(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0"
+                    for path in paths)
 
 
 def _recipe_key(config: CoreConfig, waves: bool) -> str:

@@ -40,7 +40,7 @@ def pytest_generate_tests(metafunc):
 def _network(rng):
     """conv -> relu (separate, not fused: zp differs) -> maxpool -> flatten -> linear, and an
     add of two linears: every element-wise chain."""
-    from conveyor.sw.graph import Graph
+    from conveyor.sw.ir.builder import Graph
 
     g = Graph("net")
     x = g.input("x", (6, 6, 3))

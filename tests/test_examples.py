@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conveyor.hw.config import PRESETS
+from conveyor.hw.machine.config import PRESETS
 from conveyor.sim.golden import run
 from conveyor.sw.asm import assemble_file
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from amaranth.hdl import Module, Signal
 
-from ..vxm import WORD
+from ..rtl.vxm import WORD
 from . import BoardConfigError
 
 __all__ = ["CONSTRAINTS_DIR", "Board", "BoardConfigError", "ClockPlan", "Constraints", "nearest",

@@ -27,7 +27,7 @@ from pathlib import Path
 from amaranth.hdl import Elaboratable
 
 from ...errors import ConveyorError
-from ..config import CoreConfig
+from ..machine.config import CoreConfig
 from .board import Board, ClockPlan
 
 __all__ = ["BuildError", "BuildReport", "TimingError", "build_core", "build_design",

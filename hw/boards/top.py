@@ -8,9 +8,9 @@ from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.utils import ceil_log2
 
-from ..bridge import BridgedCore
-from ..config import CoreConfig
-from ..uart import divisor_for
+from ..machine.config import CoreConfig
+from ..rtl.bridge import BridgedCore
+from ..rtl.uart import divisor_for
 from .board import Board, BoardConfigError, ClockPlan
 
 __all__ = ["BoardTop", "EchoTop", "clock_and_reset", "led_pin", "uart_pins"]
@@ -63,7 +63,7 @@ class EchoTop(Elaboratable):
     def elaborate(self, platform):
         from amaranth.lib import wiring
 
-        from ..uart import UARTRx, UARTTx
+        from ..rtl.uart import UARTRx, UARTTx
 
         m = Module()
         constraints = self.board.constraints
@@ -89,7 +89,7 @@ class BoardTop(Elaboratable):
     config : the core geometry.
     board : the board.
     clock : the PLL plan (:meth:`Board.plan_clock`).
-    lut_columns : MXM product columns built as LUT multipliers (see ``hw/mxm.py``).
+    lut_columns : MXM product columns built as LUT multipliers (see ``hw/rtl/mxm.py``).
 
     Members
     -------

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ConfigError, ConveyorError
-from ...hw.config import CoreConfig, load_config, register
-from ..disasm import disassemble
-from ..image import load_program, pack
+from ...hw.machine.config import CoreConfig, load_config, register
+from ...hw.machine.program import Program
+from ..asm.disasm import disassemble
+from ..asm.image import load_program, pack
 from ..ir import Module, PassManager, print_module
 from ..ir.graph import LinearOp, MatmulOp
+from ..ir.reference import evaluate
 from ..ir.transforms import Canonicalize, FuseRelu
-from ..program import Program
-from ..reference import evaluate
 from . import dialects as d
 from .errors import CompileError
 from .memory import Allocator, Placed
@@ -209,7 +209,7 @@ def _split_product(module: Module, inputs: dict, config: CoreConfig) -> list[Run
                                                        "graph.output")]
     if len(ops) != 1 or others != ops or op_count(module, "graph.output") != 1:
         raise CompileError("only a single matmul or linear splits into runs")
-    from ..graph import Graph
+    from ..ir.builder import Graph
     op = ops[0]
     w = np.asarray(op.w.owner.attrs["value"])
     n, L = w.shape[1], config.lanes
@@ -277,7 +277,7 @@ def compile_graph(module: Module, inputs: dict[str, np.ndarray], config: CoreCon
 def compile_spec(spec: str, config: CoreConfig | str, seed: int = 0, *,
                  print_ir=None) -> Compiled:
     """Compile a built-in layer spec (docs/compiler.md) with random data from ``seed``."""
-    from ..specs import spec_graph
+    from ..frontends.specs import spec_graph
     if isinstance(config, str):
         config = load_config(config)
     graph, inputs = spec_graph(spec, seed)

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...hw.timing import latency
+from ...hw.machine.timing import latency
 from ..ir import Module, Op, module_verifier
 from ..ir.core import AttrKinds
 from .memory import Placed
@@ -236,8 +236,8 @@ def _decode(op: IssueOp) -> list:
     """The Instrs of a sched.queue: those the scheduler kept, or its code assembled."""
     decoded = getattr(op, "decoded", None)
     if decoded is None:
-        from ...hw.config import PRESETS
-        from ..asm import assemble
+        from ...hw.machine.config import PRESETS
+        from ..asm.assembler import assemble
         queue = op.attrs["queue"]
         config = _CONFIG[0] if _CONFIG else PRESETS["tsp"]  # tsp has every queue name kind
         program = assemble(f".queue {queue}\n{op.attrs['code']}", config, f"<{queue}>",

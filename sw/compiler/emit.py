@@ -2,7 +2,7 @@
 
 Within a queue, a run of the same instruction at a constant distance d, its address stepping by
 a constant stride, becomes ``instr; repeat n, d, stride``; gaps become ``nop``. The result obeys
-:func:`conveyor.sw.program.timeline` exactly: every instruction issues in the cycle the schedule
+:func:`conveyor.hw.machine.program.timeline` exactly: every instruction issues in the cycle the schedule
 gave it, which the caller checks.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ...hw.config import CoreConfig
-from ...hw.isa import Instr, check_value, value_range
-from ..program import DataBlock, Program
+from ...hw.machine.config import CoreConfig
+from ...hw.machine.isa import Instr, check_value, value_range
+from ...hw.machine.program import DataBlock, Program
 from .errors import CompileError
 
 __all__ = ["emit", "queue_words"]

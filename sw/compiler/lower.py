@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...hw.config import GROUP, CoreConfig
+from ...hw.machine.config import GROUP, CoreConfig
+from ...hw.machine.program import DataBlock
 from ..ir import Module, Value
 from ..ir import graph as g
-from ..program import DataBlock
 from . import dialects as tile
 from .errors import CompileError
 from .matmul import Epilogue, MatmulJob, schedule_matmul

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...hw.config import GROUP
-from ...hw.isa import Instr, Stream, op_named
-from ...hw.timing import latency
+from ...hw.machine.config import GROUP
+from ...hw.machine.isa import Instr, Stream, op_named
+from ...hw.machine.timing import latency
 from .memory import Placed
 from .schedule import Chain, Scheduler
 

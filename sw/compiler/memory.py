@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...hw.config import GROUP, CoreConfig
-from ..program import DataBlock
+from ...hw.machine.config import GROUP, CoreConfig
+from ...hw.machine.program import DataBlock
 from .errors import CompileError
 
 __all__ = ["Allocator", "Placed", "from_words", "to_words"]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from ...hw.config import load_config
-from ..asm import assemble
+from ...hw.machine.config import load_config
+from ...hw.machine.program import DataBlock, Program
+from ..asm.assembler import assemble
 from ..ir import Module, Pass
-from ..program import DataBlock, Program
 from . import dialects as d
 from .emit import emit
 from .errors import CompileError

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ...hw.config import GROUP, CoreConfig
-from ...hw.isa import Stream
+from ...hw.machine.config import GROUP, CoreConfig
+from ...hw.machine.isa import Stream
 
 __all__ = ["Path", "QueueSlots", "StreamCells"]
 

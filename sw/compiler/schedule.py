@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ...hw.config import CoreConfig
-from ...hw.isa import Instr, Stream
-from ...hw.timing import latency
+from ...hw.machine.config import CoreConfig
+from ...hw.machine.isa import Instr, Stream
+from ...hw.machine.timing import latency
 from .errors import CompileError
 from .resources import Path, QueueSlots, StreamCells
 

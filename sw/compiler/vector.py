@@ -8,9 +8,9 @@ how ``maxpool2x2`` combines four words of one slice and ``add`` two words of one
 
 from __future__ import annotations
 
-from ...hw.config import GROUP
-from ...hw.isa import Instr
-from ...hw.timing import latency
+from ...hw.machine.config import GROUP
+from ...hw.machine.isa import Instr
+from ...hw.machine.timing import latency
 from .matmul import Epilogue
 from .memory import Placed
 from .schedule import Chain, Scheduler

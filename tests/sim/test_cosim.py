@@ -4,12 +4,12 @@ model; every difference would be shrunk and written as a replayable file."""
 import numpy as np
 import pytest
 
-from conveyor.hw.config import PRESETS
-from conveyor.hw.isa import OPS
+from conveyor.hw.machine.config import PRESETS
+from conveyor.hw.machine.isa import OPS
+from conveyor.hw.machine.program import Program
 from conveyor.sim import golden
 from conveyor.sim.cosim import compare, cosim, verilator_batch
 from conveyor.sim.randprog import random_program
-from conveyor.sw.program import Program
 
 SLICE_OPS = {op.mnemonic for op in OPS if op.kind != "icu"}
 

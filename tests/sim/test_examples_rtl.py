@@ -5,11 +5,11 @@ import json
 
 import numpy as np
 
-from conveyor.hw.config import PRESETS
+from conveyor.hw.machine.config import PRESETS
+from conveyor.hw.machine.program import mxm_utilization
 from conveyor.sim import golden
+from conveyor.sw.apps.cli import main
 from conveyor.sw.asm import assemble_file
-from conveyor.sw.cli import main
-from conveyor.sw.program import mxm_utilization
 
 
 def test_example_is_cycle_exact_on_rtl(capsys, example, example_config):

@@ -1,6 +1,6 @@
 """The golden model on hand-built programs: data movement, stream timing, MEM ordering, repeat,
 int32 groups, the cycle count and every hazard. Timing is derived from the config's positions
-and hw/timing.py, never written as a number."""
+and hw/machine/timing.py, never written as a number."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from conveyor.errors import HazardError, SimulationError
-from conveyor.hw.config import PRESETS, CoreConfig
-from conveyor.hw.isa import Instr, Stream
-from conveyor.hw.timing import latency
+from conveyor.hw.machine.config import PRESETS, CoreConfig
+from conveyor.hw.machine.isa import Instr, Stream
+from conveyor.hw.machine.program import DataBlock, Program, ProgramError, SrcLoc, cycle_count
+from conveyor.hw.machine.semantics import requantize
+from conveyor.hw.machine.timing import latency
 from conveyor.sim.golden import run
-from conveyor.sim.vxm_semantics import requantize
-from conveyor.sw.program import DataBlock, Program, ProgramError, SrcLoc, cycle_count
 
 PRESET_NAMES = ["tiny", "small16"]
 READ, WRITE = latency("read"), latency("write")

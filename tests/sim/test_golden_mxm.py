@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conveyor.errors import HazardError
-from conveyor.hw.config import PRESETS
-from conveyor.hw.timing import latency
+from conveyor.hw.machine.config import PRESETS
+from conveyor.hw.machine.timing import latency
 from conveyor.sim.golden import run
 from conveyor.sim.slice_state import matmul_i32
 from conveyor.sw.asm import assemble

@@ -7,17 +7,17 @@ from collections import Counter
 import pytest
 
 from conveyor.errors import ConveyorError
-from conveyor.hw.config import PRESETS, CoreConfig
-from conveyor.hw.isa import OPS, Instr, Stream
-from conveyor.hw.timing import latency
+from conveyor.hw.machine.config import PRESETS, CoreConfig
+from conveyor.hw.machine.isa import OPS, Instr, Stream
+from conveyor.hw.machine.program import cycle_count, timeline
+from conveyor.hw.machine.timing import latency
 from conveyor.sim import golden
 from conveyor.sim.cosim import _cost, compare, cosim, each, shrink
 from conveyor.sim.randprog import random_program
+from conveyor.sw.apps.cli import main
 from conveyor.sw.asm import assemble
-from conveyor.sw.cli import main
-from conveyor.sw.disasm import disassemble
-from conveyor.sw.image import pack
-from conveyor.sw.program import cycle_count, timeline
+from conveyor.sw.asm.disasm import disassemble
+from conveyor.sw.asm.image import pack
 
 SEEDS = range(60)
 SLICE_OPS = {op.mnemonic for op in OPS if op.kind != "icu"}

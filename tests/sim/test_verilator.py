@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from conveyor.errors import SimulationError
-from conveyor.hw.config import PRESETS, CoreConfig
-from conveyor.hw.isa import Instr, Stream
+from conveyor.hw.machine.config import PRESETS, CoreConfig
+from conveyor.hw.machine.isa import Instr, Stream
+from conveyor.hw.machine.program import DataBlock, Program, cycle_count
 from conveyor.sim import verilator
 from conveyor.sim.cocotb_host import mem_address, queue_address
-from conveyor.sw.program import DataBlock, Program, cycle_count
 
 try:
     from conveyor.sim import golden

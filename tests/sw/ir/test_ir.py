@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conveyor.errors import ConveyorError
-from conveyor.sw.graph import Graph
 from conveyor.sw.ir import (
     OPS,
     PASSES,
@@ -29,6 +28,7 @@ from conveyor.sw.ir import (
     print_attr,
     print_module,
 )
+from conveyor.sw.ir.builder import Graph
 from conveyor.sw.ir.graph import ReluOp
 
 # --- a small test dialect: defining the classes is all it takes -------------------------------
@@ -351,7 +351,7 @@ def test_value_names_must_be_printable():
 
 
 def test_opt_command_in_process(tmp_path, capsys):
-    from conveyor.sw.cli import main
+    from conveyor.sw.apps.cli import main
     g = Graph("g")
     g.output("y", g.relu(g.reshape(g.input("x", (2, 3)), (2, 3))))
     src, out = tmp_path / "in.mlir", tmp_path / "out.mlir"

@@ -1,0 +1,192 @@
+"""Post-training int8 quantisation: the arithmetic that turns float tensors into the integers
+of a :class:`~conveyor.sw.ir.builder.Graph`, calibration data, and the digits data set.
+
+The scheme (what :func:`conveyor.sw.frontends.onnx.import_onnx` applies to a float model):
+
+- **Activations**: int8 per tensor, symmetric, zero point 0: ``q = clip(round(x / s), -128,
+  127)`` with ``s = amax / 127``. ``amax`` is the largest ``|x|`` the tensor takes over the
+  calibration inputs (max-abs), or with ``percentile=p`` the p-th percentile of ``|x|``. Max-abs
+  is the default: the models this targets are small, calibration sets are a few hundred samples,
+  it needs no tuning, and a percentile bought nothing on the digits models (held-out int8
+  accuracy with max-abs / 99.9th / 99th percentile: MLP 97.50 / 97.22 / 97.22 %, CNN
+  98.06 / 98.06 / 97.78 %; float 97.22 % and 97.78 %; see examples/digits/README.md).
+- **Weights**: int8 per output channel, symmetric: ``s_w[n] = max|w[..., n]| / 127``, values in
+  -127..127 (never -128, so that ``-w`` is representable).
+- **Bias**: int32, ``round(b / (s_x * s_w[n]))``, the scale of the accumulator it is added to.
+- **Requantisation**: the real multiplier ``s_x * s_w[n] / s_y`` per output channel becomes the
+  ``mul``/``shift`` pair of the VXM's ``requant`` (TFLite ``MultiplyByQuantizedMultiplier``) via
+  :func:`conveyor.sw.ir.builder.quantize_multiplier`; one ``shift`` per layer, ``mul`` per channel.
+  ``requant`` cannot multiply up, so an output scale that would make a multiplier reach 1 is
+  raised until it is below 1 (see :mod:`conveyor.sw.frontends.onnx`).
+
+Rounding is half to even (``np.rint``), as ONNX's QuantizeLinear rounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import ConveyorError
+
+__all__ = [
+    "BIAS_BITS",
+    "HOLDOUT_EVERY",
+    "INT8_QMAX",
+    "CalibrationError",
+    "activation_scale",
+    "bias_min_weight_scale",
+    "calibration_amax",
+    "dequantize",
+    "digits_data",
+    "load_calibration",
+    "quantize",
+    "quantize_bias",
+    "quantize_weights",
+]
+
+#: The largest magnitude of a symmetric int8 value (weights use -127..127).
+INT8_QMAX = 127
+
+
+class CalibrationError(ConveyorError):
+    """Calibration data that cannot be read or does not fit the model's inputs."""
+
+
+# --- tensors ----------------------------------------------------------------------------------
+
+def quantize(x: np.ndarray, scale: float, zp: int = 0) -> np.ndarray:
+    """float -> int8: ``clip(rint(x / scale) + zp, -128, 127)`` (ONNX QuantizeLinear)."""
+    q = np.rint(np.asarray(x, np.float64) / scale) + zp
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float | np.ndarray, zp: int = 0) -> np.ndarray:
+    """int -> float32: ``(q - zp) * scale`` (ONNX DequantizeLinear)."""
+    return ((np.asarray(q, np.float64) - zp) * scale).astype(np.float32)
+
+
+def calibration_amax(x: np.ndarray, percentile: float | None = None) -> float:
+    """The range a tensor is quantised to: max ``|x|``, or its ``percentile``-th percentile."""
+    a = np.abs(np.asarray(x, np.float64)).ravel()
+    if a.size == 0:
+        return 0.0
+    return float(a.max() if percentile is None else np.percentile(a, percentile))
+
+
+def activation_scale(amax: float) -> float:
+    """Symmetric int8 scale for a tensor in ``[-amax, amax]``; a tensor that is always 0 gets
+    scale ``1/127`` (any scale represents it exactly)."""
+    return (amax if amax > 0 else 1.0) / INT8_QMAX
+
+
+def quantize_weights(w: np.ndarray, axis: int = -1,
+                     min_scale: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-channel int8 weights along ``axis`` (the output channel).
+
+    Returns ``(q, scale)``: ``q`` int8 of ``w``'s shape in -127..127 and ``scale`` float64 with
+    one entry per channel, ``w ~= q * scale`` (broadcast along ``axis``). A channel that is all
+    zero gets the largest scale of the others, so that its multiplier stays in range. No scale
+    is below ``min_scale`` (per channel or one number): the importer uses it to keep a large bias
+    of a channel with tiny weights inside int32 (see :func:`bias_min_weight_scale`).
+    """
+    w = np.asarray(w, np.float64)
+    axis = axis % w.ndim
+    others = tuple(i for i in range(w.ndim) if i != axis)
+    amax = np.abs(w).max(axis=others) if w.size else np.zeros(w.shape[axis])
+    scale = amax / INT8_QMAX
+    fill = scale.max() if scale.max() > 0 else 1.0 / INT8_QMAX
+    scale = np.maximum(np.where(scale > 0, scale, fill), min_scale)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    q = np.clip(np.rint(w / scale.reshape(shape)), -INT8_QMAX, INT8_QMAX).astype(np.int8)
+    return q, scale
+
+
+#: A bias is kept within +-2^BIAS_BITS so that adding it to an accumulator (at most
+#: K * 127 * 128 in size) cannot wrap int32 for any K below 2^15.
+BIAS_BITS = 29
+
+
+def bias_min_weight_scale(b: np.ndarray, s_x: float) -> np.ndarray:
+    """The smallest weight scale per channel that keeps ``round(b / (s_x * s_w))`` within
+    ``2^BIAS_BITS``: a channel with tiny weights and a large bias gets coarser weights rather
+    than a bias that wraps the int32 accumulator."""
+    return np.abs(np.asarray(b, np.float64)) / (s_x * 2.0 ** BIAS_BITS)
+
+
+def quantize_bias(b: np.ndarray, s_x: float, s_w: np.ndarray) -> np.ndarray:
+    """int32 bias in the accumulator's scale ``s_x * s_w``: ``round(b / (s_x * s_w))``.
+
+    A bias too large for int32 saturates (it would dominate any accumulator anyway)."""
+    q = np.rint(np.asarray(b, np.float64) / (s_x * np.asarray(s_w, np.float64)))
+    return np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+
+
+# --- calibration data -------------------------------------------------------------------------
+
+def load_calibration(path: str | Path, input_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Calibration inputs from ``path``: a ``.npy`` array (a model with one input) or a ``.npz``
+    with one array per input name. Each array is a batch of samples in the ONNX model's own
+    input layout (the leading axis runs over samples). Raises :class:`CalibrationError`."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                arrays = {k: loaded[k] for k in loaded.files}
+                loaded.close()
+            else:
+                arrays = None
+    except OSError as e:
+        raise CalibrationError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (ValueError, EOFError) as e:
+        raise CalibrationError(f"{path}: not a .npy or .npz file ({e})") from None
+    if arrays is None:
+        if len(input_names) != 1:
+            raise CalibrationError(f"{path}: the model has {len(input_names)} inputs "
+                                   f"({', '.join(input_names)}); give a .npz with one array each")
+        arrays = {input_names[0]: loaded}
+    missing = [n for n in input_names if n not in arrays]
+    if missing:
+        raise CalibrationError(f"{path}: no array for input {missing[0]!r} (it holds "
+                               f"{', '.join(sorted(arrays)) or 'nothing'})")
+    out = {}
+    for name in input_names:
+        a = arrays[name]
+        if a.dtype.kind not in "fiu" or a.ndim == 0 or a.shape[0] == 0:
+            raise CalibrationError(f"{path}: input {name!r} needs a non-empty numeric batch, "
+                                   f"not {a.dtype} {a.shape}")
+        out[name] = a.astype(np.float32)
+    return out
+
+
+# --- the digits data set ----------------------------------------------------------------------
+
+#: Every HOLDOUT_EVERY-th sample of scikit-learn's digits (index % 5 == 0) is held out: 360 of
+#: 1797, the same split in training, calibration and every accuracy figure.
+HOLDOUT_EVERY = 5
+
+
+def digits_data(split: str = "test", layout: str = "flat") -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits (no download): ``(images, labels)``.
+
+    ``split`` is ``"test"`` (the fixed held-out 360 samples, index % 5 == 0) or ``"train"``
+    (the other 1437). Pixels (0..16) are scaled to float32 in [0, 1]. ``layout`` is the model's
+    input layout: ``"flat"`` (n, 64) for the MLP, ``"nchw"`` (n, 1, 8, 8) for the CNN. Labels
+    are int64 0..9.
+    """
+    from sklearn.datasets import load_digits
+
+    if split not in ("test", "train"):
+        raise ValueError(f"split must be 'test' or 'train', not {split!r}")
+    shapes = {"flat": (-1, 64), "nchw": (-1, 1, 8, 8)}
+    if layout not in shapes:
+        raise ValueError(f"layout must be one of {', '.join(shapes)}, not {layout!r}")
+    digits = load_digits()
+    held = np.arange(len(digits.target)) % HOLDOUT_EVERY == 0
+    keep = held if split == "test" else ~held
+    x = (digits.data[keep] / 16.0).astype(np.float32).reshape(shapes[layout])
+    return x, digits.target[keep].astype(np.int64)

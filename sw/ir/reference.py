@@ -1,0 +1,148 @@
+"""The numpy reference of the graph level: exact integer results of every graph op.
+
+Sums are taken in int64 and wrapped to int32 (the MXM's accumulators wrap), requantisation is
+:func:`conveyor.hw.machine.semantics.requantize` (the VXM's ``requant``), convolution is
+channels-last with zero padding. Every compiled program is checked against this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from ...hw.machine.semantics import requantize
+from . import IRError, Module, Op, Value
+from .graph import (
+    AddOp,
+    ConstOp,
+    Conv2dOp,
+    InputOp,
+    LinearOp,
+    MatmulOp,
+    MaxPool2x2Op,
+    OutputOp,
+    ReluOp,
+    ReshapeOp,
+)
+
+__all__ = ["conv2d", "evaluate", "linear", "matmul", "maxpool2x2", "requant"]
+
+
+# --- the ops on arrays ----------------------------------------------------------------------
+
+def _wrap32(a: np.ndarray) -> np.ndarray:
+    """int64 -> int32, keeping the low 32 bits (two's-complement wrap)."""
+    return a.astype(np.int32)
+
+
+def matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` with int32 (wrapping) sums."""
+    return _wrap32(x.astype(np.int64) @ w.astype(np.int64))
+
+
+def requant(acc: np.ndarray, mul: int | list[int], shift: int, zp: int,
+            relu: bool) -> np.ndarray:
+    """int32 -> int8 as the VXM's requant; a list ``mul`` is per channel (the last axis)."""
+    m = np.asarray(mul, dtype=np.int64) if isinstance(mul, list) else mul
+    return requantize(acc.astype(np.int32), m, shift, zp, relu)
+
+
+def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, mul: int | list[int], shift: int,
+           zp: int, relu: bool) -> np.ndarray:
+    acc = _wrap32(x.astype(np.int64) @ w.astype(np.int64) + b.astype(np.int64))
+    return requant(acc, mul, shift, zp, relu)
+
+
+def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
+               pad: int) -> np.ndarray:
+    """The int32 accumulators of a channels-last convolution: (OH, OW, K)."""
+    r, s, c, k = w.shape
+    xp = np.pad(x.astype(np.int64), ((pad, pad), (pad, pad), (0, 0)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (r, s), axis=(0, 1))
+    win = win[::stride, ::stride]                       # (OH, OW, C, R, S)
+    oh, ow = win.shape[:2]
+    cols = win.transpose(0, 1, 3, 4, 2).reshape(oh * ow, r * s * c)
+    acc = cols @ w.astype(np.int64).reshape(r * s * c, k) + b.astype(np.int64)
+    return _wrap32(acc).reshape(oh, ow, k)
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int,
+           mul: int | list[int], shift: int, zp: int, relu: bool) -> np.ndarray:
+    return requant(conv2d_acc(x, w, b, stride, pad), mul, shift, zp, relu)
+
+
+def maxpool2x2(x: np.ndarray) -> np.ndarray:
+    h, w, c = x.shape
+    return x.reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
+
+
+# --- evaluating a module --------------------------------------------------------------------
+
+def _requant_args(op: Op) -> tuple:
+    a = op.attrs
+    return a["mul"], a["shift"], a["zp"], a["relu"]
+
+
+_EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
+    ConstOp: lambda op, args: op.attrs["value"],
+    MatmulOp: lambda op, args: matmul(*args),
+    LinearOp: lambda op, args: linear(*args, *_requant_args(op)),
+    AddOp: lambda op, args: requant(_wrap32(args[0].astype(np.int64) + args[1].astype(np.int64)),
+                                    *_requant_args(op)),
+    ReluOp: lambda op, args: np.maximum(args[0], op.attrs["zp"]).astype(args[0].dtype),
+    Conv2dOp: lambda op, args: conv2d(*args, op.attrs["stride"], op.attrs["pad"],
+                                      *_requant_args(op)),
+    MaxPool2x2Op: lambda op, args: maxpool2x2(args[0]),
+    ReshapeOp: lambda op, args: args[0].reshape(op.attrs["shape"]),
+}
+
+
+def _input_array(name: str, given: object, value: Value) -> np.ndarray:
+    t = value.type
+    array = np.asarray(given)
+    if array.shape != t.shape:
+        raise IRError(f"input {name!r} has shape {array.shape}, but the graph takes {t}")
+    if array.dtype != t.np_dtype:
+        if array.dtype.kind not in "iu":
+            raise IRError(f"input {name!r} must be {t.np_dtype}, not {array.dtype}")
+        info = np.iinfo(t.np_dtype)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            raise IRError(f"input {name!r} has values outside {t.np_dtype} "
+                          f"({info.min}..{info.max})")
+        array = array.astype(t.np_dtype)
+    return array
+
+
+def evaluate(graph: Module, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a graph-level module (a :class:`~conveyor.sw.ir.builder.Graph` or a parsed module) on
+    ``inputs`` (input name -> array) and return output name -> array, exactly as the core
+    computes it. IRError for a missing, unknown or ill-shaped input, or an op that is not a
+    graph op."""
+    env: dict[Value, np.ndarray] = {}
+    outputs: dict[str, np.ndarray] = {}
+    names = [op.attrs["name"] for op in graph.ops if isinstance(op, InputOp)]
+    missing = [n for n in names if n not in inputs]
+    extra = [n for n in inputs if n not in names]
+    if missing:
+        raise IRError(f"no value given for input {missing[0]!r} of graph {graph.name!r}")
+    if extra:
+        raise IRError(f"graph {graph.name!r} has no input named {extra[0]!r} "
+                      f"(inputs: {', '.join(names) or 'none'})")
+    for op in graph.ops:
+        if isinstance(op, InputOp):
+            env[op.results[0]] = _input_array(op.attrs["name"], inputs[op.attrs["name"]],
+                                              op.results[0])
+        elif isinstance(op, OutputOp):
+            outputs[op.attrs["name"]] = env[op.operands[0]].copy()
+        else:
+            fn = _EVAL.get(type(op))
+            if fn is None:
+                raise op.error("the reference evaluates graph ops only")
+            result = fn(op, [env[v] for v in op.operands])
+            if result.shape != op.results[0].type.shape or \
+                    result.dtype != op.results[0].type.np_dtype:
+                raise op.error(f"reference result {result.dtype}{list(result.shape)} does "
+                               f"not match {op.results[0].type}")  # a bug, not user input
+            env[op.results[0]] = result
+    return outputs
