@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConveyorError, SimulationError
+from ..hw.machine.cells import Cell, Tracks, operand_cells, result_cells
 from ..hw.machine.config import CoreConfig
 from ..hw.machine.isa import Instr
 from ..hw.machine.program import DataBlock, Program, cycle_count, timeline
@@ -642,11 +643,11 @@ def _keep_cone(program: Program, words: frozenset[tuple[str, int]]) -> Program:
 
 def _cone(program: Program, words: frozenset[tuple[str, int]]) -> set[tuple[str, int]]:
     """(queue, instruction index) of every instruction that the final value of ``words``
-    depends on, through streams (the nearest writer upstream on the cell's diagonal), MEM (the
+    depends on, through streams (the nearest writer upstream on the cell's track), MEM (the
     last write that landed before a read) and the state inside MXM and SXM slices (taken
     whole: an instruction there depends on every earlier one of its slice)."""
     config = program.config
-    cells: dict[tuple, Any] = {}  # (dir, stream, position, cycle) -> writing issue
+    written = Tracks()  # every stream write, by its issue
     stores: dict[tuple[int, int], list] = {}  # (position, address) -> [(landing cycle, issue)]
     repeats: dict[tuple[str, int], list] = {}  # (queue, index) -> its issues
     stateful: dict[int, list] = {}  # MXM/SXM position -> its issues in cycle order
@@ -655,20 +656,15 @@ def _cone(program: Program, words: frozenset[tuple[str, int]]) -> set[tuple[str,
         op, p = issue.instr.op, issue.queue.slice.position
         if op.kind in ("mxm", "sxm"):
             stateful.setdefault(p, []).append(issue)
-        if op.writes:
-            for s in issue.instr["d"].lanes_of():
-                cells[issue.instr["d"].dir, s, p, issue.cycle + latency(op)] = issue
+        for cell in result_cells(issue.instr, p, issue.cycle):
+            written.write(cell, issue)
         if op.mnemonic == "write":
-            stores.setdefault((p, issue.instr["addr"]), []).append((issue.cycle + 1, issue))
+            stores.setdefault((p, issue.instr["addr"]), []).append(
+                (issue.cycle + latency(op), issue))
 
-    def source(d: str, s: int, p: int, c: int):
-        step = 1 if d == "e" else -1
-        for k in range(config.positions):
-            if not 0 <= p - k * step < config.positions:
-                break
-            if (d, s, p - k * step, c - k) in cells:
-                return cells[d, s, p - k * step, c - k]
-        return None
+    def source(cell: Cell):
+        found = written.source(cell)
+        return None if found is None else found[0]
 
     def last_store(p: int, addr: int, before: int):
         landed = [i for c, i in stores.get((p, addr), []) if c <= before]
@@ -690,8 +686,7 @@ def _cone(program: Program, words: frozenset[tuple[str, int]]) -> set[tuple[str,
         p, instr = issue.queue.slice.position, issue.instr
         for name in instr.op.reads:
             if not isinstance(instr[name], int):
-                stack += [source(instr[name].dir, s, p, issue.cycle)
-                          for s in instr[name].lanes_of()]
+                stack += [source(cell) for cell in operand_cells(instr[name], p, issue.cycle)]
         if instr.op.mnemonic == "read":
             stack.append(last_store(p, instr["addr"], issue.cycle))
         if instr.op.kind in ("mxm", "sxm"):

@@ -6,13 +6,8 @@ SXM slices' state from :mod:`conveyor.sim.slice_state`; this module adds the str
 MEM slices, and runs the slices' deferred effects (MEM writes, weight installs, accumulator
 writes) in the cycle the timing table says they land.
 
-Streams are event-driven rather than shifted every cycle. A value written to an eastward stream
-at position p in cycle c is at p+k in cycle c+k, so every cell it occupies has the same
-*diagonal* c - p (c + p westward). With ``q = p`` eastward and ``q = -p`` westward both become
-``c - q``, and the cell ``(dir, s, p, c)`` holds the write on its diagonal with the largest
-``q' <= q``: the nearest writer upstream, which overwrote everything that came before it. A
-write with ``q' > q`` on the same diagonal lies in a later cycle, so writes can be indexed as
-soon as they are issued without a read seeing them early.
+Streams are event-driven rather than shifted every cycle: every write is recorded on its track
+(:mod:`conveyor.hw.machine.cells`), and a read asks the track which write its cell holds.
 """
 
 from __future__ import annotations
@@ -24,19 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import HazardError, SimulationError
+from ..hw.machine.cells import Cell, Tracks, operand_cells
 from ..hw.machine.config import CoreConfig
 from ..hw.machine.isa import Stream, check_value
 from ..hw.machine.program import Issue, Program, ProgramError, timeline
 from ..hw.machine.semantics import Semantics, semantics
-from ..hw.machine.timing import latency
+from ..hw.machine.timing import finish, latency
 from .slice_state import MxmState, SxmState, join_i32, split_i32
 
 __all__ = ["GoldenResult", "run"]
 
-_EAST, _WEST = 0, 1
-_DIRS = ("e", "w")
-
-#: Index size below which dead diagonals are not worth sweeping.
+#: Tracks below which dead ones are not worth sweeping.
 _PRUNE_MIN = 4096
 
 
@@ -67,10 +60,9 @@ class _Step:
     -------
     execute : the machine's method for this kind of instruction.
     finish : cycles from issue until the run may end for it: the latency, 1 for ``halt``.
-    reads : per stream-reading field, in field order, its cells ``(dir, stream, q)`` (one, or
-        four for a group), or the int of an immediate; ``q`` is +position eastward,
-        -position westward (see the module docstring).
-    dest : the cells of the result.
+    reads : per stream-reading field, in field order, its places ``(dir, stream, position)``
+        (one, or four for a group: a cell less its cycle), or the int of an immediate.
+    dest : the places of the result.
     """
 
     execute: Callable[[Issue, _Step, int], None]
@@ -83,13 +75,11 @@ class _Step:
     args: dict | None = None  # the instruction's fields (requant parameters, lane counts)
 
 
-_Cell = tuple[int, int, int]  # (direction, stream, q)
+_Place = tuple[str, int, int]  # (direction, stream, position): a cell without its cycle
 
 
-def _cells(stream: Stream, position: int) -> tuple[_Cell, ...]:
-    d = _EAST if stream.dir == "e" else _WEST
-    q = position if d == _EAST else -position
-    return tuple((d, s, q) for s in stream.lanes_of())
+def _places(stream: Stream, position: int) -> tuple[_Place, ...]:
+    return tuple(cell[:3] for cell in operand_cells(stream, position, 0))
 
 
 def _check(program: Program, issue: Issue) -> None:
@@ -123,8 +113,7 @@ class _Machine:
         self.mxm_at = {s.position: MxmState(cfg) for s in cfg.slices_of("mxm")}
         self.sxm_at = {s.position: SxmState(cfg) for s in cfg.slices_of("sxm")}
         self.slice_at = {s.position: s.name for s in cfg.slices}
-        # (dir, stream, diagonal) -> [(q, cycle, value, writer issue)], see the module docstring
-        self.diagonals: dict[tuple[int, int, int], list] = {}
+        self.tracks = Tracks()  # every stream write: (issue, value)
         self.prune_at = _PRUNE_MIN
         # Effects waiting for their cycle, a heap of (cycle, order, function, arguments): MEM
         # writes, weight installs, accumulator writes; equal cycles land in issue order.
@@ -161,11 +150,11 @@ class _Machine:
     def decode(self, issue: Issue) -> _Step:
         op, position = issue.instr.op, issue.queue.slice.position
         if op.mnemonic == "halt":
-            return _Step(self.halt, finish=1)
+            return _Step(self.halt, finish=finish(op))
         _check(self.program, issue)
-        reads = tuple(_cells(v, position) if isinstance(v, Stream) else v
+        reads = tuple(_places(v, position) if isinstance(v, Stream) else v
                       for name, v in issue.instr.args if name in op.reads)
-        dest = _cells(issue.instr["d"], position) if op.writes else ()
+        dest = _places(issue.instr["d"], position) if op.writes else ()
         names = [name for name, _ in issue.instr.args]
         addr_field = names.index(op.address) if op.address else -1
         addr_kind = op.field(op.address).kind if op.address else "addr"
@@ -186,7 +175,7 @@ class _Machine:
         if self.collision is not None and self.collision.cycle <= cycle:
             raise self.collision
         self.land(cycle)
-        if len(self.diagonals) > self.prune_at:
+        if len(self.tracks) > self.prune_at:
             self.prune(cycle)
 
     def land(self, cycle: int) -> None:
@@ -216,7 +205,7 @@ class _Machine:
         cycle = now + step.finish
         self.put_value(issue, step.dest, cycle, result)
 
-    def put_value(self, issue: Issue, dest: tuple[_Cell, ...], cycle: int,
+    def put_value(self, issue: Issue, dest: tuple[_Place, ...], cycle: int,
                   value: np.ndarray) -> None:
         """Put a byte vector on one cell, or an int32 vector on a group's four cells."""
         if len(dest) == 1:
@@ -225,7 +214,7 @@ class _Machine:
             for cell, part in zip(dest, split_i32(value)):
                 self.put(issue, cell, cycle, part)
 
-    def operand(self, issue: Issue, cells: tuple[_Cell, ...] | int, now: int):
+    def operand(self, issue: Issue, cells: tuple[_Place, ...] | int, now: int):
         if isinstance(cells, int):
             return cells
         if len(cells) == 1:
@@ -316,45 +305,36 @@ class _Machine:
 
     # --- streams ---------------------------------------------------------------------------
 
-    def get(self, issue: Issue, cell: _Cell, cycle: int) -> np.ndarray:
-        """The value of ``cell`` in ``cycle``, including one written there in that cycle."""
-        d, s, q = cell
-        best = None
-        for entry in self.diagonals.get((d, s, cycle - q), ()):
-            if entry[0] <= q and (best is None or entry[0] > best[0]):
-                best = entry
-        if best is None:
-            position = abs(q)
+    def get(self, issue: Issue, place: _Place, cycle: int) -> np.ndarray:
+        """The value of the cell at ``place`` in ``cycle``, including one written there in that
+        cycle."""
+        found = self.tracks.source((*place, cycle))
+        if found is None:
+            cell = Cell(*place, cycle)
             raise HazardError("empty-read", cycle, f"empty read: {_describe(self.program, issue)} "
-                              f"reads {_DIRS[d]}{s} at position {position} "
-                              f"({self.slice_at[position]}), which nothing wrote")
-        return best[2]
-
-    def put(self, issue: Issue, cell: _Cell, cycle: int, value: np.ndarray) -> None:
-        """Index the write of ``value`` to ``cell`` in ``cycle``."""
-        d, s, q = cell
-        entries = self.diagonals.setdefault((d, s, cycle - q), [])
-        for other in entries:
-            if other[0] == q:
-                self.collide(cell, cycle, other[3], issue)
-        entries.append((q, cycle, value, issue))
-
-    def collide(self, cell: _Cell, cycle: int, first: Issue, second: Issue) -> None:
-        if self.collision is not None and self.collision.cycle <= cycle:
-            return
-        d, s, q = cell
-        self.collision = HazardError(
-            "collision", cycle,
-            f"collision on {_DIRS[d]}{s} at position {abs(q)} ({self.slice_at[abs(q)]}): "
-            f"{_describe(self.program, first)} and {_describe(self.program, second)} both "
-            f"write it")
+                              f"reads {cell.dir}{cell.stream} at position {cell.position} "
+                              f"({self.slice_at[cell.position]}), which nothing wrote")
+        return found[1]
 
     def prune(self, now: int) -> None:
-        """Forget diagonals that no cycle from ``now`` on can read."""
-        reach = self.positions - 1  # an eastward diagonal k holds cycles k .. k + reach
-        self.diagonals = {key: entries for key, entries in self.diagonals.items()
-                          if key[2] + (reach if key[0] == _EAST else 0) >= now}
-        self.prune_at = max(_PRUNE_MIN, 2 * len(self.diagonals))
+        """Forget the tracks that no cycle from ``now`` on can read."""
+        self.tracks.prune(now, self.positions)
+        self.prune_at = max(_PRUNE_MIN, 2 * len(self.tracks))
+
+    def put(self, issue: Issue, place: _Place, cycle: int, value: np.ndarray) -> None:
+        """Record the write of ``value`` to the cell at ``place`` in ``cycle``."""
+        first = self.tracks.write((*place, cycle), issue, value)
+        if first is not None:
+            self.collide(Cell(*place, cycle), first, issue)
+
+    def collide(self, cell: Cell, first: Issue, second: Issue) -> None:
+        if self.collision is not None and self.collision.cycle <= cell.cycle:
+            return
+        self.collision = HazardError(
+            "collision", cell.cycle,
+            f"collision on {cell.dir}{cell.stream} at position {cell.position} "
+            f"({self.slice_at[cell.position]}): {_describe(self.program, first)} and "
+            f"{_describe(self.program, second)} both write it")
 
 
 def _store(cycle: int, memory: np.ndarray, addr: int, value: np.ndarray) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..hw.machine.cells import DIRECTIONS, Tracks, operand_cells
 from ..hw.machine.config import GROUP, CoreConfig, Queue
 from ..hw.machine.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value, value_range
 from ..hw.machine.program import DataBlock, Program
@@ -29,7 +30,6 @@ __all__ = ["DEFAULT_SIZE", "random_program"]
 #: Cycles in which instructions may issue, by default.
 DEFAULT_SIZE = 48
 
-_DIRS = ("e", "w")
 _EXTREMES = (-128, -127, -1, 0, 1, 127)
 
 
@@ -95,53 +95,37 @@ class _QueueGen:
 
 
 class _Streams:
-    """Which stream cells hold a value in the current cycle, and which are written later.
-
-    ``now[d, s, p]`` is True when cell (d, s, p, cycle) holds a value. Writes are known before
-    their cycle comes (an instruction writes ``latency`` cycles after it issues), so
-    :meth:`advance` shifts every value one position downstream and adds the writes due then.
-    """
+    """Which stream cells hold a value in the current cycle, and which are written later: the
+    program's writes on their tracks (:class:`conveyor.hw.machine.cells.Tracks`), recorded as
+    soon as they are issued (a result lands ``latency`` cycles later)."""
 
     def __init__(self, config: CoreConfig):
-        self.positions = config.positions
-        self.now = np.zeros((2, config.streams, config.positions), bool)
+        self.positions, self.streams = config.positions, config.streams
+        self.tracks = Tracks()
         self.cycle = -1
-        self.written: set[tuple[int, int, int, int]] = set()  # (d, s, p, cycle)
-        self.due: dict[int, list[tuple[int, int, int]]] = {}
 
     def advance(self) -> None:
         self.cycle += 1
-        east, west = self.now
-        east[:, 1:] = east[:, :-1].copy()
-        east[:, 0] = False
-        west[:, :-1] = west[:, 1:].copy()
-        west[:, -1] = False
-        for d, s, p in self.due.pop(self.cycle, ()):
-            self.now[d, s, p] = True
+        if len(self.tracks) > 4096:
+            self.tracks.prune(self.cycle, self.positions)
 
     def full(self, stream: Stream, position: int) -> bool:
-        d = _DIRS.index(stream.dir)
-        return bool(self.now[d, stream.index:stream.index + stream.width, position].all())
+        return all(self.tracks.source(cell) is not None
+                   for cell in operand_cells(stream, position, self.cycle))
 
     def free(self, stream: Stream, position: int, cycle: int) -> bool:
-        d = _DIRS.index(stream.dir)
-        return all((d, s, position, cycle) not in self.written for s in stream.lanes_of())
+        return all(self.tracks.writer(cell) is None
+                   for cell in operand_cells(stream, position, cycle))
 
     def write(self, stream: Stream, position: int, cycle: int) -> None:
-        d = _DIRS.index(stream.dir)
-        for s in stream.lanes_of():
-            self.written.add((d, s, position, cycle))
-            self.due.setdefault(cycle, []).append((d, s, position))
+        for cell in operand_cells(stream, position, cycle):
+            self.tracks.write(cell, True)
 
     def held(self, position: int, width: int) -> list[Stream]:
         """Operands of ``width`` (1, or a group of 4) that hold a value at ``position``."""
-        out = []
-        for d, name in enumerate(_DIRS):
-            column = self.now[d, :, position]
-            for s in range(0, len(column) - width + 1, width):
-                if column[s:s + width].all():
-                    out.append(Stream(name, s, width))
-        return out
+        return [Stream(d, s, width) for d in DIRECTIONS
+                for s in range(0, self.streams - width + 1, width)
+                if self.full(Stream(d, s, width), position)]
 
 
 class _MxmTrack:
@@ -333,7 +317,7 @@ class _Generator:
         if rng.random() < 0.4:
             nearest = rng.choice(self.targets or [position])
         toward = "e" if position < nearest else "w"
-        direction = toward if rng.random() < 0.8 else rng.choice(_DIRS)
+        direction = toward if rng.random() < 0.8 else rng.choice(DIRECTIONS)
         if rng.random() < 0.7:
             byte = (position if direction == "e" else nearest - position - 1) % GROUP
             return Stream(direction, rng.randrange(streams // GROUP) * GROUP + byte)
@@ -341,7 +325,7 @@ class _Generator:
 
     def _stream_out(self, width: int) -> Stream:
         index = self.rng.randrange(self.config.streams // width) * width
-        return Stream(self.rng.choice(_DIRS), index, width)
+        return Stream(self.rng.choice(DIRECTIONS), index, width)
 
     def _vxm(self, position: int) -> Instr | None:
         rng = self.rng

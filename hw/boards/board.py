@@ -16,14 +16,13 @@ from pathlib import Path
 
 from amaranth.hdl import Module, Signal
 
+from ..machine.config import CONSTRAINTS_DIR
 from ..rtl.vxm import WORD
 from . import BoardConfigError
 
 __all__ = ["CONSTRAINTS_DIR", "Board", "BoardConfigError", "ClockPlan", "Constraints", "nearest",
            "platform_class"]
 
-#: Where the boards' constraint files live: ``constraints/`` at the top of the repository.
-CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
 
 
 @dataclass(frozen=True)

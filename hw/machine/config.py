@@ -16,8 +16,21 @@ from pathlib import Path
 from ...errors import ConfigError
 from .isa import FIELD_KINDS, GROUP, STREAM_INDEX_BITS
 
-__all__ = ["GROUP", "MAX_ACC_DEPTH", "MAX_LANES", "MAX_MEM_DEPTH", "MAX_STREAMS", "PRESETS",
-           "SLICE_KINDS", "CoreConfig", "Queue", "Slice", "load_config", "register"]
+__all__ = [
+    "CONSTRAINTS_DIR",
+    "GROUP",
+    "MAX_ACC_DEPTH",
+    "MAX_LANES",
+    "MAX_MEM_DEPTH",
+    "MAX_STREAMS",
+    "PRESETS",
+    "SLICE_KINDS",
+    "CoreConfig",
+    "Queue",
+    "Slice",
+    "board_cores",
+    "load_config",
+]
 
 #: Slice kinds: memory, vector ALUs, matrix (weight-stationary int8 MACs), switch (lane moves).
 SLICE_KINDS = ("mem", "vxm", "mxm", "sxm")
@@ -284,44 +297,43 @@ PRESETS: dict[str, CoreConfig] = {c.name: c for c in (
 )}
 
 
-#: Configs that did not come from a preset, by name (see :func:`register`).
-_REGISTERED: dict[str, CoreConfig] = {}
+#: Where the boards' files live: ``constraints/`` at the top of the source tree. A board's core
+#: is a config file there named ``BOARD-core.toml`` (``conveyor build`` makes it by default).
+CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
 
 
-def register(config: CoreConfig) -> CoreConfig:
-    """Make ``load_config(config.name)`` return ``config`` in this process, as it does for a
-    preset: tools that pass a config on by name (the compiler's passes) then take any config.
-    A file's config may not take a preset's name with another geometry."""
-    preset = PRESETS.get(config.name)
-    if preset is not None and preset != config:
-        raise ConfigError(f"config {config.name!r} differs from the preset of that name: "
-                          f"give it another name")
-    if preset is None:
-        _REGISTERED[config.name] = config
-    return config
+def board_cores() -> dict[str, Path]:
+    """The board cores (``constraints/*-core.toml``) by the name each file gives its config."""
+    cores = {}
+    for path in sorted(CONSTRAINTS_DIR.glob("*-core.toml")):
+        cores[_read_toml(path, str(path)).get("name", path.stem)] = path
+    return cores
+
+
+def _read_toml(path: Path, spec: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{spec}: no such config file") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{spec}: not a valid TOML file ({e})") from None
+    except OSError as e:
+        raise ConfigError(f"{spec}: cannot read ({e.strerror})") from None
 
 
 def load_config(spec: str) -> CoreConfig:
-    """A preset name, the path of a TOML file, or the name of a config loaded from a file
-    earlier -> a validated config."""
+    """A preset's name, a board core's name (``conveyor configs`` lists both), or the path of a
+    TOML file -> a validated config. A file's config may take any name."""
     if spec in PRESETS:
         return PRESETS[spec]
-    if spec in _REGISTERED and not spec.endswith(".toml"):
-        return _REGISTERED[spec]
     path = Path(spec)
-    if spec.endswith(".toml") or path.exists():
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{spec}: no such config file") from None
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"{spec}: not a valid TOML file ({e})") from None
-        except OSError as e:
-            raise ConfigError(f"{spec}: cannot read ({e.strerror})") from None
-        return register(CoreConfig.from_dict(data, source=spec))
-    raise ConfigError(f"unknown config {spec!r}: use a preset ({', '.join(PRESETS)}) "
-                      f"or a .toml file")
+    if not (spec.endswith(".toml") or path.exists()):
+        path = board_cores().get(spec)
+        if path is None:
+            raise ConfigError(f"unknown config {spec!r}: use a preset or board core "
+                              f"({', '.join([*PRESETS, *board_cores()])}) or a .toml file")
+    return CoreConfig.from_dict(_read_toml(path, spec), source=str(path))

@@ -17,7 +17,7 @@ import numpy as np
 from ...errors import ConveyorError
 from .config import CoreConfig, Queue
 from .isa import Instr
-from .timing import latency
+from .timing import finish
 
 __all__ = [
     "DataBlock",
@@ -104,8 +104,9 @@ class Issue:
 
     @property
     def done(self) -> int:
-        """First cycle by which this instruction has delivered its result."""
-        return self.cycle + latency(self.instr.op)
+        """The cycle count a run needs at least for this issue: its result delivered, or for a
+        ``halt`` the cycle after it."""
+        return self.cycle + finish(self.instr.op)
 
 
 def _strided(instr: Instr, step: int) -> Instr:
@@ -164,8 +165,7 @@ def halt_cycles(program: Program) -> dict[str, int]:
 
 def cycle_count(program: Program) -> int:
     """Cycles from start to done (docs/architecture.md): the timing rules alone decide it."""
-    return max(max(i.done, i.cycle + 1 if i.instr.op.mnemonic == "halt" else 0)
-               for i in timeline(program))
+    return max(i.done for i in timeline(program))
 
 
 def mm_count(program: Program) -> int:

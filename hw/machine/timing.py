@@ -12,10 +12,19 @@ from __future__ import annotations
 
 from .isa import BINARY, OPS, UNARY, Op
 
-__all__ = ["LATENCY", "STREAM_HOP", "latency", "max_latency"]
+__all__ = ["HALT_LATENCY", "LATENCY", "START_DELAY", "STREAM_HOP", "finish", "latency",
+           "max_latency", "run_end"]
 
 #: Cycles for a value to move from one slice position to the next.
 STREAM_HOP = 1
+
+#: A queue's ``halt`` counts for one cycle: a run ends no earlier than the cycle after the last
+#: queue's halt (C > every halt's cycle).
+HALT_LATENCY = 1
+
+#: Cycles from the host's ``start`` pulse to cycle 0 of the run: the queues fetch their first
+#: word in the cycle of ``start`` and hand cycle 0's issue to their slices through a register.
+START_DELAY = 2
 
 
 def _vxm_latencies() -> dict[str, int]:
@@ -59,6 +68,19 @@ def latency(op: Op | str) -> int:
     """Latency of ``op`` in cycles (0 for ICU ops, which produce nothing)."""
     name = op if isinstance(op, str) else op.mnemonic
     return LATENCY.get(name, 0)
+
+
+def finish(op: Op | str) -> int:
+    """Cycles from the issue of ``op`` until a run may end for it: its latency, and
+    :data:`HALT_LATENCY` for ``halt``."""
+    name = op if isinstance(op, str) else op.mnemonic
+    return HALT_LATENCY if name == "halt" else latency(name)
+
+
+def run_end(cycle: int, op: Op | str) -> int:
+    """The fewest cycles of a run in which ``op`` issues in ``cycle`` and its queue halts as
+    soon as it can (in the next cycle)."""
+    return max(cycle + latency(op), cycle + 1 + HALT_LATENCY)
 
 
 def max_latency(kind: str) -> int:

@@ -164,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="treat each part between '// -----' lines as its own module; report "
                         "every part's error and go on (for verifier tests)")
     p.add_argument("-o", "--output", help="write the module here instead of stdout")
+    p.add_argument("-c", "--config", metavar="NAME|FILE.toml",
+                   help="the target core of a graph-level module (a module below the graph "
+                        "level carries its own target)")
     _chart_and_bench_parsers(sub)
     return top
 
@@ -496,9 +499,10 @@ def _cmd_opt(args) -> int:
     else:
         text, name = _read(args.input).decode("utf-8", errors="replace"), args.input
     dump = sys.stderr if args.print_ir_after_all else None
+    target = load_config(args.config) if args.config else None
     if not args.split_input_file:
-        module = PassManager(passes, print_ir_after_all=dump).run(parse_module(text, name))
-        out = print_module(module)
+        module = _targeted(parse_module(text, name), target)
+        out = print_module(PassManager(passes, print_ir_after_all=dump).run(module))
     else:
         import re
 
@@ -506,7 +510,7 @@ def _cmd_opt(args) -> int:
         parts, failed, line = [], 0, 0
         for chunk in re.split(r"^// -----.*\n?", text, flags=re.MULTILINE):
             try:  # padded with newlines so that errors give the line in the whole file
-                module = parse_module("\n" * line + chunk, name)
+                module = _targeted(parse_module("\n" * line + chunk, name), target)
                 parts.append(print_module(PassManager(passes, dump).run(module)))
             except IRError as e:
                 print(f"conveyor: error: {e}", file=sys.stderr)
@@ -518,6 +522,19 @@ def _cmd_opt(args) -> int:
     else:
         sys.stdout.write(out)
     return 1 if args.split_input_file and failed else 0
+
+
+def _targeted(module, target: CoreConfig | None):
+    """``module`` with the target ``-c`` names: a graph-level module takes it (its ops do not
+    depend on the core); a lower one keeps its own and refuses another."""
+    if target is None or target == module.target:
+        return module
+    if module.level != "graph" and module.target is not None:
+        raise _UsageError(f"module @{module.name} is a {module.level}-level module for "
+                          f"{module.target.name!r}; it cannot be retargeted to "
+                          f"{target.name!r} (drop -c)")
+    module.target = target
+    return module
 
 
 # --- schedule charts and the benchmark (sw/apps/schedule_chart.py, sw/apps/bench.py) -----------------

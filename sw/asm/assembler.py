@@ -18,6 +18,7 @@ import numpy as np
 
 from ...errors import AsmError, ConveyorError
 from ...hw.machine import isa
+from ...hw.machine.cells import Tracks, result_cells
 from ...hw.machine.config import CoreConfig, Queue
 from ...hw.machine.isa import (
     OPS,
@@ -610,20 +611,16 @@ def _wrong_queue(op: Op, queue: Queue, config: CoreConfig) -> str:
 def _check_hazards(program: Program) -> None:
     """Two instructions writing one stream cell (docs/architecture.md, "Streams") is an error at
     the one that issues later."""
-    written: dict[tuple[str, int, int, int], tuple[str, int]] = {}
+    written = Tracks()
     for issue in timeline(program):
-        op = issue.instr.op
-        cycle, pos = issue.cycle + latency(op), issue.queue.slice.position
-        for name in op.writes:
-            s = issue.instr[name]
-            for index in s.lanes_of():
-                key = (s.dir, index, pos, cycle)
-                other = written.setdefault(key, (issue.queue.name, issue.index))
-                if other != (issue.queue.name, issue.index):
-                    loc = program.locs[issue.queue.name][issue.index]
-                    raise AsmError(f"stream {s.dir}{index} at position {pos} in cycle {cycle} "
-                                   f"is also written by {program.where(*other)}",
-                                   loc.file, loc.line, loc.col)
+        cells = result_cells(issue.instr, issue.queue.slice.position, issue.cycle)
+        for cell in cells:
+            other = written.write(cell, (issue.queue.name, issue.index))
+            if other is not None:
+                loc = program.locs[issue.queue.name][issue.index]
+                raise AsmError(f"stream {cell.dir}{cell.stream} at position {cell.position} in "
+                               f"cycle {cell.cycle} is also written by {program.where(*other)}",
+                               loc.file, loc.line, loc.col)
 
 
 def assemble(text: str, config: CoreConfig, filename: str = "<input>", *,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ConfigError, ConveyorError
-from ...hw.machine.config import CoreConfig, load_config, register
+from ...errors import ConveyorError
+from ...hw.machine.config import CoreConfig, load_config
 from ...hw.machine.program import Program
 from ..asm.disasm import disassemble
 from ..asm.image import load_program, pack
@@ -178,18 +178,14 @@ def _one_run(module: Module, inputs: dict, config: CoreConfig,
     """graph -> tile -> schedule -> microcode through the pass manager (every level verified),
     keeping each level's text."""
     module = module.clone()
+    module.target = config  # every pass reads its core from the module
     levels = {}
-    passes = [FuseRelu(), Canonicalize(), LowerToTile(config.name, inputs),
-              Schedule(config.name), EmitMicrocode(config.name)]
-    try:
-        register(config)  # the passes name their config; a file's config is found by name too
-    except ConfigError as e:
-        raise CompileError(str(e)) from None
+    passes = [FuseRelu(), Canonicalize(), LowerToTile(inputs), Schedule(), EmitMicrocode()]
     for p in passes:
         PassManager([p], print_ir_after_all=print_ir).run(module)
         if module.level in _SAVED and (module.level != "schedule" or len(module.ops) < _BIG):
             levels[module.level] = print_module(module)
-    program = program_of(module, config)
+    program = program_of(module)
     summary = next(o for o in module.ops if isinstance(o, d.MicroSummaryOp)).attrs
     outputs, inputs_at = {}, {}
     for op in module.ops:

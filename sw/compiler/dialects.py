@@ -5,8 +5,11 @@
   ``"mem0@0 mem1@64"``), preloaded words (``tile.data``), and the work on them: ``tile.matmul``
   with its activation table (for every output row and K tile, the word it multiplies),
   ``tile.relu``, ``tile.add``, ``tile.maxpool2x2``, and ``tile.output``.
-- **sched**: one ``sched.issue`` per instruction, with its queue and cycle; the verifier checks
-  that no queue issues twice in a cycle and that no two instructions write one stream cell.
+- **sched**: one ``sched.queue`` per queue, its instructions and their cycles; the verifier
+  checks that no queue issues twice in a cycle and that no two instructions write one stream
+  cell.
+
+Every level here needs the module's target (:attr:`conveyor.sw.ir.Module.target`).
 - **micro**: one ``micro.queue`` per queue, its ``nop``/``repeat``-compressed assembly.
 """
 
@@ -16,8 +19,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...hw.machine.timing import latency
-from ..ir import Module, Op, module_verifier
+from ...hw.machine.cells import Tracks, result_cells
+from ...hw.machine.config import CoreConfig
+from ..ir import IRError, Module, Op, module_verifier
 from ..ir.core import AttrKinds
 from .memory import Placed
 
@@ -193,57 +197,52 @@ class SchedInputOp(Op):
                                   "at": str}
 
 
+def _needs_target(module: Module) -> None:
+    if module.target is None:
+        raise IRError(f"module @{module.name}: a {module.level}-level module needs its target "
+                      f"(attributes {{level = ..., target = {{...}}}}): the core it is compiled "
+                      f"for")
+
+
+for _level in ("tile", "schedule", "microcode"):
+    module_verifier(_level)(_needs_target)
+
+
 @module_verifier("schedule")
 def _one_writer_per_stream_cell(module: Module) -> None:
-    """Two instructions writing one stream cell (direction, stream, position, cycle) is the
-    hazard the scheduler exists to avoid; re-check it from the instructions themselves."""
-    written: dict[tuple, tuple[str, str]] = {}
+    """Two instructions writing one stream cell is the hazard the scheduler exists to avoid;
+    re-check it from the instructions themselves (the same check as the assembler's)."""
+    config = module.target
+    written = Tracks()
     for op in module.ops:
         if not isinstance(op, IssueOp):
             continue
         queue = op.attrs["queue"]
-        if not _CONFIG:
-            return
         try:
-            position = _CONFIG[0].queue_named(queue).slice.position
+            position = config.queue_named(queue).slice.position
         except KeyError:
-            raise op.error(f"config {_CONFIG[0].name!r} has no queue {queue}") from None
+            raise op.error(f"config {config.name!r} has no queue {queue}") from None
         lines = op.attrs["code"].splitlines()
-        for k, (cycle, instr) in enumerate(zip(op.attrs["cycles"], _decode(op))):
-            if not instr.op.writes:
-                continue
-            d = instr["d"]
-            for s in d.lanes_of():
-                key = (d.dir, s, position, cycle + latency(instr.op))
-                other = written.setdefault(key, (queue, lines[k]))
-                if other != (queue, lines[k]):
-                    raise op.error(f"{queue} {lines[k]!r} writes {d.dir}{s} at position "
-                                   f"{position} in cycle {key[3]}, as {other[0]} {other[1]!r} "
-                                   f"does")
+        for k, (cycle, instr) in enumerate(zip(op.attrs["cycles"], decoded(op, config))):
+            for cell in result_cells(instr, position, cycle):
+                other = written.write(cell, (queue, lines[k]))
+                if other is not None:
+                    raise op.error(f"{queue} {lines[k]!r} writes {cell.dir}{cell.stream} at "
+                                   f"position {position} in cycle {cell.cycle}, as {other[0]} "
+                                   f"{other[1]!r} does")
 
 
-#: The config schedules are verified against (the schedule pass sets it); without one, stream
-#: cells are not checked (positions are unknown).
-_CONFIG: list = []
-
-
-def use_config(config) -> None:
-    """Verify schedules against ``config``'s floorplan."""
-    _CONFIG[:] = [config]
-
-
-def _decode(op: IssueOp) -> list:
-    """The Instrs of a sched.queue: those the scheduler kept, or its code assembled."""
-    decoded = getattr(op, "decoded", None)
-    if decoded is None:
-        from ...hw.machine.config import PRESETS
-        from ..asm.assembler import assemble
+def decoded(op: IssueOp, config: CoreConfig) -> list:
+    """The Instrs of a sched.queue: those the scheduler kept, or its code assembled for
+    ``config``."""
+    found = getattr(op, "decoded", None)
+    if found is None:
+        from ..asm import assemble
         queue = op.attrs["queue"]
-        config = _CONFIG[0] if _CONFIG else PRESETS["tsp"]  # tsp has every queue name kind
         program = assemble(f".queue {queue}\n{op.attrs['code']}", config, f"<{queue}>",
                            check=False)
-        decoded = op.decoded = program.queues[queue][:-1]  # without the appended halt
-    return decoded
+        found = op.decoded = program.queues[queue][:-1]  # without the appended halt
+    return found
 
 
 # --- microcode ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...hw.machine.cells import travel
 from ...hw.machine.config import GROUP
 from ...hw.machine.isa import Instr, Stream, op_named
 from ...hw.machine.timing import latency
@@ -113,7 +114,7 @@ def _load_weights(s: Scheduler, mx: str, w_slice: str, first: int, after: int) -
     """lw the L rows of one tile (one per cycle) after the ``iw`` at ``after``; returns the
     cycle of the last lw."""
     rd, wq = s.config.mem_queue(w_slice, "read"), f"{mx}.w"
-    dist = _READ + s.hop(rd, wq)
+    dist = _READ + s.travel(rd, wq)
     last = -1
     for r in range(s.config.lanes):
         def make(stream, addr=first + r, r=r):
@@ -129,7 +130,7 @@ def _multiply(s: Scheduler, mx: str, op: str, where: tuple[str, int], acc: int, 
     """Read one activation vector and multiply it; returns the mm's cycle."""
     slice_name, addr = where
     rd, mq = s.config.mem_queue(slice_name, "read"), f"{mx}.mm"
-    dist = _READ + s.hop(rd, mq)
+    dist = _READ + s.travel(rd, mq)
     mm = op_named(op)
 
     def make(stream):
@@ -153,19 +154,19 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         planes = out.tiles[nt]
         positions = [s.position[sl] for sl, _ in planes]
         far = min(positions) if min(positions) < p_mx else max(positions)
-        chain.path("acc", p_mx, far, lat_a + abs(p_mx - far), GROUP)
+        chain.path("acc", p_mx, far, lat_a + travel(p_mx, far), GROUP)
         for k, (sl, _) in enumerate(planes):
-            at = lat_a + abs(p_mx - s.position[sl])
+            at = lat_a + travel(p_mx, s.position[sl])
             chain.add(s.config.mem_queue(sl, "write"), at, lambda st, k=k: Instr.make(
                 "write", s=_lane(st["acc"], k), addr=out.word(m, nt, k)))
         start = s.place(chain, earliest)
         for k, (sl, _) in enumerate(planes):
-            ready[sl, out.word(m, nt, k)] = (start + lat_a + abs(p_mx - s.position[sl])
+            ready[sl, out.word(m, nt, k)] = (start + lat_a + travel(p_mx, s.position[sl])
                                              + latency("write"))
         return start
     ep = job.epilogue
     p_v = s.position[job.vxm]
-    t_v = lat_a + abs(p_mx - p_v)
+    t_v = lat_a + travel(p_mx, p_v)
     chain.path("acc", p_mx, p_v, t_v, GROUP)
     alus = [q.name for q in s.config.queues if q.slice.name == job.vxm]
     src = "acc"
@@ -175,7 +176,7 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         planes = bias.tiles[nt]
         chain.path("bias", tuple(s.position[sl] for sl, _ in planes), p_v, t_v, GROUP)
         for k, (sl, _) in enumerate(planes):
-            t_read = t_v - _READ - abs(p_v - s.position[sl])
+            t_read = t_v - _READ - travel(p_v, s.position[sl])
             chain.add(s.config.mem_queue(sl, "read"), t_read, lambda st, k=k: Instr.make(
                 "read", addr=bias.word(0, nt, k), d=_lane(st["bias"], k)))
         lat_add = latency("add.i32")
@@ -193,10 +194,10 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         planes = ep.mul_at.tiles[nt]
         chain.path("mul", tuple(s.position[sl] for sl, _ in planes), p_v, t_rq, GROUP)
         for k, (sl, _) in enumerate(planes):
-            t_read = t_rq - _READ - abs(p_v - s.position[sl])
+            t_read = t_rq - _READ - travel(p_v, s.position[sl])
             chain.add(s.config.mem_queue(sl, "read"), t_read, lambda st, k=k: Instr.make(
                 "read", addr=ep.mul_at.word(0, nt, k), d=_lane(st["mul"], k)))
-    arrive = t_rq + latency(name) + abs(dest - p_v)
+    arrive = t_rq + latency(name) + travel(dest, p_v)
     chain.path("y", p_v, dest, arrive)
 
     def requant(st):

@@ -1,15 +1,17 @@
 """The lowering passes: graph -> tile -> schedule -> microcode, each rewriting the module in
 place (its ``level`` changes), so the pass manager verifies and prints every level.
 
-``conveyor opt`` runs them too: ``--passes lower-to-tile{config=small16},schedule{config=
-small16},emit-microcode{config=small16}`` on a graph-level file (inputs are then zeros).
+Every pass takes its core from the module's target (:attr:`conveyor.sw.ir.Module.target`),
+which the module carries from level to level and prints in its text, so ``conveyor opt
+prog.tile.mlir --passes schedule,emit-microcode`` schedules for the core it was compiled for.
+``conveyor opt -c CONFIG`` gives a graph-level module its target (inputs are then zeros).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from ...hw.machine.config import load_config
+from ...hw.machine.config import CoreConfig
 from ...hw.machine.program import DataBlock, Program
 from ..asm.assembler import assemble
 from ..ir import Module, Pass
@@ -22,9 +24,14 @@ from .memory import Placed
 __all__ = ["EmitMicrocode", "LowerToTile", "Schedule", "program_of"]
 
 
-def _level(module: Module, want: str, name: str) -> None:
+def _target(module: Module, want: str, name: str) -> CoreConfig:
+    """The module's target, once the module is at level ``want``."""
     if module.level != want:
         raise CompileError(f"{name} needs a {want}-level module, not {module.level!r}")
+    if module.target is None:
+        raise CompileError(f"{name}: module @{module.name} has no target core (compile it "
+                           f"with -c CONFIG, or give conveyor opt -c CONFIG)")
+    return module.target
 
 
 def _where(placed: Placed) -> dict:
@@ -43,12 +50,11 @@ class LowerToTile(Pass):
     """graph -> tile: place every tensor in MEM and turn each op into tile work."""
 
     NAME = "lower-to-tile"
-    config: str = "small16"
     inputs: dict | None = None
 
     def run(self, module: Module) -> None:
-        _level(module, "graph", self.NAME)
-        module.ops = lower_to_tile(module, self.inputs, load_config(self.config))
+        config = _target(module, "graph", self.NAME)
+        module.ops = lower_to_tile(module, self.inputs, config)
         module.level = "tile"
 
 
@@ -57,12 +63,9 @@ class Schedule(Pass):
     """tile -> schedule: every instruction gets its queue and issue cycle."""
 
     NAME = "schedule"
-    config: str = "small16"
 
     def run(self, module: Module) -> None:
-        _level(module, "tile", self.NAME)
-        config = load_config(self.config)
-        d.use_config(config)
+        config = _target(module, "tile", self.NAME)
         done = schedule_tile(module, config)
         ops: list = []
         for queue in (q.name for q in config.queues):
@@ -91,13 +94,10 @@ class EmitMicrocode(Pass):
     """schedule -> microcode: each queue's instructions, nop/repeat-compressed."""
 
     NAME = "emit-microcode"
-    config: str = "small16"
 
     def run(self, module: Module) -> None:
-        _level(module, "schedule", self.NAME)
-        config = load_config(self.config)
-        d.use_config(config)
-        timed = {op.attrs["queue"]: list(zip(op.attrs["cycles"], d._decode(op)))
+        config = _target(module, "schedule", self.NAME)
+        timed = {op.attrs["queue"]: list(zip(op.attrs["cycles"], d.decoded(op, config)))
                  for op in module.ops if isinstance(op, d.IssueOp)}
         data = [DataBlock(o.attrs["slice"], o.attrs["addr"], o.attrs["value"])
                 for o in module.ops if isinstance(o, d.SchedDataOp)]
@@ -117,9 +117,10 @@ class EmitMicrocode(Pass):
         module.program = program
 
 
-def program_of(module: Module, config) -> Program:
-    """The Program of a microcode-level module (assembling its queues if it was parsed)."""
-    _level(module, "microcode", "program_of")
+def program_of(module: Module) -> Program:
+    """The Program of a microcode-level module (assembling its queues for its target if it was
+    parsed)."""
+    config = _target(module, "microcode", "program_of")
     program = getattr(module, "program", None)
     if program is not None:
         return program

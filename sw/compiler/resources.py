@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ...hw.machine.cells import Cell, reach, track, travel
 from ...hw.machine.config import GROUP, CoreConfig
 from ...hw.machine.isa import Stream
 
@@ -71,23 +72,25 @@ class Path:
     @property
     def arrive(self) -> int:
         """The cycle the value is at ``dst``."""
-        return self.start + abs(self.dst - self.src)
+        return self.start + travel(self.dst, self.src)
 
 
 class StreamCells:
-    """Reserved stream paths, indexed by (direction, stream, diagonal) so that a check only
-    looks at the values that share a diagonal with the new one."""
+    """Reserved stream paths, indexed by track (:mod:`conveyor.hw.machine.cells`) so that a
+    check only looks at the values on the new one's track: a path is an interval of reach on
+    it, and two paths collide when their intervals meet."""
 
     def __init__(self, config: CoreConfig):
         self.config = config
-        # (dir, stream, diagonal) -> list of (q_lo, q_hi): q = +p eastward, -p westward
+        # (dir, stream, track) -> list of (reach_lo, reach_hi)
         self.taken: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
 
     @staticmethod
     def _span(direction: str, src: int, dst: int, start: int) -> tuple[int, int, int]:
-        if direction == "e":
-            return start - src, src, dst
-        return start + src, -src, -dst
+        """A value written at ``src`` in cycle ``start`` and read up to ``dst``: its track
+        (less direction and stream) and the reach of its two ends."""
+        line = track(Cell(direction, 0, src, start))[2]
+        return line, reach(direction, src), reach(direction, dst)
 
     def free(self, direction: str, index: int, width: int, src: int, dst: int,
              start: int) -> bool:
@@ -116,7 +119,7 @@ class StreamCells:
         assert all((dst >= s) == (direction == "e") or dst == s for s in srcs)
         step = GROUP if len(srcs) == GROUP else 1
         for index in range(0, self.config.streams - len(srcs) + 1, step):
-            paths = [Path(direction, index + k, 1, src, dst, arrive - abs(dst - src))
+            paths = [Path(direction, index + k, 1, src, dst, arrive - travel(dst, src))
                      for k, src in enumerate(srcs)]
             if all(self.free(p.dir, p.index, 1, p.src, p.dst, p.start) for p in paths):
                 return paths

@@ -15,9 +15,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ...hw.machine.cells import travel
 from ...hw.machine.config import CoreConfig
 from ...hw.machine.isa import Instr, Stream
-from ...hw.machine.timing import latency
+from ...hw.machine.timing import HALT_LATENCY, latency, run_end
 from .errors import CompileError
 from .resources import Path, QueueSlots, StreamCells
 
@@ -74,7 +75,8 @@ class Scheduler:
         self.slots = QueueSlots()
         self.cells = StreamCells(config)
         self.timed: dict[str, list[tuple[int, Instr]]] = defaultdict(list)
-        self.end = 1  # the cycle count so far: C of docs/architecture.md
+        # the cycle count so far (C of docs/architecture.md): a program that only halts
+        self.end = HALT_LATENCY
         self.position = {s.name: s.position for s in config.slices}
         # Per MXM, carried from one product to the next: the cycle of the last iw and of the
         # last mm, which half of the accumulator rows is next, and when each accumulator row
@@ -126,7 +128,7 @@ class Scheduler:
             arrive = start + spec.arrive
             if len(spec.srcs) == 1:
                 src = spec.srcs[0]
-                one = self.cells.find(src, spec.dst, arrive - abs(spec.dst - src), spec.width)
+                one = self.cells.find(src, spec.dst, arrive - travel(spec.dst, src), spec.width)
                 found = None if one is None else [one]
             else:
                 found = self.cells.find_planes(spec.srcs, spec.dst, arrive)
@@ -148,15 +150,14 @@ class Scheduler:
             instr = part.make(streams)
             self.slots.reserve(part.queue, cycle)
             self.timed[part.queue].append((cycle, instr))
-            self.end = max(self.end, cycle + latency(instr.op), cycle + 2)
+            self.end = max(self.end, run_end(cycle, instr.op))
 
     def place_transfer(self, src_queue: str, dst_queue: str, earliest: int, make) -> int:
         """The commonest chain, fast: a MEM read whose word another slice's instruction takes
         on arrival. ``make(stream)`` gives the two instructions; returns the read's cycle."""
         src, dst = self.queue_position(src_queue), self.queue_position(dst_queue)
-        hop = abs(dst - src)
         lat = latency("read")  # the source is a MEM read
-        offset = lat + hop
+        offset = lat + travel(src, dst)
         slots, cells = self.slots, self.cells
         start = max(earliest, 0)
         while True:
@@ -175,7 +176,7 @@ class Scheduler:
             slots.reserve(dst_queue, c1 + offset)
             self.timed[src_queue].append((c1, a))
             self.timed[dst_queue].append((c1 + offset, b))
-            self.end = max(self.end, c1 + offset + latency(b.op), c1 + offset + 2)
+            self.end = max(self.end, run_end(c1 + offset, b.op))
             return c1
 
     # --- single instructions with no streams (iw) ----------------------------------------
@@ -184,12 +185,12 @@ class Scheduler:
         cycle = self.slots.next_free(queue, earliest)
         self.slots.reserve(queue, cycle)
         self.timed[queue].append((cycle, instr))
-        self.end = max(self.end, cycle + latency(instr.op), cycle + 2)
+        self.end = max(self.end, run_end(cycle, instr.op))
         return cycle
 
     # --- helpers for building chains ------------------------------------------------------
 
-    def hop(self, src_queue: str, dst_queue: str) -> int:
-        """Positions from one queue's slice to another's (the cycles a value takes)."""
-        return abs(self.queue_position(dst_queue) - self.queue_position(src_queue))
+    def travel(self, src_queue: str, dst_queue: str) -> int:
+        """Cycles a value takes from one queue's slice to another's."""
+        return travel(self.queue_position(src_queue), self.queue_position(dst_queue))
 

@@ -8,6 +8,7 @@ how ``maxpool2x2`` combines four words of one slice and ``add`` two words of one
 
 from __future__ import annotations
 
+from ...hw.machine.cells import travel
 from ...hw.machine.config import GROUP
 from ...hw.machine.isa import Instr
 from ...hw.machine.timing import latency
@@ -29,7 +30,7 @@ def _read(s: Scheduler, chain: Chain, key: str, placed: Placed, row: int, tile: 
     """Read a word at ``offset``; returns the offset at which it is at the VXM."""
     sl = placed.slice_of(tile)
     addr = placed.word(row, tile)
-    arrive = offset + _READ + abs(s.position[vxm] - s.position[sl])
+    arrive = offset + _READ + travel(s.position[vxm], s.position[sl])
     chain.path(key, s.position[sl], s.position[vxm], arrive)
     chain.add(s.config.mem_queue(sl, "read"), offset,
               lambda st: Instr.make("read", addr=addr, d=st[key]))
@@ -42,7 +43,7 @@ def _write(s: Scheduler, chain: Chain, key: str, out: Placed, row: int, tile: in
     write's offset."""
     sl = out.slice_of(tile)
     addr = out.word(row, tile)
-    at = ready_at + abs(s.position[sl] - s.position[vxm])
+    at = ready_at + travel(s.position[sl], s.position[vxm])
     chain.path(key, s.position[vxm], s.position[sl], at)
     chain.add(s.config.mem_queue(sl, "write"), at,
               lambda st: Instr.make("write", s=st[key], addr=addr))
@@ -91,8 +92,8 @@ def schedule_add(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep: 
                 chain.add(last, ta, lambda st: Instr.make("mov.i8", a=st["a"], d=st["a1"]))
                 src_a, tc = "a1", tb
             else:  # both arrive together
-                db = abs(p - s.position[b.slice_of(t)])
-                da = abs(p - s.position[a.slice_of(t)])
+                db = travel(p, s.position[b.slice_of(t)])
+                da = travel(p, s.position[a.slice_of(t)])
                 tb = _read(s, chain, "b", b, m, t, vxm, da - db)
                 src_a, tc = "a", ta
             assert tc == tb

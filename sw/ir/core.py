@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...errors import ConveyorError
+from ...hw.machine.config import CoreConfig
 
 __all__ = [
     "DTYPES",
@@ -185,8 +186,9 @@ class Value:
 
 # --- attributes -----------------------------------------------------------------------------
 
-#: An attribute value: int, bool, str, a list of ints or strs, or a numpy array.
-Attr = int | bool | str | list | np.ndarray
+#: An attribute value: int, bool, str, float, a list of ints or strs, a numpy array, or a dict
+#: of attributes (a module's target).
+Attr = int | bool | str | float | list | np.ndarray | dict
 
 #: An op's declared attributes: name -> kind (see :class:`Op`).
 AttrKinds = dict[str, Any]
@@ -428,11 +430,18 @@ def module_verifier(level: str) -> Callable[[Callable[[Module], None]], Callable
 
 class Module:
     """A named list of ops at one ``level`` ("graph", "tile", "schedule", "microcode"), in SSA
-    order: every operand is the result of an earlier op of the module."""
+    order: every operand is the result of an earlier op of the module.
 
-    def __init__(self, name: str, level: str, ops: Iterable[Op] = ()):
+    ``target`` is the core the module is compiled for (printed as the module's ``target``
+    attribute and parsed back), as MLIR keeps a target on its module: every pass below the
+    graph level reads it from here. A graph-level module may have none.
+    """
+
+    def __init__(self, name: str, level: str, ops: Iterable[Op] = (),
+                 target: CoreConfig | None = None):
         self.name, self.level = name, level
         self.ops: list[Op] = list(ops)
+        self.target = target
 
     # -- editing -----------------------------------------------------------------------------
 

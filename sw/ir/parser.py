@@ -5,8 +5,11 @@ Grammar (``//`` starts a comment that runs to the end of the line)::
     module  := 'module' '@'name ['attributes' attrs] '{' op* '}'
     op      := [value (',' value)* '='] opname [value (',' value)*] [attrs] [':' type (',' type)*]
     attrs   := '{' [key '=' attr (',' key '=' attr)*] '}'
-    attr    := int | 'true' | 'false' | string | '[' [attr (',' attr)*] ']'
+    attr    := int | float | 'true' | 'false' | string | '[' [attr (',' attr)*] ']' | attrs
              | 'dense<"0xHEX">' ':' type | 'dense<' number-or-nested-list '>' ':' type
+
+A module's attributes are its ``level`` and its ``target``, the core it is compiled for (a
+dict of :class:`~conveyor.hw.machine.config.CoreConfig`'s fields).
     type    := keyword '<' body '>'            e.g. tensor<4x8xi8>
 
 After an op name, values followed by ``=`` are the next op's results, not operands. Every
@@ -25,6 +28,8 @@ import re
 
 import numpy as np
 
+from ...errors import ConfigError
+from ...hw.machine.config import CoreConfig
 from .core import OPS, Attr, IRError, Module, Op, SourceLoc, TensorType, Type, Value
 
 __all__ = ["parse_module"]
@@ -36,6 +41,7 @@ _TOKEN = re.compile(r"""
     | %[\w.$-]+                             # a value
     | @(?:[\w.$-]+|"(?:[^"\\\n]|\\.)*")     # a symbol
     | "(?:[^"\\\n]|\\.)*"                   # a string
+    | -?[0-9]+(?:\.[0-9]*(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)  # a float
     | -?(?:0x[0-9a-fA-F]+|[0-9]+)           # an integer
     | ->
     | .                                     # punctuation, or a character that is wrong here
@@ -103,14 +109,17 @@ class _Parser:
             raise self.error(f"expected a module name like @mlp, found {self.found()}")
         self.pos += 1
         name = json.loads(sym[1:]) if sym[1] == '"' else sym[1:]
-        level = "graph"
+        level, target = "graph", None
         if self.accept("attributes"):
             start = self.pos
             attrs = self.attr_dict()
             for key, value in attrs.items():
-                if key != "level" or type(value) is not str:
-                    raise self.error('a module\'s only attribute is level = "..."', start)
+                if (key, type(value)) not in (("level", str), ("target", dict)):
+                    raise self.error('a module\'s attributes are level = "..." and '
+                                     'target = {...}', start)
             level = attrs.get("level", level)
+            if "target" in attrs:
+                target = self.target(attrs["target"], start)
         self.expect("{")
         ops = []
         while not self.accept("}"):
@@ -119,9 +128,16 @@ class _Parser:
             ops.append(self.op())
         if self.tokens[self.pos] is not _EOF:
             raise self.error(f"expected end of input after the module, found {self.found()}")
-        module = Module(name, level, ops)
+        module = Module(name, level, ops, target)
         module.verify()
         return module
+
+    def target(self, attrs: dict, at: int) -> CoreConfig:
+        """The module's target core from its attribute dict."""
+        try:
+            return CoreConfig.from_dict(attrs, source="target")
+        except ConfigError as e:
+            raise self.error(f"module target: {e}", at) from None
 
     def op(self) -> Op:
         tokens = self.tokens
@@ -227,11 +243,16 @@ class _Parser:
         first = tok[:1]
         self.pos += 1
         if first.isdigit() or (first == "-" and tok[1:2].isdigit()):
-            return int(tok, 16 if "x" in tok else 10)
+            if "x" in tok:
+                return int(tok, 16)
+            return float(tok) if "." in tok or "e" in tok or "E" in tok else int(tok)
         if first == '"' and len(tok) > 1:
             return json.loads(tok)
         if tok == "true" or tok == "false":
             return tok == "true"
+        if tok == "{":
+            self.pos = at
+            return self.attr_dict()
         if tok == "[":
             items: list = []
             if self.accept("]"):

@@ -33,6 +33,10 @@ def print_attr(value: Attr) -> str:
         return str(value)
     if type(value) is str:
         return json.dumps(value)
+    if type(value) is float:
+        return repr(value)  # always has a '.' or an exponent, so it parses back as a float
+    if type(value) is dict:
+        return "{" + ", ".join(f"{k} = {print_attr(v)}" for k, v in value.items()) + "}"
     if isinstance(value, np.ndarray):
         data = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<"), copy=False)
         return f'dense<"0x{data.tobytes().hex().upper()}"> : {TensorType.of(value)}'
@@ -63,7 +67,10 @@ _BARE_SYMBOL = re.compile(r"[A-Za-z_][\w.$-]*")
 def print_module(module: Module) -> str:
     """The whole module, ending with a newline."""
     name = module.name if _BARE_SYMBOL.fullmatch(module.name) else json.dumps(module.name)
-    lines = [f"module @{name} attributes {{level = {json.dumps(module.level)}}} {{"]
+    attrs: dict = {"level": module.level}
+    if module.target is not None:
+        attrs["target"] = module.target.to_dict()
+    lines = [f"module @{name} attributes {print_attr(attrs)} {{"]
     lines.extend("  " + print_op(op) for op in module.ops)
     lines.append("}\n")
     return "\n".join(lines)

@@ -140,14 +140,36 @@ def test_one_queue_per_mem_slice(spec):
     assert "mem0" in compiled.runs[0].program.queues
 
 
-def test_a_config_file_may_not_take_a_presets_name(tmp_path, capsys):
-    bad = tmp_path / "small16.toml"
-    bad.write_text('lanes = 8\nstreams = 8\nfloorplan = "mem mem mem mem vxm mem sxm mxm"\n'
-                   "mem_depth = 256\nvxm_alus = 1\n")
-    assert main(["compile", "matmul:M=4,K=4,N=4", "-c", str(bad), "-o",
-                 str(tmp_path / "x")]) == 1
-    err = capsys.readouterr().err
-    assert "differs from the preset" in err and err.count("\n") == 1
+def test_a_config_file_may_take_a_presets_name(tmp_path, capsys):
+    """Nothing looks a config up by name: a file called small16 with its own geometry compiles
+    for that geometry, and its levels carry it."""
+    mine = tmp_path / "small16.toml"
+    mine.write_text('name = "small16"\nlanes = 8\nstreams = 8\n'
+                    'floorplan = "mem mem mem mem vxm mem sxm mxm"\nmem_depth = 256\n'
+                    "vxm_alus = 1\n")
+    out = tmp_path / "x"
+    assert main(["compile", "matmul:M=4,K=4,N=12", "-c", str(mine), "-o", str(out)]) == 0
+    compiled = load(out)
+    assert compiled.config.lanes == 8 and compiled.config != PRESETS["small16"]
+    assert main(["run", str(out)]) == 0
+
+
+def test_opt_on_a_tile_module_schedules_for_its_own_target(tmp_path, capsys):
+    """The tile level of a program compiled for a board core, scheduled again by `conveyor
+    opt` with no config option, gives the compile's predicted cycles (it used to take the
+    passes' default, small16)."""
+    from conveyor.sw.ir import parse_module
+    out = tmp_path / "mlp"
+    board = "constraints/ulx3s-core.toml"
+    assert main(["compile", "linear:M=1,K=64,N=32,relu=1", "-c", board, "-o", str(out)]) == 0
+    predicted = json.loads((out / "manifest.json").read_text())["predicted_cycles"]
+    micro = tmp_path / "micro.mlir"
+    assert main(["opt", str(out / "program.tile.mlir"), "--passes", "schedule,emit-microcode",
+                 "-o", str(micro)]) == 0
+    module = parse_module(micro.read_text())
+    summary = next(op for op in module.ops if op.NAME == "micro.summary")
+    assert summary.attrs["cycles"] == predicted
+    assert module.target.name == "ulx3s-core" and module.target.lanes == 8
 
 
 def test_a_directory_for_another_config_is_refused(tmp_path, capsys):
@@ -170,10 +192,34 @@ def test_every_level_prints_parses_back_and_lowers_to_the_same_program():
     for text in run.levels.values():
         assert print_module(parse_module(text)) == text
     tile = parse_module(run.levels["tile"])
-    PassManager([Schedule("small16"), EmitMicrocode("small16")]).run(tile)
+    assert tile.target == PRESETS["small16"]  # the target travels with the text
+    PassManager([Schedule(), EmitMicrocode()]).run(tile)
     assert print_module(tile) == run.levels["microcode"]
     micro = parse_module(run.levels["microcode"])
-    assert pack(program_of(micro, PRESETS["small16"])) == pack(run.program)
+    assert pack(program_of(micro)) == pack(run.program)
+
+
+def _target(name: str) -> str:
+    from conveyor.sw.ir import print_attr
+    return print_attr(PRESETS[name].to_dict())
+
+
+def test_a_module_below_the_graph_level_needs_its_target():
+    from conveyor.sw.ir import IRError, parse_module
+    text = ('module @m attributes {level = "schedule"} {\n'
+            '  sched.queue {queue = "mem0.rd", cycles = [3], code = "read 0 -> e0"}\n}\n')
+    with pytest.raises(IRError, match="a schedule-level module needs its target"):
+        parse_module(text)
+    with_target = text.replace('"schedule"}', f'"schedule", target = {_target("tiny")}}}')
+    assert parse_module(with_target).target == PRESETS["tiny"]
+
+
+def test_a_bad_target_is_one_error_with_its_place():
+    from conveyor.sw.ir import IRError, parse_module
+    bad = _target("tiny").replace("lanes = 4", "lanes = 5")
+    text = f'module @m attributes {{level = "graph", target = {bad}}} {{\n}}\n'
+    with pytest.raises(IRError, match=r"<t>:1:\d+: module target: .*lanes must be a multiple of 4"):
+        parse_module(text, "<t>")
 
 
 def test_the_schedule_verifier_names_the_instruction():
@@ -186,10 +232,8 @@ def test_the_schedule_verifier_names_the_instruction():
 
 
 def test_the_schedule_verifier_catches_two_writers_of_one_stream_cell():
-    from conveyor.sw.compiler.dialects import use_config
     from conveyor.sw.ir import IRError, parse_module
-    use_config(PRESETS["small16"])
-    text = ('module @m attributes {level = "schedule"} {\n'
+    text = (f'module @m attributes {{level = "schedule", target = {_target("small16")}}} {{\n'
             '  sched.queue {queue = "vxm0.alu0", cycles = [2], '
             'code = "mov.i8 w1 -> e2"}\n'
             '  sched.queue {queue = "vxm0.alu1", cycles = [2], '

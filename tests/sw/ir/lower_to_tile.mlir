@@ -1,9 +1,9 @@
-// RUN: conveyor opt %s --passes "lower-to-tile{config=tiny}" | filecheck %s
+// RUN: conveyor opt %s -c tiny --passes lower-to-tile | filecheck %s
 
 // A linear becomes a tensor per value, preloaded weight words, and one tile.matmul whose
 // activation table names the word every (row, K tile) multiplies; an int8 result takes the
 // requant epilogue with the bias as four byte planes next to the VXM.
-// CHECK-LABEL: module @lin attributes {level = "tile"}
+// CHECK-LABEL: module @lin attributes {level = "tile", target = {name = "tiny", lanes = 4, streams = 4,
 // CHECK:       %x = tile.tensor {name = "x", dtype = "i8", shape = [3, 6], rows = 3, at = "{{mem[0-9]@[0-9]+}} {{mem[0-9]@[0-9]+}}"}
 // CHECK:       tile.input %x {name = "x"}
 // CHECK:       %y = tile.tensor {name = "y", dtype = "i8", shape = [3, 5]
