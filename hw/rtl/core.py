@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..machine.config import SLICE_KINDS, CoreConfig
 from ..machine.hostmap import HostMap
-from ..machine.timing import max_latency
+from ..machine.timing import HALT_LATENCY, START_DELAY, max_latency
 from .mem import MemSlice, queue_port_name
 from .mxm import MxmSlice
 from .queue import HOST_BITS, InstructionQueue
@@ -135,7 +135,9 @@ class Core(wiring.Component):
 
     def _run_control(self, m, queues, issued):
         """Start, stop and count a run; returns ``ahead``, high in the cycle before cycle 0."""
-        # The queues start in the cycle after `start` and the slices one cycle later (cycle 0).
+        # The queues start in the cycle after `start` and the slices one cycle later (cycle 0):
+        # `start` -> `ahead` -> running, START_DELAY registers.
+        assert START_DELAY == 2, "start, the queues' cycle ahead, then cycle 0"
         go, ahead = Signal(), Signal()
         m.d.comb += go.eq(self.start & ~self.running & ~ahead)
         m.d.sync += ahead.eq(go)
@@ -149,7 +151,8 @@ class Core(wiring.Component):
         lat_now = Signal(range(max(max_latency(kind) for kind in SLICE_KINDS) + 1))
         m.d.comb += lat_now.eq(_max([q["latency"] for q in issued]))
         # max over earlier issues of (issue + latency) - this cycle, at least 0: the run may end
-        # in this cycle (C = this cycle + 1) only when it is at most 1.
+        # in this cycle (C = this cycle + 1) only when it is at most 1, and only once every
+        # queue has halted (a halt counts HALT_LATENCY = 1 cycle).
         pending = Signal.like(lat_now)
 
         with m.If(self.running):
@@ -158,6 +161,7 @@ class Core(wiring.Component):
                 pending.eq(Mux(pending >= lat_now, Mux(pending > 0, pending - 1, 0),
                                lat_now - 1)),
             ]
+            assert HALT_LATENCY == 1, "the run ends in the cycle of the last halt"
             with m.If(halting & (pending <= 1)):
                 m.d.sync += [self.running.eq(0), self.done.eq(1)]
         with m.Elif(ahead):

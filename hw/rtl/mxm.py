@@ -39,7 +39,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..machine.config import GROUP, CoreConfig, Slice
-from ..machine.isa import MAX_WINDOW, op_named
+from ..machine.isa import MAX_WINDOW, STREAM_BITS, WINDOW_BASE, WINDOW_EXTRA, op_named
 from ..machine.timing import latency
 from .mem import delay, queue_port_name
 from .queue import IssueSignature, decode_field, opcode_of
@@ -232,9 +232,9 @@ class MxmSlice(wiring.Component):
         m.d.comb += [lw.eq(port.issue & (opcode == _LW.opcode)),
                      iw.eq(port.issue & (opcode == _IW.opcode))]
         window = _field(port.instr, _LW, "s")
-        base = window[:6]
+        base = window[WINDOW_BASE]
         # Streams in the window, less one (the window field's top two bits).
-        extra = window[6:]
+        extra = window[WINDOW_EXTRA]
         # The first row: a valid lw names one of rows 0..lanes-1.
         row = Signal(range(lanes), name="lw_row")
         m.d.comb += row.eq(_field(port.instr, _LW, "row") + port.offset)
@@ -243,7 +243,7 @@ class MxmSlice(wiring.Component):
         # rotated cell i mod MAX_WINDOW: no data multiplexer per row, only a write enable.
         slot_bits = ceil_log2(MAX_WINDOW)
         rotated = [select_stream(m, cfg, self.east, self.west,
-                                 (base + (c - row)[:slot_bits])[:6], name=f"lw_cell{c}")
+                                 (base + (c - row)[:slot_bits])[:STREAM_BITS], name=f"lw_cell{c}")
                    for c in range(MAX_WINDOW)]
         for i in range(lanes):
             # rows past lanes-1 do not exist, so a window that runs past the last row loses them

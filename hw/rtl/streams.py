@@ -14,7 +14,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..machine.config import GROUP, CoreConfig
-from ..machine.isa import Stream
+from ..machine.isa import STREAM_DIR_BIT, Stream
+from ..machine.timing import STREAM_HOP
 
 __all__ = [
     "StreamConveyor",
@@ -89,6 +90,7 @@ class StreamConveyor(wiring.Component):
         super().__init__({"east": In(sig).array(*dims), "west": In(sig).array(*dims)})
 
     def elaborate(self, platform):
+        assert STREAM_HOP == 1, "one register per position moves a value one position a cycle"
         m = Module()
         cfg = self._config
         for name, ports, step in (("e", self.east, 1), ("w", self.west, -1)):
@@ -134,7 +136,7 @@ def select_stream(m: Module, config: CoreConfig, east, west, code, *, name: str)
     leaves = [ports[i].cell if i < config.streams else zero
               for ports in (east, west) for i in range(1 << index_bits)]
     out = Signal(8 * config.lanes, name=name)
-    m.d.comb += out.eq(_tree(code, [*range(index_bits), 5], leaves))
+    m.d.comb += out.eq(_tree(code, [*range(index_bits), STREAM_DIR_BIT], leaves))
     return out
 
 
@@ -149,7 +151,7 @@ def select_group(m: Module, config: CoreConfig, east, west, code, *, name: str) 
         leaves = [ports[i + k].cell if i + k < config.streams else zero
                   for ports in (east, west) for i in range(0, 1 << index_bits, GROUP)]
         sig = Signal(8 * config.lanes, name=f"{name}{k}")
-        m.d.comb += sig.eq(_tree(code, [*range(2, index_bits), 5], leaves))
+        m.d.comb += sig.eq(_tree(code, [*range(2, index_bits), STREAM_DIR_BIT], leaves))
         out.append(sig)
     return out
 

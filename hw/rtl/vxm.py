@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In
 from amaranth.utils import ceil_log2
 
 from ..machine.config import GROUP, CoreConfig, Slice
-from ..machine.isa import OPS, Op
+from ..machine.isa import IMMEDIATE_BIT, OPERAND_STREAM, OPERAND_VALUE, OPS, Op, op_named
 from ..machine.timing import latency
 from .mem import delay
 from .queue import IssueSignature, decode_field, opcode_of
@@ -41,6 +41,9 @@ VXM_OPS: tuple[Op, ...] = tuple(op for op in OPS if op.kind == "vxm")
 #: Bits of an int32 lane (one stream group), the width every lane operand is worked at; the
 #: shared multiplier is WORD x WORD.
 WORD = 8 * GROUP
+
+#: Fraction bits of requant's fixed-point multiplier (Q0.31): the width of its field.
+_MUL_FRACTION = op_named("requant").field("mul").width
 
 #: Units with their natural register stages.
 UNITS = {"alu": 1, "mul8": 2, "mul32": 2, "requant": 4}
@@ -108,11 +111,11 @@ class _Operands:
                         scalar_mul.eq(op.has("mul")),
                     ]
 
-        # b's bit 0 flags an immediate (bits 32:1); otherwise bits 6:1 name a stream. An op
+        # b is an immediate or a stream (hw/machine/isa.py, "the encoding of operands"). An op
         # reads one stream or group per operand, so each operand is one group choice, and an
         # int8 operand is the byte of the group that its code's two low bits name.
-        b_imm, imm = b[0], b[1:33]
-        b_code = Mux(per_lane, m_code, b[1:7])
+        b_imm, imm = b[IMMEDIATE_BIT], b[OPERAND_VALUE]
+        b_code = Mux(per_lane, m_code, b[OPERAND_STREAM])
         lanes = config.lanes
         a_grp = select_group(m, config, east, west, a, name="a_grp")
         b_grp = select_group(m, config, east, west, b_code, name="b_grp")
@@ -321,7 +324,7 @@ class VxmAlu(wiring.Component):
             # stage 1: a * mul, exact (mul is 0 .. 2^31-1), the shared product
             # stage 2: (a*mul + nudge) / 2^31 truncated, which equals floor((a*mul + 2^30) / 2^31)
             high = Signal(signed(WORD), name=f"{name}_high{i}")
-            m.d.sync += high.eq((prod + (1 << 30)) >> 31)
+            m.d.sync += high.eq((prod + (1 << (_MUL_FRACTION - 1))) >> _MUL_FRACTION)
             # stage 3: RoundingDivideByPOT(high, shift), half away from zero
             q = Signal(signed(WORD), name=f"{name}_q{i}")
             mask = (Const(1, WORD + 1) << shift3) - 1
