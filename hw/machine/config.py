@@ -123,10 +123,13 @@ class CoreConfig:
         self._validate()
         object.__setattr__(self, "slices", self._make_slices())
         object.__setattr__(self, "queues", self._make_queues())
+        self._check_host_port()
 
     # --- validation ---------------------------------------------------------------------
 
     def _validate(self):
+        from .hostmap import HostMap  # the host map stands on this module
+
         def need(ok, message):
             if not ok:
                 raise ConfigError(f"config {self.name!r}: {message}")
@@ -146,7 +149,7 @@ class CoreConfig:
         integer("mem_depth", 16, MAX_MEM_DEPTH)
         integer("vxm_alus", 1, 16)
         integer("mem_ports", 1, 2)
-        integer("queue_depth", 16, 1 << 16)
+        integer("queue_depth", 16, HostMap.queue_words)
         integer("acc_depth", 1, MAX_ACC_DEPTH)
         need(isinstance(self.clock_mhz, (int, float)) and self.clock_mhz > 0,
              f"clock_mhz must be a positive number, not {self.clock_mhz!r}")
@@ -155,7 +158,19 @@ class CoreConfig:
             need(kind in SLICE_KINDS,
                  f"unknown slice kind {kind!r} in floorplan (have: {', '.join(SLICE_KINDS)})")
         need("mem" in self.floorplan, "floorplan needs at least one mem slice")
-        need(len(self.floorplan) <= 256, "floorplan may hold at most 256 slices")
+
+    def _check_host_port(self) -> None:
+        """What the host port's address map can reach (hw/machine/hostmap.py)."""
+        from .hostmap import HostMap  # the host map stands on this module
+
+        hm = HostMap(self)
+        for what, count in (("queues", len(self.queues)), ("MEM slices", len(self.mem_slices))):
+            if count > hm.indices:
+                raise ConfigError(f"config {self.name!r}: {count} {what} are more than the "
+                                  f"host port addresses ({hm.indices})")
+        if self.mem_depth > hm.mem_words:
+            raise ConfigError(f"config {self.name!r}: mem_depth {self.mem_depth} is more than "
+                              f"the host port addresses at {self.lanes} lanes ({hm.mem_words})")
 
     # --- derived geometry ---------------------------------------------------------------
 

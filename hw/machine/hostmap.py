@@ -27,6 +27,9 @@ class HostMap:
     region_lo : first bit of the region (0 = queues, 1 = MEM); 2 bits.
     index_lo, index_bits : the queue index or MEM slice ordinal.
     chunk_bits : bits of the MEM chunk number below the word address.
+    indices : how many queues (and MEM slices) the index reaches.
+    queue_words, mem_words : instruction words per queue, words per MEM slice, that the bits
+        below the index reach.
     """
 
     region_lo = 30
@@ -34,12 +37,18 @@ class HostMap:
     index_bits = 8
     QUEUE, MEM = 0, 1
 
+    indices = 1 << index_bits
+    queue_words = 1 << (index_lo - 1)  # below the index: instruction, then its 32-bit half
+
     def __init__(self, config: CoreConfig):
         self.chunk_bits = (config.lanes // 4 - 1).bit_length()
+        self.mem_words = 1 << (self.index_lo - self.chunk_bits)
 
-    def queue_addr(self, queue: int, instr: int, half: int) -> int:
-        """Host address of 32-bit half ``half`` of instruction ``instr`` of queue ``queue``."""
-        return self.QUEUE << self.region_lo | queue << self.index_lo | instr << 1 | half
+    @classmethod
+    def queue_addr(cls, queue: int, instr: int, half: int) -> int:
+        """Host address of 32-bit half ``half`` of instruction ``instr`` of queue ``queue`` (the
+        same for every config)."""
+        return cls.QUEUE << cls.region_lo | queue << cls.index_lo | instr << 1 | half
 
     def mem_addr(self, ordinal: int, word: int, chunk: int) -> int:
         """Host address of chunk ``chunk`` (lanes 4*chunk ..) of word ``word`` of memK."""
@@ -49,8 +58,7 @@ class HostMap:
 
 def queue_address(queue_index: int, instruction: int, half: int) -> int:
     """Host word address of one 32-bit half of a queue's instruction (half 0 = bits 31:0)."""
-    return HostMap.QUEUE << HostMap.region_lo | queue_index << HostMap.index_lo \
-        | instruction << 1 | half
+    return HostMap.queue_addr(queue_index, instruction, half)
 
 
 def mem_address(config: CoreConfig, slice_ordinal: int, word: int, chunk: int) -> int:

@@ -21,6 +21,8 @@ import numpy as np
 
 from . import IRError, Module, Op, TensorType, Value
 from .graph import (
+    MUL_MAX,
+    SHIFT_MAX,
     AddOp,
     ConstOp,
     Conv2dOp,
@@ -34,6 +36,9 @@ from .graph import (
 )
 
 __all__ = ["Graph", "inputs_of", "outputs_of", "quantize_multiplier"]
+
+#: Fraction bits of requant's multiplier (Q0.31): MUL_MAX + 1 = 2^_FRACTION.
+_FRACTION = MUL_MAX.bit_length()
 
 #: An operand: a value of this graph, or an array that becomes a ``graph.const``.
 Operand = Value | np.ndarray | Sequence[int]
@@ -307,11 +312,10 @@ def quantize_multiplier(scale: float | np.ndarray | Sequence[float]
     else:
         # The largest shift that keeps round(top * 2^(31+shift)) below 2^31.
         _, exponent = math.frexp(top)      # top = f * 2^exponent, f in [0.5, 1), exponent <= 0
-        shift = min(-exponent, 31)
-        while shift > 0 and round(top * 2.0 ** (31 + shift)) >= 1 << 31:
+        shift = min(-exponent, SHIFT_MAX)
+        while shift > 0 and round(top * 2.0 ** (_FRACTION + shift)) > MUL_MAX:
             shift -= 1
-    muls = [min(round(float(v) * 2.0 ** (31 + shift)), (1 << 31) - 1)
-            for v in s.reshape(-1)]
+    muls = [min(round(float(v) * 2.0 ** (_FRACTION + shift)), MUL_MAX) for v in s.reshape(-1)]
     if s.ndim == 0:
         return muls[0], shift
     return muls, shift

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ...hw.machine.isa import value_range
 from .core import AttrKinds, IRError, Module, Op, TensorType, module_verifier
 
 __all__ = [
@@ -30,9 +31,10 @@ __all__ = [
     "conv2d_output_hw",
 ]
 
-MUL_MAX = (1 << 31) - 1
-SHIFT_MAX = 31
-ZP_MIN, ZP_MAX = -128, 127
+#: The requant parameters a graph op may carry: what the VXM's requant fields hold.
+MUL_MAX = value_range("mult")[1]
+SHIFT_MAX = value_range("shift")[1]
+ZP_MIN, ZP_MAX = value_range("zp")
 
 _REQUANT_ATTRS: AttrKinds = {"mul": (int, "ints"), "shift": int, "zp": int, "relu": bool}
 
@@ -79,7 +81,7 @@ class GraphOp(Op):
             muls = [mul]
         for m in muls:
             if not 0 <= m <= MUL_MAX:
-                raise self.error(f"mul {m} is out of range 0..2^31-1")
+                raise self.error(f"mul {m} is out of range 0..2^{MUL_MAX.bit_length()}-1")
         if not 0 <= self.attrs["shift"] <= SHIFT_MAX:
             raise self.error(f"shift {self.attrs['shift']} is out of range 0..{SHIFT_MAX}")
         self.check_zp()

@@ -78,8 +78,31 @@ def test_bad_toml_is_one_clear_error(tmp_path, text, message):
         load_config(str(path))
 
 
-def test_unknown_preset_names_the_presets():
-    with pytest.raises(ConfigError, match="use a preset \\(tiny, small16, tsp\\)"):
+def test_unknown_preset_names_the_presets_and_board_cores():
+    with pytest.raises(ConfigError, match="use a preset or board core \\(tiny, small16, tsp, "
+                                          "icebreaker-core, ulx3s-core\\)"):
         load_config("huge")
     with pytest.raises(ConfigError, match="no such config file"):
         load_config("missing.toml")
+
+
+def test_board_cores_load_by_name():
+    """The cores `conveyor build` makes by default are named configs like the presets."""
+    from conveyor.hw.machine.config import CONSTRAINTS_DIR, board_cores
+    assert set(board_cores()) == {"icebreaker-core", "ulx3s-core"}
+    core = load_config("ulx3s-core")
+    assert core == load_config(str(CONSTRAINTS_DIR / "ulx3s-core.toml"))
+    assert (core.lanes, core.mem_ports) == (8, 1)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lanes": 1024, "mem_depth": 1 << 16}, ("mem_depth 65536 is more than the host port "
+                                            "addresses at 1024 lanes \\(16384\\)")),
+    ({"queue_depth": 1 << 22}, "queue_depth must be between 16 and 2097152"),
+    ({"floorplan": ("mem",) * 129}, "258 queues are more than the host port addresses \\(256\\)"),
+])
+def test_a_config_the_host_port_cannot_address_is_refused(change, message):
+    """Limits derived from the host address map, not written as numbers."""
+    fields = {**PRESETS["tiny"].to_dict(), **change}
+    with pytest.raises(ConfigError, match=message):
+        CoreConfig.from_dict(fields)
