@@ -15,7 +15,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
 
 from ..hw.machine.config import CoreConfig
-from ..hw.machine.hostmap import load_writes, mem_address, mem_reads, queue_address, unpack_lanes
+from ..hw.machine.hostmap import mem_address, queue_address, unpack_lanes
+from ..hw.machine.hostwords import load_writes, mem_reads
 from ..hw.machine.program import Program
 
 __all__ = ["CLOCK_NS", "HostPort", "mem_address", "queue_address"]
@@ -101,7 +102,7 @@ class HostPort:
 
     async def load(self, program: Program) -> None:
         """Write every queue (all of them: queue memories keep old contents) and every block
-        of MEM data (the writes of :func:`conveyor.hw.machine.hostmap.load_writes`)."""
+        of MEM data (the writes of :func:`conveyor.hw.machine.hostwords.load_writes`)."""
         self.config = program.config
         addrs, words = load_writes(program)
         await self.write_many(addrs, words)

@@ -1,4 +1,4 @@
-"""Random programs that are valid by construction, for co-simulation (:mod:`conveyor.sim.cosim`).
+"""Random programs that are valid by construction, for co-simulation (:mod:`conveyor.sw.apps.cosim`).
 
 A program is built cycle by cycle. The generator keeps, for the current cycle, which stream
 cells hold a value (docs/architecture.md, "Streams") and which cells some instruction will

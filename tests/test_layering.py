@@ -146,3 +146,17 @@ def test_the_checker_sees_the_dependencies_that_exist():
     assert "conveyor.sw.ir.reference" in imports_of("conveyor.sw.compiler")
     assert "conveyor.sim.golden" in closure("conveyor.sw.apps.cli")  # lazy imports count
     assert len(_named(DESCRIPTION)) >= 8
+
+
+def test_every_module_of_the_description_imports_first_in_a_fresh_interpreter():
+    """No import cycle hides behind an import order that happens to work."""
+    names = _named(DESCRIPTION)
+    code = ("import importlib, subprocess, sys\n"
+            f"for name in {names!r}:\n"
+            "    done = subprocess.run([sys.executable, '-c', f'import {name}'],\n"
+            "                          capture_output=True, text=True)\n"
+            "    if done.returncode:\n"
+            "        print(name, done.stderr.splitlines()[-1])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd="/", check=False, timeout=300)
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr

@@ -269,7 +269,7 @@ def _run_compiled(args) -> int:
         from ...sim.verilator import run
         results = [run(programs[0], waves=args.waves)]
     else:  # one simulator process for every run, reading back only the outputs
-        from ...sim.cosim import verilator_batch
+        from ...sim.batch import verilator_batch
         results = verilator_batch(programs, compiled.output_words())
         for r in results:
             if isinstance(r, Exception):
@@ -443,7 +443,7 @@ def _parse_dump(spec: str, config: CoreConfig) -> tuple[str, str, int, int]:
 
 
 def _cmd_cosim(args) -> int:
-    from ...sim.cosim import cosim
+    from .cosim import cosim
     config = load_config(args.config)
     if args.seeds < 1 or args.size < 1:
         raise _UsageError("--seeds and --size must be at least 1")

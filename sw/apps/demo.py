@@ -8,7 +8,7 @@ and the cycles every inference took against the compiler's prediction.
 
 One compiled model serves every inference: :meth:`Compiled.programs_for` puts each digit's
 quantised input into the same program. The RTL runs many inferences per simulator process
-(:func:`conveyor.sim.cosim.verilator_batch`); starting one costs seconds, so the first small
+(:func:`conveyor.sim.batch.verilator_batch`); starting one costs seconds, so the first small
 batch measures the rate and the next batches are sized to fill the budget.
 """
 
@@ -41,7 +41,7 @@ FIRST_BATCH = 2
 _LISTED = 10
 
 #: Runs programs on the RTL, one outcome per program: a result with ``cycles`` and ``mem``, or
-#: the exception that stopped it (:func:`conveyor.sim.cosim.verilator_batch`).
+#: the exception that stopped it (:func:`conveyor.sim.batch.verilator_batch`).
 BatchRunner = Callable[[Sequence[Any]], list[Any]]
 
 
@@ -437,7 +437,7 @@ def run_demo(model: str = "mlp", config: CoreConfig | str = "small16", *,
                                 len(config.slices_of("mxm")), len(compiled.runs))
         if rtl_seconds > 0 and rtl_runner is None:
             from ...sim import verilator
-            from ...sim.cosim import verilator_batch
+            from ...sim.batch import verilator_batch
 
             with bar.step(f"build the {config.name} RTL (cached)"), bar.paused():
                 verilator.build(config)

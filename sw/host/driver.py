@@ -33,7 +33,8 @@ from ...hw.machine.frame import (
     Status,
     crc16,
 )
-from ...hw.machine.hostmap import load_writes, mem_reads, unpack_lanes
+from ...hw.machine.hostmap import unpack_lanes
+from ...hw.machine.hostwords import load_writes, mem_reads
 from ...hw.machine.program import Program
 
 __all__ = ["Board", "BoardError", "BoardResult", "BridgeInfo", "Transport", "request_frame"]

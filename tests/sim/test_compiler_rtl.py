@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conveyor.hw.machine.config import PRESETS
-from conveyor.sim.cosim import verilator_batch
+from conveyor.sim.batch import verilator_batch
 from conveyor.sw.compiler import compile_graph, compile_spec
 
 CASES = {
