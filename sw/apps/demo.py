@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConveyorError
+from ...hw.boards import signoff
 from ...hw.machine.config import CoreConfig, load_config
 
 __all__ = ["MODELS", "DemoError", "DemoReport", "compile_model", "digits_dir", "float_correct",
@@ -84,6 +85,8 @@ class DemoReport:
     Members
     -------
     model, config, clock_mhz : what ran where.
+    clock : where the clock comes from: ``"BOARD sign-off"`` for a board's default core (its
+        build is signed off at that clock), ``"nominal"`` for a core no board build reaches.
     digits : held-out digits on the golden model (and for the float accuracy).
     float_correct, int8_correct : digits classified right in float (onnx's reference
         evaluator) and in int8 (the golden model's outputs).
@@ -97,6 +100,7 @@ class DemoReport:
     model: str
     config: str
     clock_mhz: float
+    clock: str
     digits: int
     float_correct: int
     predicted_cycles: int
@@ -161,6 +165,7 @@ class DemoReport:
     def to_json(self) -> dict:
         return {
             "model": self.model, "config": self.config, "clock_mhz": self.clock_mhz,
+            "clock": self.clock,
             "digits": self.digits, "float_accuracy": round(self.float_accuracy, 4),
             "int8_accuracy": round(self.int8_accuracy, 4), "float_correct": self.float_correct,
             "int8_correct": self.int8_correct, "bit_exact": self.bit_exact,
@@ -184,8 +189,8 @@ class DemoReport:
         golden_n = sum(self.golden_cycles.values())
         differ = "" if self.bit_exact else f", {self.inexact_count} differ"
         lines = []
-        lines.append(f"digits {self.model.upper()} on {self.config} ({self.clock_mhz:g} MHz): "
-                     f"{self.digits} held-out digits")
+        lines.append(f"digits {self.model.upper()} on {self.config}: {self.digits} held-out "
+                     f"digits")
         lines.append(f"  accuracy    float {_pct(self.float_correct, self.digits)}, int8 "
                      f"{_pct(self.int8_correct, self.digits)} (golden model)")
         lines.append(f"  bit-exact   {'yes' if self.bit_exact else 'NO'}: {golden_n} golden + "
@@ -194,7 +199,7 @@ class DemoReport:
         lines.append(f"  MXM         {self.useful_macs} useful MACs per inference, "
                      f"{self.mxm_utilization:.1%} utilisation")
         lines.append(f"  time        {self.us_per_inference:.2f} µs per inference at "
-                     f"{self.clock_mhz:g} MHz ({self._rate_text()})")
+                     f"{self.clock_mhz:g} MHz, {self.clock} ({self._rate_text()})")
         if self.rtl_inferences:
             lines.append(f"  RTL         {self.rtl_inferences} inferences in "
                          f"{self.rtl_seconds:.0f} s on Verilator ({self.rtl_per_minute:.1f} "
@@ -431,7 +436,10 @@ def run_demo(model: str = "mlp", config: CoreConfig | str = "small16", *,
         with bar.step(f"compile {model} for {config.name}"):
             imported, compiled = compile_model(onnx_path, calibration, config, x[:1])
             jobs = _jobs(imported, x, y)
-            report = DemoReport(model, config.name, config.clock_mhz, len(jobs),
+            clock = signoff(config)
+            report = DemoReport(model, config.name,
+                                clock.mhz if clock else config.clock_mhz,
+                                f"{clock.board} sign-off" if clock else "nominal", len(jobs),
                                 float_correct(onnx_path, x, y), compiled.predicted_cycles,
                                 compiled.useful_macs, config.lanes,
                                 len(config.slices_of("mxm")), len(compiled.runs))

@@ -41,6 +41,16 @@ def test_report_figures_follow_from_the_counts(mlp_full):
     assert f"{r.float_correct}/360" in r.text() and "bit-exact   yes" in r.text()
 
 
+def test_time_is_at_the_signed_off_clock_or_labelled_nominal(mlp_full):
+    """small16 has no board build: its clock is nominal. A board's default core runs at the
+    clock its build signs off at (the board's target, constraints/BOARD.toml)."""
+    assert mlp_full.clock == "nominal" and "MHz, nominal" in mlp_full.text()
+    board = run_demo("mlp", "ulx3s-core", rtl_seconds=0, digits=3, progress=False)
+    assert board.clock == "ulx3s-85f sign-off" and board.clock_mhz == 20.0
+    assert "at 20 MHz, ulx3s-85f sign-off" in board.text()
+    assert board.to_json()["us_per_inference"] == round(board.predicted_cycles / 20.0, 3)
+
+
 def test_cnn_golden_subset_is_exact():
     r = run_demo("cnn", "small16", rtl_seconds=0, digits=40, progress=False)
     assert r.digits == 40
