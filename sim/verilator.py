@@ -224,7 +224,7 @@ def _hw_sources() -> bytes:
     from .. import hw
 
     root = Path(hw.__file__).parent
-    paths = sorted(p for part in ("machine", "rtl") for p in (root / part).glob("*.py"))
+    paths = sorted(p for part in ("machine", "rtl") for p in (root / part).rglob("*.py"))
     return b"".join(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0"
                     for path in paths)
 

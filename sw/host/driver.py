@@ -1,6 +1,6 @@
 """The host driver of a core behind the UART bridge: load a program, run it, read MEM back.
 
-:class:`Board` speaks the bridge's frame protocol (``hw/rtl/bridge.py``, docs/boards.md) over any
+:class:`Board` speaks the bridge's frame protocol (``hw/rtl/bridge/``, docs/boards.md) over any
 byte transport with pyserial's ``write`` / ``read`` / ``reset_input_buffer``: a real serial
 port (:meth:`Board.open`) or, in the tests, a simulated UART line into the Verilator model of
 the same gateware. The same object serves both, so what the tests check is what runs on a

