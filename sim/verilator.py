@@ -404,20 +404,9 @@ def _compile_units(work: Path) -> int | None:
 
 
 def _watch(thread: threading.Thread, work: Path, log: Path, label: str) -> None:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from ..progress import progress
 
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-               MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(f"verilating {label}", total=None)
+    with progress(f"verilating {label}", show=True) as bar:
         while thread.is_alive():
             thread.join(0.2)
             units = _compile_units(work)
@@ -425,7 +414,7 @@ def _watch(thread: threading.Thread, work: Path, log: Path, label: str) -> None:
                 continue
             text = log.read_text(errors="replace") if log.exists() else ""
             done = len(_COMPILE.findall(text))
-            bar.update(task, description=f"compiling {label}", total=max(units, done),
+            bar.update(description=f"compiling {label}", total=max(units, done),
                        completed=done)
 
 

@@ -301,15 +301,12 @@ def _phase(out_dir: Path, board: Board) -> str:
 
 
 def _watch(process: subprocess.Popen, out_dir: Path, board: Board, label: str) -> None:
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from ...progress import status
 
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(f"{board.name}: {label}", total=None)
+    with status(f"{board.name}: {label}", show=True) as bar:
         while process.poll() is None:
             time.sleep(0.5)
-            bar.update(task, description=f"{board.name} {label}: {_phase(out_dir, board)}")
+            bar.update(description=f"{board.name} {label}: {_phase(out_dir, board)}")
 
 
 def _stage_seconds(out_dir: Path, board: Board, began: float, ended: float) -> dict:

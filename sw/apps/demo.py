@@ -14,11 +14,10 @@ batch measures the rate and the next batches are sized to fill the budget.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 from ...errors import ConveyorError
 from ...hw.boards import signoff
 from ...hw.machine.config import CoreConfig, load_config
+from ...progress import Bar, Steps
 
 __all__ = ["MODELS", "DemoError", "DemoReport", "compile_model", "digits_dir", "float_correct",
            "golden_sweep", "model_files", "next_batch_size", "rtl_sweep", "run_demo"]
@@ -329,13 +329,12 @@ def next_batch_size(samples: Sequence[tuple[int, float]], remaining: float) -> i
 
 
 def rtl_sweep(report: DemoReport, compiled, jobs: list[_Job], seconds: float,
-              run_batch: BatchRunner, advance: Callable[[int], None],
-              total: Callable[[int], None]) -> None:
+              run_batch: BatchRunner, advance: Bar) -> None:
     """Jobs on the RTL, in batches, while they fit in about ``seconds``."""
     start, samples, done = time.monotonic(), [], 0
     size = min(FIRST_BATCH, len(jobs))
     while size > 0:
-        total(done + size)
+        advance.update(total=done + size)
         batch = jobs[done:done + size]
         programs = [p for job in batch for p in compiled.programs_for(job.inputs)]
         began = time.monotonic()
@@ -351,57 +350,6 @@ def rtl_sweep(report: DemoReport, compiled, jobs: list[_Job], seconds: float,
         remaining = seconds - (time.monotonic() - start)
         size = min(next_batch_size(samples, remaining), len(jobs) - done)
     report.rtl_seconds = time.monotonic() - start
-
-
-# --- progress -------------------------------------------------------------------------------
-
-class _Progress:
-    """One rich display on stderr with a line per step; nothing when not shown."""
-
-    def __init__(self, show: bool):
-        self.bar = None
-        if show:
-            from rich import progress as rp
-            from rich.console import Console
-
-            self.bar = rp.Progress(rp.SpinnerColumn(), rp.TextColumn("{task.description}"),
-                                   rp.BarColumn(), rp.MofNCompleteColumn(),
-                                   rp.TimeElapsedColumn(), console=Console(stderr=True),
-                                   transient=True)
-
-    def __enter__(self):
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    @contextlib.contextmanager
-    def step(self, description: str, total: int | None = None) -> Iterator[tuple]:
-        """A line for one step: yields ``(advance(n), set_total(n))``."""
-        if self.bar is None:
-            yield (lambda n: None), (lambda n: None)
-            return
-        task = self.bar.add_task(description, total=total)
-        try:
-            yield (lambda n: self.bar.advance(task, n)), (
-                lambda n: self.bar.update(task, total=n))
-        finally:
-            self.bar.update(task, completed=self.bar.tasks[task].total or 1,
-                            total=self.bar.tasks[task].total or 1)
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """No display of ours meanwhile (the Verilator build shows its own)."""
-        if self.bar is not None:
-            self.bar.stop()
-        try:
-            yield
-        finally:
-            if self.bar is not None:
-                self.bar.start()
 
 
 # --- the demo -------------------------------------------------------------------------------
@@ -432,7 +380,7 @@ def run_demo(model: str = "mlp", config: CoreConfig | str = "small16", *,
             raise DemoError(f"digits must be at least 1, not {digits}")
         x, y = x[:digits], y[:digits]
     show = sys.stderr.isatty() if progress is None else progress
-    with _Progress(show) as bar:
+    with Steps(show) as bar:
         with bar.step(f"compile {model} for {config.name}"):
             imported, compiled = compile_model(onnx_path, calibration, config, x[:1])
             jobs = _jobs(imported, x, y)
@@ -454,10 +402,9 @@ def run_demo(model: str = "mlp", config: CoreConfig | str = "small16", *,
             def rtl_runner(programs):  # read back only the outputs: far faster than all MEM
                 return verilator_batch(programs, [words[k % len(words)]
                                                   for k in range(len(programs))])
-        with bar.step("golden model", total=len(jobs)) as (advance, _):
+        with bar.step("golden model", total=len(jobs)) as advance:
             golden_sweep(report, compiled, jobs, advance)
         if rtl_seconds > 0:
-            with bar.step("RTL (Verilator)", total=min(FIRST_BATCH, len(jobs))) as (
-                    advance, total):
-                rtl_sweep(report, compiled, jobs, rtl_seconds, rtl_runner, advance, total)
+            with bar.step("RTL (Verilator)", total=min(FIRST_BATCH, len(jobs))) as advance:
+                rtl_sweep(report, compiled, jobs, rtl_seconds, rtl_runner, advance)
     return report
