@@ -537,7 +537,7 @@ def _targeted(module, target: CoreConfig | None):
     return module
 
 
-# --- schedule charts and the benchmark (sw/apps/schedule_chart.py, sw/apps/bench.py) -----------------
+# --- schedule charts and the benchmark (sw/apps/chart/, sw/apps/bench/) -----------------
 
 def _chart_and_bench_parsers(sub) -> None:
     p = sub.add_parser("schedule", help="draw a program's pipeline chart (SVG, HTML or PNG)",
@@ -552,7 +552,8 @@ def _chart_and_bench_parsers(sub) -> None:
     p.add_argument("program", metavar="DIR|PROGRAM",
                    help="a directory from `conveyor compile`, assembly (.s) or a program image")
     p.add_argument("-o", "--output", required=True, metavar="FILE.svg|.html|.png",
-                   help="the chart; PNG needs an SVG rasteriser (cairosvg or rsvg-convert)")
+                   help="the chart, in the format its suffix names: SVG, HTML (the SVG with a "
+                        "title and a legend) or PNG")
     p.add_argument("--run", type=int, default=0, metavar="K",
                    help="a compiled DIR of several runs: chart run K (0)")
     p.add_argument("--width", type=int, default=1200, metavar="PX",
@@ -561,15 +562,16 @@ def _chart_and_bench_parsers(sub) -> None:
     _config_arg(p, default=None)
 
     p = sub.add_parser("bench", help="measure MXM utilisation, cycles, tool and simulator "
-                       "speed; regenerate docs/performance.md",
+                       "speed; JSON results, and a Markdown page with --docs",
                        description="Compile a sweep of matmul sizes, run them on the golden "
                        "model and the small ones on the Verilator RTL (in one simulator), and "
                        "measure compile time, Verilog generation and the Verilator build (a "
                        "cached model is reported with its recorded build time), simulated "
                        "cycles per second, and fmax and resources from board reports. Prints "
-                       "tables, writes the results as JSON and regenerates docs/performance.md "
-                       "(in a checkout). Exit 1 if a cycle count differs from the prediction "
-                       "or an output is not bit-exact.")
+                       "tables and writes the results as JSON; with --docs FILE.md, also as a "
+                       "Markdown page (no page is written without it). Exit 1 if a cycle count "
+                       "differs from the prediction or an output is not bit-exact.",
+                       epilog="example: conveyor bench --quick --docs docs/performance.md")
     p.add_argument("--quick", action="store_true",
                    help="a few minutes on 2 cores: short speed runs, Verilog timed only if "
                         "the model must be built")
@@ -577,8 +579,8 @@ def _chart_and_bench_parsers(sub) -> None:
     p.add_argument("-o", "--output", default="build/bench.json", metavar="RESULTS.json",
                    help="write the results here (build/bench.json)")
     p.add_argument("--docs", metavar="FILE.md",
-                   help="regenerate this page (default: docs/performance.md of the checkout)")
-    p.add_argument("--no-docs", action="store_true", help="do not regenerate the page")
+                   help="also write the results as this Markdown page, e.g. "
+                        "docs/performance.md (default: no page)")
     p.add_argument("--no-rtl", action="store_true",
                    help="golden model only: no Verilator build, no RTL runs")
     p.add_argument("--boards", default="build", metavar="DIR",
@@ -592,7 +594,7 @@ def _chart_and_bench_parsers(sub) -> None:
 
 def _cmd_schedule(args) -> int:
     from ..compiler import is_compiled_dir
-    from .schedule_chart import chart_data, check_output, write_chart
+    from .chart import chart_data, check_output, write_chart
     out = check_output(args.output)
     if is_compiled_dir(args.program):
         from ..compiler import load
@@ -622,18 +624,17 @@ def _cmd_schedule(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .bench import BenchPlan, render_table, repo_docs, results_ok, run_bench, write_outputs
+    from .bench import BenchPlan, render_table, results_ok, run_bench, write_outputs
+    if args.docs is not None and Path(args.docs).is_dir():  # refused before minutes of work
+        raise _UsageError(f"--docs {args.docs}: is a directory; name the page, e.g. "
+                          f"{Path(args.docs) / 'performance.md'}")
     plan = (BenchPlan.quick_plan if args.quick else BenchPlan.full_plan)(
         config=args.config, rtl=not args.no_rtl, boards_dir=args.boards,
         **({"specs": tuple(args.spec)} if args.spec else {}))
     log = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
     results = run_bench(plan, log=log, verbose=args.verbose)
-    docs = None
-    if not args.no_docs:
-        docs = Path(args.docs) if args.docs else repo_docs()
-        docs = docs / "performance.md" if docs is not None and docs.is_dir() else docs
     try:
-        written = write_outputs(results, args.output, docs)
+        written = write_outputs(results, args.output, args.docs)
     except OSError as e:
         raise _UsageError(f"{e.filename}: cannot write ({e.strerror})") from None
     if args.json:
