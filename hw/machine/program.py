@@ -27,6 +27,7 @@ __all__ = [
     "SrcLoc",
     "cycle_count",
     "halt_cycles",
+    "issued_macs",
     "mm_count",
     "mxm_utilization",
     "timeline",
@@ -175,14 +176,17 @@ def mm_count(program: Program) -> int:
                if issue.instr.op.mnemonic.startswith("mm."))
 
 
-def mxm_utilization(program: Program, cycles: int, useful_macs: int | None = None) -> float:
+def issued_macs(program: Program) -> int:
+    """L^2 MACs per ``mm`` the program issues: its useful MACs if no tile is padded."""
+    return program.config.lanes ** 2 * mm_count(program)
+
+
+def mxm_utilization(config: CoreConfig, cycles: int, useful_macs: int) -> float:
     """Useful MACs / (L^2 x cycles x MXM slices): the fraction of the MXMs' peak a run of
-    ``cycles`` reached. ``useful_macs`` defaults to L^2 per ``mm`` (no zero padding); a
-    compiler that pads tiles passes the MACs of the unpadded problem."""
-    cfg = program.config
-    mxms = len(cfg.slices_of("mxm"))
+    ``cycles`` reached; 0 on a core without an MXM or for a run of no cycles. A compiler that
+    pads tiles passes the MACs of the unpadded problem, a hand-written program
+    :func:`issued_macs`."""
+    mxms = len(config.slices_of("mxm"))
     if not mxms or cycles <= 0:
         return 0.0
-    peak = cfg.lanes ** 2 * cycles * mxms
-    macs = cfg.lanes ** 2 * mm_count(program) if useful_macs is None else useful_macs
-    return macs / peak
+    return useful_macs / (config.lanes ** 2 * cycles * mxms)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...errors import AsmError, ConveyorError
 from ...hw.machine.config import PRESETS, CoreConfig, load_config
+from ...hw.machine.program import mxm_utilization
 
 __all__ = ["main"]
 
@@ -222,8 +223,8 @@ def _cmd_compile(args) -> int:
     config = load_config(args.config)
     print_ir = sys.stderr if args.print_ir_after_all else None
     if args.model.endswith(".onnx"):
+        from ..frontends.calibration import load_calibration
         from ..frontends.onnx import import_onnx
-        from ..frontends.quantize import load_calibration
         if not args.calibration:
             raise _UsageError(f"{args.model}: a float ONNX model needs --calibration CALIB.npy")
         model = import_onnx(args.model, args.calibration)
@@ -275,13 +276,11 @@ def _run_compiled(args) -> int:
             if isinstance(r, Exception):
                 raise r
     cycles = sum(r.cycles for r in results)
-    mxms = max(1, len(config.slices_of("mxm")))
     exact = compiled.bit_exact([r.mem for r in results])
     report = {"cycles": cycles, "predicted_cycles": compiled.predicted_cycles,
               "bit_exact": exact, "backend": args.backend, "config": config.name,
               "program": args.program, "runs": len(programs),
-              "mxm_utilization": round(compiled.useful_macs / (config.lanes ** 2 * cycles
-                                                               * mxms), 4)}
+              "mxm_utilization": round(mxm_utilization(config, cycles, compiled.useful_macs), 4)}
     if args.json:
         print(json.dumps(report))
     else:
@@ -314,10 +313,10 @@ def _cmd_run(args) -> int:
     else:
         from ...sim.verilator import run
         result = run(program, waves=args.waves)
-    from ...hw.machine.program import mxm_utilization
+    from ...hw.machine.program import issued_macs
     report = {"cycles": result.cycles, "backend": args.backend, "config": config.name,
               "program": args.program,
-              "mxm_utilization": round(mxm_utilization(program, result.cycles), 4)}
+              "mxm_utilization": round(mxm_utilization(config, result.cycles, issued_macs(program)), 4)}
     if getattr(result, "ops", None) is not None:
         report["ops"] = result.ops
     if args.waves:

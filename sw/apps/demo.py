@@ -27,6 +27,7 @@ import numpy as np
 from ...errors import ConveyorError
 from ...hw.boards import signoff
 from ...hw.machine.config import CoreConfig, load_config
+from ...hw.machine.program import mxm_utilization
 from ...progress import Bar, Steps
 
 __all__ = ["MODELS", "DemoError", "DemoReport", "compile_model", "digits_dir", "float_correct",
@@ -91,6 +92,7 @@ class DemoReport:
     float_correct, int8_correct : digits classified right in float (onnx's reference
         evaluator) and in int8 (the golden model's outputs).
     predicted_cycles, useful_macs, runs : of one inference, from the compiler.
+    mxm_utilization : of one inference at the predicted cycles.
     golden_cycles, rtl_cycles : how many inferences took each cycle count.
     rtl_inferences, rtl_correct, rtl_seconds : the RTL part, wall time included start-ups.
     inexact : inferences whose outputs differ from numpy, or whose run failed, as
@@ -105,8 +107,7 @@ class DemoReport:
     float_correct: int
     predicted_cycles: int
     useful_macs: int
-    lanes: int
-    mxms: int
+    mxm_utilization: float
     runs: int = 1
     int8_correct: int = 0
     golden_cycles: Counter = field(default_factory=Counter)
@@ -144,10 +145,6 @@ class DemoReport:
         """The golden model's cycles per inference (the most common count)."""
         return _most_common(self.golden_cycles)
 
-    @property
-    def mxm_utilization(self) -> float:
-        """Useful MACs / (L² × cycles × MXM slices), as ``conveyor run`` reports it."""
-        return self.useful_macs / (self.lanes ** 2 * self.predicted_cycles * max(1, self.mxms))
 
     @property
     def us_per_inference(self) -> float:
@@ -369,7 +366,7 @@ def run_demo(model: str = "mlp", config: CoreConfig | str = "small16", *,
     progress : a rich progress display on stderr; by default when stderr is a terminal.
     rtl_runner : runs a batch of programs on the RTL; :func:`verilator_batch` by default.
     """
-    from ..frontends.quantize import digits_data
+    from ..frontends.datasets import digits_data
 
     onnx_path, calibration = model_files(model)
     if isinstance(config, str):
@@ -389,8 +386,9 @@ def run_demo(model: str = "mlp", config: CoreConfig | str = "small16", *,
                                 clock.mhz if clock else config.clock_mhz,
                                 f"{clock.board} sign-off" if clock else "nominal", len(jobs),
                                 float_correct(onnx_path, x, y), compiled.predicted_cycles,
-                                compiled.useful_macs, config.lanes,
-                                len(config.slices_of("mxm")), len(compiled.runs))
+                                compiled.useful_macs,
+                                mxm_utilization(config, compiled.predicted_cycles,
+                                                compiled.useful_macs), len(compiled.runs))
         if rtl_seconds > 0 and rtl_runner is None:
             from ...sim import verilator
             from ...sim.batch import verilator_batch

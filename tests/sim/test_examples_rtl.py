@@ -6,7 +6,7 @@ import json
 import numpy as np
 
 from conveyor.hw.machine.config import PRESETS
-from conveyor.hw.machine.program import mxm_utilization
+from conveyor.hw.machine.program import issued_macs, mxm_utilization
 from conveyor.sim import golden
 from conveyor.sw.apps.cli import main
 from conveyor.sw.asm import assemble_file
@@ -26,7 +26,7 @@ def test_example_is_cycle_exact_on_rtl(capsys, example, example_config):
     report = json.loads(out)
     assert report["backend"] == "verilator"
     assert report["cycles"] == expect.cycles
-    assert report["mxm_utilization"] == round(mxm_utilization(program, expect.cycles), 4)
+    assert report["mxm_utilization"] == round(mxm_utilization(program.config, expect.cycles, issued_macs(program)), 4)
     for spec in dumps:
         name = spec.split(":")[0]
         np.testing.assert_array_equal(np.array(report["dump"][spec], np.int8), expect.mem[name],

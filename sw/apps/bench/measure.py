@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ....hw.machine.config import CoreConfig, load_config
-from ....hw.machine.program import Program, cycle_count
+from ....hw.machine.program import Program, cycle_count, mxm_utilization
 from .programs import busy, golden_pipeline
 
 __all__ = ["FULL_SWEEP", "QUICK_SWEEP", "BenchPlan", "results_ok", "run_bench"]
@@ -177,13 +177,11 @@ def _sweep_one(spec: str, config: CoreConfig, seed: int):
     golden_seconds = time.perf_counter() - started
     golden_cpu = time.process_time() - cpu
     cycles = sum(r.cycles for r in results)
-    mxms = max(1, len(config.slices_of("mxm")))
     row = {"spec": spec, "runs": len(compiled.runs), "useful_macs": compiled.useful_macs,
            "predicted_cycles": compiled.predicted_cycles, "golden_cycles": cycles,
            "golden_bit_exact": compiled.bit_exact([r.mem for r in results]),
            "rtl_cycles": None, "rtl_bit_exact": None,
-           "mxm_utilization": round(compiled.useful_macs / (config.lanes ** 2 * cycles * mxms),
-                                    4),
+           "mxm_utilization": round(mxm_utilization(config, cycles, compiled.useful_macs), 4),
            "microseconds": round(cycles / config.clock_mhz, 2),
            "compile_seconds": round(compile_seconds, 3),
            "golden_seconds": round(golden_seconds, 3),

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ....errors import ConveyorError
+from ....hw.machine.cells import DIRECTIONS, Tracks, operand_cells
 from ....hw.machine.config import CoreConfig, Queue
 from ....hw.machine.isa import Stream
-from ....hw.machine.program import Program, mxm_utilization, timeline
+from ....hw.machine.program import Program, issued_macs, mxm_utilization, timeline
 from ....hw.machine.timing import latency
 
 __all__ = ["FAMILIES", "LEFT", "RIGHT", "Chart", "ChartError", "Segment", "chart_data",
@@ -141,43 +142,37 @@ def _total_issues(program: Program) -> int:
     return total
 
 
-_Cell = tuple[int, int, int]  # (direction 0 east / 1 west, stream, q = +-position)
+_Place = tuple[str, int, int]  # (direction, stream, position): a stream cell less its cycle
 
 
-def _cells(stream: Stream, position: int) -> tuple[_Cell, ...]:
-    east = stream.dir == "e"
-    q = position if east else -position
-    return tuple((0 if east else 1, s, q) for s in stream.lanes_of())
+def _places(stream: Stream, position: int) -> tuple[_Place, ...]:
+    return tuple(cell[:3] for cell in operand_cells(stream, position, 0))
 
 
 class _Streams:
-    """Matches every stream read to the write it sees (the nearest upstream write on its
-    diagonal, as the golden model does: docs/architecture.md) and keeps, per write, the last
-    cycle in which it is read. Writes must be added before the reads that see them, which
+    """Matches every stream read to the write it sees (the write its cell holds on its track,
+    :mod:`conveyor.hw.machine.cells`, as the golden model finds it) and keeps, per write, the
+    last cycle in which it is read. Writes must be added before the reads that see them, which
     issue order guarantees (a result lands at least one cycle after its issue)."""
 
     def __init__(self) -> None:
-        self.writers: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+        self.tracks = Tracks()  # writer: the write's index in the lists below
         self.start: list[int] = []
         self.last: list[int] = []
         self.dir: list[int] = []
 
-    def write(self, cells: tuple[_Cell, ...], cycle: int) -> None:
-        for d, s, q in cells:
-            self.writers.setdefault((d, s, cycle - q), []).append((q, len(self.start)))
+    def write(self, places: tuple[_Place, ...], cycle: int) -> None:
+        for place in places:
+            self.tracks.write((*place, cycle), len(self.start))
             self.start.append(cycle)
             self.last.append(cycle)
-            self.dir.append(d)
+            self.dir.append(DIRECTIONS.index(place[0]))
 
-    def read(self, cells: tuple[_Cell, ...], cycle: int) -> None:
-        last = self.last
-        for d, s, q in cells:
-            best_q, best = None, -1
-            for q_w, w in self.writers.get((d, s, cycle - q), ()):
-                if q_w <= q and (best_q is None or q_w > best_q):
-                    best_q, best = q_w, w
-            if best >= 0 and last[best] < cycle:
-                last[best] = cycle
+    def read(self, places: tuple[_Place, ...], cycle: int) -> None:
+        for place in places:
+            found = self.tracks.source((*place, cycle))
+            if found is not None and self.last[found[0]] < cycle:
+                self.last[found[0]] = cycle
 
     def inflight(self, cycles: int) -> np.ndarray:
         """(2, cycles): stream cells holding a value that is still to be read, per cycle."""
@@ -190,7 +185,7 @@ class _Streams:
         return np.cumsum(out, axis=1)[:, :cycles]
 
 
-def _decode(queue: Queue, instr) -> tuple[int, int, tuple[_Cell, ...], tuple[_Cell, ...]]:
+def _decode(queue: Queue, instr) -> tuple[int, int, tuple[_Place, ...], tuple[_Place, ...]]:
     """A queue entry's latency, family index (-1 for halt), and the stream cells it reads and
     writes; the same for every repetition (repeat's stride moves addresses, not streams)."""
     op = instr.op
@@ -199,8 +194,8 @@ def _decode(queue: Queue, instr) -> tuple[int, int, tuple[_Cell, ...], tuple[_Ce
     position = queue.slice.position
     reads = tuple(cell for name, value in instr.args
                   if isinstance(value, Stream) and name in op.reads
-                  for cell in _cells(value, position))
-    writes = _cells(instr["d"], position) if op.writes else ()
+                  for cell in _places(value, position))
+    writes = _places(instr["d"], position) if op.writes else ()
     return latency(op), _FAMILY_INDEX[family(op.mnemonic, op.kind)], reads, writes
 
 
@@ -312,7 +307,7 @@ def chart_data(program: Program, *, width: int = 1200, title: str | None = None,
         mode, segments = "issues", {q.name: rows.singles(q.name) for q in cfg.queues}
     else:
         mode, segments = "runs", {q.name: rows.runs(q.name) for q in cfg.queues}
-    util = mxm_utilization(program, end, useful_macs)
+    util = mxm_utilization(cfg, end, issued_macs(program) if useful_macs is None else useful_macs)
     heading = title or f"{subject or cfg.name}: {end:,} cycles"
     return Chart(cfg, heading, end, b, cfg.queues, segments, busy, seen, inflight, peak,
                  cfg.streams * cfg.positions, util, width, mode)
