@@ -13,14 +13,14 @@ issuing every cycle.
 from __future__ import annotations
 
 from ....hw.machine.config import CoreConfig
-from ....hw.machine.isa import Instr, Stream
+from ....hw.machine.isa import Instr, Stream, value_range
 from ....hw.machine.program import Program
 from ....hw.machine.timing import latency
 
 __all__ = ["busy", "golden_pipeline", "idle"]
 
 #: Largest repeat count; a long queue chains read/repeat pairs.
-_MAX_REPEAT = 65535
+_MAX_REPEAT = value_range("count")[1]
 
 
 def idle(config: CoreConfig, cycles: int = 1_000_000) -> Program:
