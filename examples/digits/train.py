@@ -6,7 +6,7 @@
 - ``cnn.onnx``: input ``x`` (N, 1, 8, 8) -> Conv 3x3 1->8 pad 1 -> Relu -> MaxPool 2x2 stride 2
   -> Flatten (C, H, W order: 128) -> Gemm 128x10 -> ``logits`` (N, 10).
 
-Both train on the fixed split of :func:`conveyor.sw.frontends.quantize.digits_data` (pixels / 16) with
+Both train on the fixed split of :func:`conveyor.sw.frontends.datasets.digits_data` (pixels / 16) with
 Adam and softmax cross-entropy, from a fixed seed, so a rerun writes the same weights on the same
 numpy. ``mlp_calib.npy`` / ``cnn_calib.npy`` are the first 128 training images in each model's
 input layout, for post-training quantisation. The float accuracy on the held-out 360 images is
@@ -22,7 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from conveyor.sw.frontends.quantize import digits_data
+from conveyor.sw.frontends.datasets import digits_data
 
 HERE = Path(__file__).resolve().parent
 SEED = 0

@@ -33,7 +33,7 @@ from ...progress import Bar, Steps
 __all__ = ["MODELS", "DemoError", "DemoReport", "compile_model", "digits_dir", "float_correct",
            "golden_sweep", "model_files", "next_batch_size", "rtl_sweep", "run_demo"]
 
-#: Model name -> the input layout of :func:`conveyor.sw.frontends.quantize.digits_data`.
+#: Model name -> the input layout of :func:`conveyor.sw.frontends.datasets.digits_data`.
 MODELS = {"mlp": "flat", "cnn": "nchw"}
 
 #: Inferences in the first RTL batch, which measures the simulator's rate.

@@ -1,5 +1,5 @@
 """Post-training int8 quantisation: the arithmetic that turns float tensors into the integers
-of a :class:`~conveyor.sw.ir.builder.Graph`, calibration data, and the digits data set.
+of a :class:`~conveyor.sw.ir.builder.Graph`.
 
 The scheme (what :func:`conveyor.sw.frontends.onnx.import_onnx` applies to a float model):
 
@@ -17,31 +17,22 @@ The scheme (what :func:`conveyor.sw.frontends.onnx.import_onnx` applies to a flo
   ``mul``/``shift`` pair of the VXM's ``requant`` (TFLite ``MultiplyByQuantizedMultiplier``) via
   :func:`conveyor.sw.ir.builder.quantize_multiplier`; one ``shift`` per layer, ``mul`` per channel.
   ``requant`` cannot multiply up, so an output scale that would make a multiplier reach 1 is
-  raised until it is below 1 (see :mod:`conveyor.sw.frontends.onnx`).
+  raised until it is below 1 (see :mod:`conveyor.sw.frontends.onnx.int8`).
 
 Rounding is half to even (``np.rint``), as ONNX's QuantizeLinear rounds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 import numpy as np
-
-from ...errors import ConveyorError
 
 __all__ = [
     "BIAS_BITS",
-    "HOLDOUT_EVERY",
     "INT8_QMAX",
-    "CalibrationError",
     "activation_scale",
     "bias_min_weight_scale",
     "calibration_amax",
     "dequantize",
-    "digits_data",
-    "load_calibration",
     "quantize",
     "quantize_bias",
     "quantize_weights",
@@ -50,12 +41,6 @@ __all__ = [
 #: The largest magnitude of a symmetric int8 value (weights use -127..127).
 INT8_QMAX = 127
 
-
-class CalibrationError(ConveyorError):
-    """Calibration data that cannot be read or does not fit the model's inputs."""
-
-
-# --- tensors ----------------------------------------------------------------------------------
 
 def quantize(x: np.ndarray, scale: float, zp: int = 0) -> np.ndarray:
     """float -> int8: ``clip(rint(x / scale) + zp, -128, 127)`` (ONNX QuantizeLinear)."""
@@ -123,70 +108,3 @@ def quantize_bias(b: np.ndarray, s_x: float, s_w: np.ndarray) -> np.ndarray:
     A bias too large for int32 saturates (it would dominate any accumulator anyway)."""
     q = np.rint(np.asarray(b, np.float64) / (s_x * np.asarray(s_w, np.float64)))
     return np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int32)
-
-
-# --- calibration data -------------------------------------------------------------------------
-
-def load_calibration(path: str | Path, input_names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Calibration inputs from ``path``: a ``.npy`` array (a model with one input) or a ``.npz``
-    with one array per input name. Each array is a batch of samples in the ONNX model's own
-    input layout (the leading axis runs over samples). Raises :class:`CalibrationError`."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            loaded = np.load(f, allow_pickle=False)
-            if isinstance(loaded, np.lib.npyio.NpzFile):
-                arrays = {k: loaded[k] for k in loaded.files}
-                loaded.close()
-            else:
-                arrays = None
-    except OSError as e:
-        raise CalibrationError(f"{path}: cannot read ({e.strerror or e})") from None
-    except (ValueError, EOFError) as e:
-        raise CalibrationError(f"{path}: not a .npy or .npz file ({e})") from None
-    if arrays is None:
-        if len(input_names) != 1:
-            raise CalibrationError(f"{path}: the model has {len(input_names)} inputs "
-                                   f"({', '.join(input_names)}); give a .npz with one array each")
-        arrays = {input_names[0]: loaded}
-    missing = [n for n in input_names if n not in arrays]
-    if missing:
-        raise CalibrationError(f"{path}: no array for input {missing[0]!r} (it holds "
-                               f"{', '.join(sorted(arrays)) or 'nothing'})")
-    out = {}
-    for name in input_names:
-        a = arrays[name]
-        if a.dtype.kind not in "fiu" or a.ndim == 0 or a.shape[0] == 0:
-            raise CalibrationError(f"{path}: input {name!r} needs a non-empty numeric batch, "
-                                   f"not {a.dtype} {a.shape}")
-        out[name] = a.astype(np.float32)
-    return out
-
-
-# --- the digits data set ----------------------------------------------------------------------
-
-#: Every HOLDOUT_EVERY-th sample of scikit-learn's digits (index % 5 == 0) is held out: 360 of
-#: 1797, the same split in training, calibration and every accuracy figure.
-HOLDOUT_EVERY = 5
-
-
-def digits_data(split: str = "test", layout: str = "flat") -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled 8x8 digits (no download): ``(images, labels)``.
-
-    ``split`` is ``"test"`` (the fixed held-out 360 samples, index % 5 == 0) or ``"train"``
-    (the other 1437). Pixels (0..16) are scaled to float32 in [0, 1]. ``layout`` is the model's
-    input layout: ``"flat"`` (n, 64) for the MLP, ``"nchw"`` (n, 1, 8, 8) for the CNN. Labels
-    are int64 0..9.
-    """
-    from sklearn.datasets import load_digits
-
-    if split not in ("test", "train"):
-        raise ValueError(f"split must be 'test' or 'train', not {split!r}")
-    shapes = {"flat": (-1, 64), "nchw": (-1, 1, 8, 8)}
-    if layout not in shapes:
-        raise ValueError(f"layout must be one of {', '.join(shapes)}, not {layout!r}")
-    digits = load_digits()
-    held = np.arange(len(digits.target)) % HOLDOUT_EVERY == 0
-    keep = held if split == "test" else ~held
-    x = (digits.data[keep] / 16.0).astype(np.float32).reshape(shapes[layout])
-    return x, digits.target[keep].astype(np.int64)

@@ -1,0 +1,214 @@
+"""The float model: an ONNX model as the graph level's ops and layouts, still in float.
+
+:func:`~conveyor.sw.frontends.onnx.lower.load_float_model` builds a :class:`FloatModel` from an
+ONNX file; :func:`~conveyor.sw.frontends.onnx.int8.import_onnx` calibrates and quantises it. In
+between it runs in numpy: :meth:`FloatModel.run` equals onnx's reference evaluator on the ONNX
+model, and with ``all_tensors`` gives every internal tensor, which is what calibration measures.
+
+Each :class:`FloatOp` is one op of :class:`~conveyor.sw.ir.builder.Graph` (``linear``,
+``conv2d``, ``add``, ``relu``, ``maxpool2x2``, ``reshape``) in the graph's layouts: images are
+(N, H, W, C) and 2-D tensors keep ONNX's shape. :class:`TensorSpec` converts a model input or
+output between ONNX's layout and the graph's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..quantize import dequantize, quantize
+from .load import OnnxImportError
+
+__all__ = ["FloatModel", "FloatOp", "Tensor", "TensorSpec"]
+
+
+@dataclass
+class TensorSpec:
+    """How a model input or output maps between ONNX and the graph.
+
+    Members
+    -------
+    name : the ONNX name, also the graph input's or output's name.
+    onnx_shape : its ONNX shape, with the batch the graph was built for.
+    graph_shape : its shape in the graph.
+    layout : ``"plain"`` (same element order), ``"nhwc"`` (ONNX (1, C, H, W) is graph
+        (H, W, C)) or ``"perm"`` (2-D; graph column ``i`` is ONNX column ``perm[i]``).
+    perm : the column permutation of a ``"perm"`` layout, else None.
+    scale, zp : the int8 quantisation of the graph tensor (set by :func:`import_onnx`).
+    """
+
+    name: str
+    onnx_shape: tuple[int, ...]
+    graph_shape: tuple[int, ...]
+    layout: str
+    perm: np.ndarray | None = None
+    scale: float = 1.0
+    zp: int = 0
+
+    def to_internal(self, x: np.ndarray) -> np.ndarray:
+        """ONNX layout -> the graph's element order, keeping a leading batch axis."""
+        if self.layout == "nhwc":
+            return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        if self.layout == "perm":
+            return x[:, self.perm]
+        return x
+
+    def to_onnx(self, x: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`to_internal`."""
+        if self.layout == "nhwc":
+            return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        if self.layout == "perm":
+            out = np.empty_like(x)
+            out[:, self.perm] = x
+            return out
+        return x
+
+    def to_graph(self, x: np.ndarray) -> np.ndarray:
+        """A float array of :attr:`onnx_shape` -> the int8 graph input."""
+        x = np.asarray(x, np.float32)
+        if x.shape != self.onnx_shape:
+            raise OnnxImportError(f"input {self.name!r}: expected shape {self.onnx_shape}, "
+                                  f"not {x.shape}")
+        return quantize(self.to_internal(x), self.scale, self.zp).reshape(self.graph_shape)
+
+    def from_graph(self, q: np.ndarray) -> np.ndarray:
+        """An int8 graph output -> float in :attr:`onnx_shape`."""
+        internal_shape = (self.onnx_shape[0],) + _internal_dims(self.onnx_shape, self.layout)
+        x = dequantize(np.asarray(q).reshape(internal_shape), self.scale, self.zp)
+        return self.to_onnx(x)
+
+
+def _internal_dims(onnx_shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    """The non-batch dims of a tensor as the float model holds it."""
+    if layout == "nhwc":
+        _, c, h, w = onnx_shape
+        return (h, w, c)
+    return tuple(onnx_shape[1:])
+
+
+@dataclass
+class Tensor:
+    """A runtime tensor of the float model: its ONNX shape (with the graph's batch), layout."""
+
+    shape: tuple[int, ...]
+    layout: str = "plain"
+    perm: np.ndarray | None = None
+
+    @property
+    def graph_shape(self) -> tuple[int, ...]:
+        if self.layout == "nhwc":
+            _, c, h, w = self.shape
+            return (h, w, c)
+        return self.shape
+
+
+@dataclass
+class FloatOp:
+    """One graph-level op in float, in the graph's layouts.
+
+    Members
+    -------
+    kind : ``linear``, ``conv2d``, ``add``, ``relu``, ``maxpool2x2`` or ``reshape``.
+    node : the ONNX node it came from (for messages).
+    inputs, output : tensor names.
+    w, b : float weights (linear (K, N); conv2d (R, S, C, K)) and bias (N,).
+    wq : ``(q, scale)`` when the model gave the int8 weights (QDQ), in ``w``'s layout, scale
+        per output channel; else None and :func:`import_onnx` quantises ``w``.
+    relu : a fused ReLU. stride, pad : conv2d's. shape : reshape's target (without batch).
+    """
+
+    kind: str
+    node: str
+    inputs: list[str]
+    output: str
+    w: np.ndarray | None = None
+    b: np.ndarray | None = None
+    wq: tuple[np.ndarray, np.ndarray] | None = None
+    relu: bool = False
+    stride: int = 1
+    pad: int = 0
+    shape: tuple[int, ...] = ()
+
+
+@dataclass
+class FloatModel:
+    """An ONNX model as graph-level ops in float (see the module docstring).
+
+    Members
+    -------
+    name : the ONNX graph's name.
+    inputs, outputs : :class:`TensorSpec` per model input and output, in ONNX order.
+    ops : the :class:`FloatOp` s in order.
+    tensors : every runtime tensor's ONNX shape and layout, by name.
+    pins : ``name -> (scale, zp)`` for tensors that the model quantises itself (QDQ).
+    """
+
+    name: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    ops: list[FloatOp]
+    tensors: dict[str, Tensor]
+    pins: dict[str, tuple[float, int]] = field(default_factory=dict)
+    output_values: dict[str, str] = field(default_factory=dict)  # output name -> tensor name
+    source: str = "<model>"
+
+    def run(self, feeds: Mapping[str, np.ndarray], *, all_tensors: bool = False
+            ) -> dict[str, np.ndarray]:
+        """Run in float: ``feeds`` and the result in ONNX layouts, any number of samples on the
+        leading axis. With ``all_tensors``, every internal tensor (graph layouts) instead."""
+        env: dict[str, np.ndarray] = {}
+        for spec in self.inputs:
+            if spec.name not in feeds:
+                raise OnnxImportError(f"{self.source}: no value for input {spec.name!r}")
+            x = np.asarray(feeds[spec.name], np.float64)
+            if x.shape[1:] != spec.onnx_shape[1:]:
+                raise OnnxImportError(f"{self.source}: input {spec.name!r} has shape {x.shape}, "
+                                      f"expected (n, {', '.join(map(str, spec.onnx_shape[1:]))})")
+            env[spec.name] = self._pinned(spec.name, spec.to_internal(x))
+        for op in self.ops:
+            env[op.output] = self._pinned(op.output, _run_op(op, [env[i] for i in op.inputs]))
+        if all_tensors:
+            return env
+        return {spec.name: spec.to_onnx(env[self.output_values[spec.name]]).astype(np.float32)
+                for spec in self.outputs}
+
+    def _pinned(self, name: str, x: np.ndarray) -> np.ndarray:
+        """Fake quantisation at a tensor the model quantises (QuantizeLinear rounding)."""
+        if name not in self.pins:
+            return x
+        scale, zp = self.pins[name]
+        return (np.clip(np.rint(x / scale) + zp, -128, 127) - zp) * scale
+
+
+def _run_op(op: FloatOp, args: list[np.ndarray]) -> np.ndarray:
+    x = args[0]
+    if op.kind == "linear":
+        y = x @ op.w + op.b
+    elif op.kind == "conv2d":
+        y = _conv_nhwc(x, op.w, op.stride, op.pad) + op.b
+    elif op.kind == "add":
+        y = x + args[1]
+    elif op.kind == "relu":
+        y = np.maximum(x, 0)
+    elif op.kind == "maxpool2x2":
+        n, h, w, c = x.shape
+        y = x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+    elif op.kind == "reshape":
+        y = x.reshape((x.shape[0],) + op.shape)
+    else:  # pragma: no cover - every kind above is the whole list
+        raise AssertionError(op.kind)
+    return np.maximum(y, 0) if op.relu else y
+
+
+def _conv_nhwc(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    """x (N, H, W, C), w (R, S, C, K) -> (N, OH, OW, K), zero padding."""
+    n, h, wd, c = x.shape
+    r, s, _, k = w.shape
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    oh, ow = (h + 2 * pad - r) // stride + 1, (wd + 2 * pad - s) // stride + 1
+    cols = [xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+            for i in range(r) for j in range(s)]
+    patches = np.stack(cols, axis=3).reshape(n, oh, ow, r * s * c)
+    return patches @ w.reshape(r * s * c, k)

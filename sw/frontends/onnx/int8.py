@@ -1,0 +1,275 @@
+"""The float model to an int8 :class:`~conveyor.sw.ir.builder.Graph`: calibration, one scale
+per group of tensors that must share it, and quantised weights, biases and requant multipliers.
+
+:func:`import_onnx` lowers an ONNX model with
+:func:`~conveyor.sw.frontends.onnx.lower.load_float_model` unless it is given a
+:class:`~conveyor.sw.frontends.onnx.float_model.FloatModel`, runs that on the calibration inputs
+for each tensor's range and builds the graph with the scheme of
+:mod:`conveyor.sw.frontends.quantize`. The :class:`ImportedModel` it returns converts inputs and
+outputs between ONNX's float layouts and the graph's int8 ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..calibration import load_calibration
+from ..quantize import (
+    activation_scale,
+    bias_min_weight_scale,
+    calibration_amax,
+    quantize_bias,
+    quantize_weights,
+)
+from .float_model import FloatModel, FloatOp, TensorSpec
+from .load import OnnxImportError
+from .lower import load_float_model
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
+
+__all__ = ["ImportedModel", "import_onnx"]
+
+#: requant cannot multiply up: every real multiplier is kept at most this.
+_MAX_MULTIPLIER = 1.0 - 2.0 ** -20
+
+
+@dataclass
+class ImportedModel:
+    """A quantised model: the graph and how to feed it and read it.
+
+    Members
+    -------
+    graph : the :class:`~conveyor.sw.ir.builder.Graph`.
+    float_model : the :class:`FloatModel` it was quantised from.
+    inputs, outputs : :class:`TensorSpec` per input and output, with their scales.
+    scales : ``tensor -> (scale, zp)`` of every int8 tensor of the float model.
+    """
+
+    graph: object
+    float_model: FloatModel
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    scales: dict[str, tuple[float, int]]
+
+    def quantize_inputs(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Float inputs in ONNX layout (the graph's batch) -> the graph's int8 inputs."""
+        return {s.name: s.to_graph(feeds[s.name]) for s in self.inputs}
+
+    def dequantize_outputs(self, results: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The graph's int8 outputs -> float in ONNX layout."""
+        return {s.name: s.from_graph(results[s.name]) for s in self.outputs}
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Quantise ``feeds``, run the graph with :func:`conveyor.sw.ir.reference.evaluate`,
+        dequantise the outputs."""
+        from ...ir.reference import evaluate
+
+        return self.dequantize_outputs(evaluate(self.graph, self.quantize_inputs(feeds)))
+
+
+class _Groups:
+    """Union-find over tensors that must share one int8 scale."""
+
+    def __init__(self):
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def import_onnx(model: str | Path | ModelProto | FloatModel,
+                calibration: str | Path | Mapping[str, np.ndarray] | np.ndarray | None = None,
+                *, batch: int = 1, percentile: float | None = None) -> ImportedModel:
+    """Read an ONNX model and quantise it into a :class:`~conveyor.sw.ir.builder.Graph`.
+
+    Parameters
+    ----------
+    model : a path, an ``onnx.ModelProto`` or a :class:`FloatModel`.
+    calibration : calibration inputs, each a batch of samples in the model's ONNX input layout:
+        a path to a ``.npy`` (one input) or ``.npz`` (an array per input name), a mapping
+        name -> array, or one array. Needed unless the model is quantised (QDQ) throughout.
+    batch : the graph's batch for a symbolic batch dimension.
+    percentile : None for max-abs calibration, else the percentile of ``|x|`` that becomes an
+        activation's int8 range (see :mod:`conveyor.sw.frontends.quantize`).
+
+    Tensors that must share a scale (the two inputs of an Add; the input and output of Relu,
+    MaxPool and Reshape) get one scale: the largest range among them, or the scale the model
+    fixed with QDQ. An output scale that would make a requant multiplier reach 1 is raised.
+    """
+    from ...ir.builder import Graph, quantize_multiplier
+
+    fm = model if isinstance(model, FloatModel) else load_float_model(model, batch=batch)
+    src = fm.source
+
+    # Which tensors share a scale.
+    groups = _Groups()
+    for spec in fm.inputs:
+        groups.find(spec.name)
+    for op in fm.ops:
+        groups.find(op.output)
+        if op.kind in ("relu", "maxpool2x2", "reshape"):
+            groups.union(op.output, op.inputs[0])
+        elif op.kind == "add":
+            groups.union(op.inputs[0], op.inputs[1])
+    members: dict[str, list[str]] = {}
+    for t in groups.parent:
+        members.setdefault(groups.find(t), []).append(t)
+
+    # Fixed scales (QDQ), then calibrated ranges for the rest.
+    scale: dict[str, float] = {}
+    zero: dict[str, int] = {}
+    pinned: set[str] = set()
+    for root, names in members.items():
+        pins = [(t, fm.pins[t]) for t in names if t in fm.pins]
+        zero[root] = 0
+        if pins:
+            (t0, (s0, z0)) = pins[0]
+            for t, (s, z) in pins[1:]:
+                if not math.isclose(s, s0, rel_tol=1e-6) or z != z0:
+                    raise OnnxImportError(f"{src}: tensors {t0!r} and {t!r} must share one scale "
+                                          f"(an Add's inputs, or a Relu/MaxPool/Reshape's input "
+                                          f"and output) but are quantised with ({s0}, {z0}) and "
+                                          f"({s}, {z})")
+            scale[root], zero[root] = s0, z0
+            pinned.add(root)
+    if len(pinned) < len(members):
+        feeds = _calibration_feeds(fm, calibration)
+        env = fm.run(feeds, all_tensors=True)
+        for root, names in members.items():
+            if root not in pinned:
+                amax = max(calibration_amax(env[t], percentile) for t in names)
+                scale[root] = activation_scale(amax)
+
+    def s_of(t: str) -> float:
+        return scale[groups.find(t)]
+
+    def z_of(t: str) -> int:
+        return zero[groups.find(t)]
+
+    # Weight quantisation, then output scales raised until every multiplier is below 1.
+    wq: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def in_scale(i: int, op: FloatOp) -> float:
+        return float(np.max(s_of(op.inputs[0]) * wq[i][1])) if i in wq else s_of(op.inputs[0])
+
+    for _ in range(len(fm.ops) + 1):
+        for i, op in enumerate(fm.ops):
+            if op.kind in ("linear", "conv2d"):
+                wq[i] = op.wq if op.wq is not None else quantize_weights(
+                    op.w, axis=-1, min_scale=bias_min_weight_scale(op.b, s_of(op.inputs[0])))
+        changed = False
+        for i, op in enumerate(fm.ops):
+            if op.kind not in ("linear", "conv2d", "add"):
+                continue
+            need = in_scale(i, op) / _MAX_MULTIPLIER
+            root = groups.find(op.output)
+            if s_of(op.output) < need:
+                if root in pinned:
+                    raise OnnxImportError(
+                        f"{src}: {op.kind} {op.node!r}: output scale {s_of(op.output)} is "
+                        f"smaller than the accumulator's {in_scale(i, op)}; requant cannot "
+                        f"multiply up")
+                scale[root] = need
+                changed = True
+        if not changed:
+            break
+
+    # Build the graph.
+    g = Graph(_graph_name(fm.name))
+    values = {}
+    for spec in fm.inputs:
+        values[spec.name] = g.input(spec.name, spec.graph_shape)
+    for i, op in enumerate(fm.ops):
+        out_t = fm.tensors[op.output]
+        x = values[op.inputs[0]]
+        if op.kind in ("linear", "conv2d"):
+            q, s_w = wq[i]
+            s_x, z_x = s_of(op.inputs[0]), z_of(op.inputs[0])
+            if z_x and op.kind == "conv2d" and op.pad:
+                raise OnnxImportError(f"{src}: conv2d {op.node!r}: input zero point {z_x} with "
+                                      f"padding {op.pad} (the graph pads with 0, not the zero "
+                                      f"point)")
+            bias = quantize_bias(op.b, s_x, s_w).astype(np.int64)
+            if z_x:  # fold the input zero point: x_real ~ s_x * (x - z_x)
+                bias = bias - z_x * q.astype(np.int64).reshape(-1, q.shape[-1]).sum(axis=0)
+            bias = np.clip(bias, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+            mul, shift = quantize_multiplier(s_x * s_w / s_of(op.output))
+            if op.kind == "linear":
+                v = g.linear(x, q, bias, mul=mul, shift=shift, zp=z_of(op.output),
+                             relu=op.relu)
+            else:
+                v = g.conv2d(x, q, bias, stride=op.stride, pad=op.pad, mul=mul, shift=shift,
+                             zp=z_of(op.output), relu=op.relu)
+        elif op.kind == "add":
+            if z_of(op.inputs[0]) or z_of(op.inputs[1]):
+                raise OnnxImportError(f"{src}: add {op.node!r}: inputs with a zero point other "
+                                      f"than 0 cannot be added by the graph's add")
+            mul, shift = quantize_multiplier(s_of(op.inputs[0]) / s_of(op.output))
+            v = g.add(x, values[op.inputs[1]], mul=mul, shift=shift, zp=z_of(op.output),
+                      relu=op.relu)
+        elif op.kind == "relu":
+            v = g.relu(x, zp=z_of(op.inputs[0]))
+        elif op.kind == "maxpool2x2":
+            v = g.maxpool2x2(x)
+        else:
+            v = g.reshape(x, out_t.graph_shape)
+        values[op.output] = v
+
+    def spec(s: TensorSpec, t: str) -> TensorSpec:
+        return TensorSpec(s.name, s.onnx_shape, s.graph_shape, s.layout, s.perm, s_of(t), z_of(t))
+
+    inputs = [spec(s, s.name) for s in fm.inputs]
+    outputs = [spec(s, fm.output_values[s.name]) for s in fm.outputs]
+    for s in outputs:
+        g.output(s.name, values[fm.output_values[s.name]])
+    scales = {t: (s_of(t), z_of(t)) for t in groups.parent}
+    return ImportedModel(g, fm, inputs, outputs, scales)
+
+
+def _graph_name(name: str) -> str:
+    import re
+
+    return re.sub(r"[^\w.$-]", "_", name) or "model"
+
+
+def _calibration_feeds(fm: FloatModel, calibration) -> dict[str, np.ndarray]:
+    names = [s.name for s in fm.inputs]
+    if calibration is None:
+        raise OnnxImportError(f"{fm.source}: calibration inputs are needed to quantise this "
+                              f"float model (--calibration FILE.npy)")
+    if isinstance(calibration, (str, Path)):
+        feeds = load_calibration(calibration, names)
+    elif isinstance(calibration, np.ndarray):
+        if len(names) != 1:
+            raise OnnxImportError(f"{fm.source}: the model has {len(names)} inputs; give "
+                                  f"calibration as a mapping name -> array")
+        feeds = {names[0]: calibration}
+    elif isinstance(calibration, Mapping):
+        feeds = dict(calibration)
+    else:
+        raise OnnxImportError(f"calibration must be a path, an array or a mapping, not "
+                              f"{type(calibration).__name__}")
+    for spec in fm.inputs:
+        if spec.name not in feeds:
+            raise OnnxImportError(f"{fm.source}: no calibration data for input {spec.name!r}")
+        x = np.asarray(feeds[spec.name])
+        if x.shape[1:] != spec.onnx_shape[1:]:
+            where = calibration if isinstance(calibration, (str, Path)) else "calibration"
+            raise OnnxImportError(f"{where}: input {spec.name!r} needs samples of shape "
+                                  f"(n, {', '.join(map(str, spec.onnx_shape[1:]))}), not "
+                                  f"{x.shape}")
+    return feeds

@@ -1,0 +1,578 @@
+"""ONNX nodes to the float model (:class:`~conveyor.sw.frontends.onnx.float_model.FloatModel`).
+
+Supported ONNX ops: Gemm (``transA=0``, constant B), MatMul (2-D activation times a constant),
+Add (two activations of one shape, or a constant bias right after a Gemm/MatMul/Conv, fused into
+it), Relu (fused into the Gemm/MatMul/Conv/Add before it when that is its only reader), Conv
+(2-D, group 1, dilation 1, one stride and one pad for both axes), MaxPool (2x2, stride 2, no
+padding), Flatten, Reshape (keeping the batch axis), Identity, Dropout (inference), Constant,
+Shape (of a runtime tensor: a constant, as every shape is static; so ``x.view(x.size(0), -1)``
+exports fold), and QuantizeLinear/DequantizeLinear: a QuantizeLinear -> DequantizeLinear pair on
+an activation fixes that tensor's scale and zero point (uint8 becomes int8 with ``zp - 128``),
+and DequantizeLinear of a constant int8 weight uses those integers and scales as they are. Any
+other node whose inputs are all constants is folded. Anything else raises
+:class:`~conveyor.sw.frontends.onnx.load.OnnxImportError` with the op type and the node name,
+one line; :func:`check_model` does only that check, so it needs no calibration data.
+
+Layouts. ONNX images are NCHW; the graph's ``conv2d`` is channels-last (H, W, C) with batch 1,
+so a 4-D input ``(1, C, H, W)`` becomes a graph input ``(H, W, C)`` (transposed by
+:meth:`~conveyor.sw.frontends.onnx.int8.ImportedModel.quantize_inputs`) and every 4-D tensor
+inside is kept as (H, W, C). 2-D tensors keep their shape, with the batch as rows; a symbolic
+batch dimension becomes ``batch`` (default 1). Flatten (or Reshape to ``(N, -1)``) of an
+(H, W, C) tensor is a row-major ``graph.reshape``, whose element order (h, w, c) differs from
+ONNX's (c, h, w): the importer tracks that permutation and permutes the rows of the next
+Gemm/MatMul weight to match, so no data moves at run time. An output that is still permuted or
+channels-last is put back into ONNX's layout by
+:meth:`~conveyor.sw.frontends.onnx.int8.ImportedModel.dequantize_outputs`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .float_model import FloatModel, FloatOp, Tensor, TensorSpec
+from .load import OnnxImportError, check_onnx, first_line, load_onnx
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
+
+__all__ = ["SUPPORTED_OPS", "check_model", "load_float_model"]
+
+#: ONNX op types the importer lowers (any node whose inputs are all constants is folded too).
+SUPPORTED_OPS = ("Add", "Constant", "Conv", "DequantizeLinear", "Dropout", "Flatten", "Gemm",
+                 "Identity", "MatMul", "MaxPool", "QuantizeLinear", "Relu", "Reshape", "Shape")
+
+
+@dataclass
+class _Const:
+    """A constant; ``q``/``qscale``/``qaxis`` when it is DequantizeLinear of int8 weights."""
+
+    value: np.ndarray
+    q: np.ndarray | None = None
+    qscale: np.ndarray | None = None
+    qaxis: int | None = None
+
+
+class _Builder:
+    def __init__(self, model, source: str, batch: int):
+        self.model, self.source, self.batch = model, source, batch
+        self.consts: dict[str, _Const] = {}
+        self.tensors: dict[str, Tensor] = {}
+        self.alias: dict[str, str] = {}
+        self.producer: dict[str, FloatOp] = {}
+        self.quantized: dict[str, tuple[str, float, int]] = {}  # Q output -> (input, s, zp)
+        self.pins: dict[str, tuple[float, int]] = {}
+        self.ops: list[FloatOp] = []
+        self.graph_outputs = {o.name for o in model.graph.output}
+        self.readers: dict[str, int] = {}
+        for node in model.graph.node:
+            for name in node.input:
+                if name:
+                    self.readers[name] = self.readers.get(name, 0) + 1
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def fail(self, node, message: str) -> OnnxImportError:
+        return OnnxImportError(f"{self.source}: {node.op_type} {_node_name(node)}: {message}")
+
+    def resolve(self, name: str) -> str:
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+    def runtime(self, node, name: str) -> tuple[str, Tensor]:
+        name = self.resolve(name)
+        if name in self.quantized:
+            raise self.fail(node, f"reads {name!r}, the int8 output of a QuantizeLinear; only "
+                                  f"a DequantizeLinear may read it")
+        if name not in self.tensors:
+            raise self.fail(node, f"input {name!r} is not a runtime tensor of the model")
+        return name, self.tensors[name]
+
+    def const(self, node, name: str, what: str) -> _Const:
+        if name not in self.consts:
+            raise self.fail(node, f"{what} {name!r} must be a constant (an initializer)")
+        return self.consts[name]
+
+    def attrs(self, node) -> dict:
+        from onnx import helper
+
+        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+    def emit(self, op: FloatOp, shape: tuple[int, ...], layout: str = "plain",
+             perm: np.ndarray | None = None) -> None:
+        self.ops.append(op)
+        self.producer[op.output] = op
+        self.tensors[op.output] = Tensor(shape, layout, perm)
+
+    def fusable(self, node, name: str) -> FloatOp | None:
+        """The op producing ``name`` if a following op may fuse into it: ``name`` has no other
+        reader, is not a model output and is not quantised on its own (QDQ)."""
+        internal = self.resolve(name)
+        op = self.producer.get(internal)
+        if op is None or op.relu or self.readers.get(name, 0) != 1 or name in self.graph_outputs:
+            return None
+        if internal != name and (self.readers.get(internal, 0) != 1
+                                 or internal in self.graph_outputs):
+            return None
+        if internal in self.pins or name in self.pins:
+            return None
+        return op
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def add_inputs(self) -> list[TensorSpec]:
+        from onnx import TensorProto, numpy_helper
+
+        for init in self.model.graph.initializer:
+            self.consts[init.name] = _Const(numpy_helper.to_array(init))
+        specs = []
+        for vi in self.model.graph.input:
+            if vi.name in self.consts:
+                continue  # an initializer listed as an input (old exporters)
+            t = vi.type.tensor_type
+            if t.elem_type not in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16):
+                raise OnnxImportError(f"{self.source}: input {vi.name!r} must be a float tensor "
+                                      f"(the importer quantises it)")
+            if not t.HasField("shape"):
+                raise OnnxImportError(f"{self.source}: input {vi.name!r} has no shape")
+            shape = []
+            for i, d in enumerate(t.shape.dim):
+                if d.HasField("dim_value") and d.dim_value > 0:
+                    shape.append(d.dim_value)
+                elif i == 0:
+                    shape.append(self.batch)
+                else:
+                    raise OnnxImportError(f"{self.source}: input {vi.name!r} has a symbolic "
+                                          f"dimension {i} ({d.dim_param or '?'}); only the "
+                                          f"batch (dimension 0) may be symbolic")
+            shape = tuple(shape)
+            if len(shape) == 4:
+                if shape[0] != 1:
+                    raise OnnxImportError(f"{self.source}: input {vi.name!r} is {shape}: images "
+                                          f"(N, C, H, W) need batch 1 (the graph's conv2d "
+                                          f"takes one image)")
+                layout = "nhwc"
+            elif len(shape) == 2:
+                layout = "plain"
+            else:
+                raise OnnxImportError(f"{self.source}: input {vi.name!r} has rank {len(shape)}; "
+                                      f"the importer takes (N, F) vectors or (1, C, H, W) images")
+            tensor = Tensor(shape, layout)
+            self.tensors[vi.name] = tensor
+            specs.append(TensorSpec(vi.name, shape, tensor.graph_shape, layout))
+        if not specs:
+            raise OnnxImportError(f"{self.source}: the model has no runtime input")
+        return specs
+
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def node(self, node) -> None:
+        standard = node.domain in ("", "ai.onnx")
+        handler = getattr(self, f"op_{node.op_type}", None) if standard else None
+        if standard and node.op_type != "DequantizeLinear" and (
+                node.op_type == "Constant"
+                or (node.input and all(self.resolve(i) in self.consts for i in node.input if i))):
+            return self.fold(node)
+        if handler is None:
+            domain = "" if standard else f" (domain {node.domain})"
+            raise OnnxImportError(f"{self.source}: unsupported op {node.op_type}{domain} "
+                                  f"(node {_node_name(node)})")
+        handler(node)
+
+    def fold(self, node) -> None:
+        """Evaluate a node whose inputs are all constants with onnx's reference evaluator."""
+        from onnx import helper, numpy_helper
+        from onnx.reference import ReferenceEvaluator
+
+        inits = [numpy_helper.from_array(self.consts[self.resolve(i)].value, i)
+                 for i in dict.fromkeys(i for i in node.input if i)]
+        graph = helper.make_graph([node], "fold", [],
+                                  [helper.make_empty_tensor_value_info(o) for o in node.output],
+                                  inits)
+        model = helper.make_model(graph, opset_imports=list(self.model.opset_import))
+        try:
+            results = ReferenceEvaluator(model).run(None, {})
+        except Exception as e:  # noqa: BLE001 - the reference evaluator raises anything
+            raise self.fail(node, f"cannot fold this constant node ({first_line(e)})") from None
+        for name, value in zip(node.output, results):
+            if name:
+                self.consts[name] = _Const(np.asarray(value))
+
+    def op_Identity(self, node) -> None:
+        name, _ = self.runtime(node, node.input[0])
+        self.alias[node.output[0]] = name
+
+    def op_Dropout(self, node) -> None:
+        if len(node.output) > 1 and node.output[1] and self.readers.get(node.output[1]):
+            raise self.fail(node, "the mask output is not supported")
+        if len(node.input) > 2 and node.input[2]:
+            mode = self.const(node, node.input[2], "training_mode").value
+            if bool(np.asarray(mode).any()):
+                raise self.fail(node, "training_mode must be false")
+        self.op_Identity(node)
+
+    def op_Shape(self, node) -> None:
+        _, t = self.runtime(node, node.input[0])
+        a = self.attrs(node)
+        shape = np.array(t.shape, np.int64)[a.get("start", 0):a.get("end", len(t.shape))]
+        self.consts[node.output[0]] = _Const(shape)
+
+    def op_QuantizeLinear(self, node) -> None:
+        name, _ = self.runtime(node, node.input[0])
+        scale, zp = self.qparams(node)
+        self.quantized[node.output[0]] = (name, scale, zp)
+
+    def qparams(self, node) -> tuple[float, int]:
+        """Per-tensor (scale, zero point) of a Q/DQ on an activation, in int8 terms."""
+        scale = self.const(node, node.input[1], "scale").value
+        if scale.size != 1:
+            raise self.fail(node, f"activations need one scale per tensor, not {scale.shape}")
+        dtype, zp = np.dtype(np.uint8), 0
+        if len(node.input) > 2 and node.input[2]:
+            z = self.const(node, node.input[2], "zero point").value
+            if z.size != 1:
+                raise self.fail(node, f"activations need one zero point, not {z.shape}")
+            dtype, zp = z.dtype, int(z.reshape(-1)[0])
+        if dtype == np.uint8:
+            zp -= 128
+        elif dtype != np.int8:
+            raise self.fail(node, f"activations must be int8 or uint8, not {dtype}")
+        if "output_dtype" in self.attrs(node) and self.attrs(node)["output_dtype"] not in (0, 2,
+                                                                                          3):
+            raise self.fail(node, "activations must be int8 or uint8")
+        s = float(scale.reshape(-1)[0])
+        if not s > 0:
+            raise self.fail(node, f"scale must be positive, not {s}")
+        return s, zp
+
+    def op_DequantizeLinear(self, node) -> None:
+        src = self.resolve(node.input[0])
+        if src in self.consts:
+            return self.dequantize_const(node)
+        if src not in self.quantized:
+            raise self.fail(node, f"reads {src!r}, which no QuantizeLinear produced (int8 model "
+                                  f"inputs are not supported)")
+        name, s_q, zp_q = self.quantized[src]
+        s, zp = self.qparams(node)
+        if not math.isclose(s, s_q, rel_tol=1e-6) or zp != zp_q:
+            raise self.fail(node, f"scale/zero point ({s}, {zp}) differ from its QuantizeLinear's "
+                                  f"({s_q}, {zp_q})")
+        if name in self.pins and (not math.isclose(self.pins[name][0], s, rel_tol=1e-6)
+                                  or self.pins[name][1] != zp):
+            raise self.fail(node, f"{name!r} is quantised twice with different parameters")
+        self.pins[name] = (s, zp)
+        self.alias[node.output[0]] = name
+
+    def dequantize_const(self, node) -> None:
+        x = self.consts[self.resolve(node.input[0])].value
+        scale = self.const(node, node.input[1], "scale").value.astype(np.float64)
+        zp = (self.const(node, node.input[2], "zero point").value.astype(np.int64)
+              if len(node.input) > 2 and node.input[2] else np.zeros_like(scale, np.int64))
+        axis = self.attrs(node).get("axis", 1)
+        if scale.size > 1 or zp.size > 1:
+            if "block_size" in self.attrs(node) and self.attrs(node)["block_size"]:
+                raise self.fail(node, "blocked quantisation is not supported")
+            axis %= x.ndim
+            shape = [1] * x.ndim
+            shape[axis] = -1
+            scale_b, zp_b = scale.reshape(shape), zp.reshape(shape)
+        else:
+            scale_b, zp_b, axis = scale.reshape(()), zp.reshape(()), None
+        q = x.astype(np.int64) - zp_b
+        value = (q * scale_b).astype(np.float32)
+        const = _Const(value)
+        if x.dtype in (np.int8, np.uint8) and q.min(initial=0) >= -128 and q.max(initial=0) <= 127:
+            const = _Const(value, q.astype(np.int8), scale.reshape(-1), axis)
+        self.consts[node.output[0]] = const
+
+    def op_Relu(self, node) -> None:
+        op = self.fusable(node, node.input[0])
+        if op is not None and op.kind in ("linear", "conv2d", "add"):
+            op.relu = True
+            self.alias[node.output[0]] = op.output
+            return
+        name, t = self.runtime(node, node.input[0])
+        self.emit(FloatOp("relu", _node_name(node), [name], node.output[0]), t.shape, t.layout,
+                  t.perm)
+
+    def op_Add(self, node) -> None:
+        a, b = node.input
+        ca, cb = self.resolve(a) in self.consts, self.resolve(b) in self.consts
+        if ca or cb:
+            return self.bias_add(node, b if ca else a, self.consts[self.resolve(a if ca else b)])
+        (na, ta), (nb, tb) = self.runtime(node, a), self.runtime(node, b)
+        if ta.shape != tb.shape:
+            raise self.fail(node, f"adds {ta.shape} and {tb.shape}: the importer adds tensors "
+                                  f"of one shape (no broadcasting)")
+        if ta.layout != tb.layout or (ta.perm is not None and tb.perm is not None
+                                      and not np.array_equal(ta.perm, tb.perm)):
+            raise self.fail(node, "adds tensors held in different layouts")
+        self.emit(FloatOp("add", _node_name(node), [na, nb], node.output[0]), ta.shape,
+                  ta.layout, ta.perm)
+
+    def bias_add(self, node, x: str, c: _Const) -> None:
+        op = self.fusable(node, x)
+        if op is None or op.kind not in ("linear", "conv2d"):
+            raise self.fail(node, "adding a constant is supported only as the bias of the Gemm, "
+                                  "MatMul or Conv right before it")
+        n = op.b.shape[0]
+        v = c.value.astype(np.float64)
+        squeezed = v.reshape([d for d in v.shape if d != 1]) if v.size == n else v
+        if v.size == 1:
+            bias = np.full(n, float(v.reshape(-1)[0]))
+        elif squeezed.shape == (n,) and _bias_broadcasts(v.shape, self.tensors[op.output].shape):
+            bias = squeezed
+        else:
+            raise self.fail(node, f"constant of shape {v.shape} is not a per-channel bias of "
+                                  f"{self.tensors[op.output].shape}")
+        op.b = op.b + bias
+        self.alias[node.output[0]] = op.output
+
+    def op_Gemm(self, node) -> None:
+        a = self.attrs(node)
+        if a.get("transA", 0):
+            raise self.fail(node, "transA=1 is not supported (A must be the activation)")
+        self.linear(node, node.input[0], node.input[1], node.input[2] if len(node.input) > 2
+                    else "", bool(a.get("transB", 0)), float(a.get("alpha", 1.0)),
+                    float(a.get("beta", 1.0)))
+
+    def op_MatMul(self, node) -> None:
+        if self.resolve(node.input[0]) in self.consts:
+            raise self.fail(node, "a constant times an activation is not supported (the "
+                                  "activation must be the left operand)")
+        if self.resolve(node.input[1]) not in self.consts:
+            raise self.fail(node, "MatMul of two runtime tensors is not supported (the right "
+                                  "operand must be constant weights)")
+        self.linear(node, node.input[0], node.input[1], "", False, 1.0, 1.0)
+
+    def linear(self, node, x: str, w_name: str, c_name: str, trans_b: bool, alpha: float,
+               beta: float) -> None:
+        name, t = self.runtime(node, x)
+        if len(t.shape) != 2:
+            raise self.fail(node, f"input {name!r} is {t.shape}: Gemm/MatMul take a 2-D "
+                                  f"(N, K) activation (Flatten images first)")
+        wc = self.const(node, w_name, "weight")
+        w = wc.value.astype(np.float64)
+        if w.ndim != 2:
+            raise self.fail(node, f"weight {w_name!r} must be 2-D, not {w.shape}")
+        q, qscale, qaxis = wc.q, wc.qscale, wc.qaxis
+        if trans_b:
+            w = w.T
+            if q is not None:
+                q, qaxis = q.T, (None if qaxis is None else 1 - qaxis)
+        k, n = w.shape
+        if k != t.shape[1]:
+            raise self.fail(node, f"input {name!r} has {t.shape[1]} features but the weight "
+                                  f"has {k} rows")
+        if t.perm is not None:  # the input is a flattened (H, W, C) map: match its order
+            w = w[t.perm]
+            q = None if q is None else q[t.perm]
+        wq = None
+        if q is not None and qaxis in (None, 1):
+            wq = (q, np.broadcast_to(qscale * alpha, (n,)).astype(np.float64))
+        bias = np.zeros(n)
+        if c_name:
+            c = self.const(node, c_name, "bias").value.astype(np.float64)
+            if c.size == 1:
+                bias = np.full(n, float(c.reshape(-1)[0]))
+            elif c.shape in ((n,), (1, n)):
+                bias = c.reshape(n)
+            else:
+                raise self.fail(node, f"bias C of shape {c.shape} is not one value per output "
+                                      f"column ({n})")
+        op = FloatOp("linear", _node_name(node), [name], node.output[0], w=alpha * w,
+                     b=beta * bias, wq=wq)
+        self.emit(op, (t.shape[0], n))
+
+    def op_Conv(self, node) -> None:
+        name, t = self.runtime(node, node.input[0])
+        if t.layout != "nhwc":
+            raise self.fail(node, f"input {name!r} is {t.shape}: Conv takes a (1, C, H, W) "
+                                  f"image")
+        wc = self.const(node, node.input[1], "weight")
+        w = wc.value.astype(np.float64)
+        if w.ndim != 4:
+            raise self.fail(node, f"only 2-D convolutions are supported (weight {w.shape})")
+        k, c, r, s = w.shape
+        a = self.attrs(node)
+        if a.get("group", 1) != 1:
+            raise self.fail(node, f"group={a['group']} is not supported (only group 1)")
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            raise self.fail(node, f"dilations {list(a['dilations'])} are not supported")
+        if list(a.get("kernel_shape", [r, s])) != [r, s]:
+            raise self.fail(node, f"kernel_shape {list(a['kernel_shape'])} differs from the "
+                                  f"weight's {r}x{s}")
+        strides = list(a.get("strides", [1, 1]))
+        if len(set(strides)) != 1:
+            raise self.fail(node, f"strides {strides}: the graph's conv2d has one stride")
+        auto_pad = a.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if auto_pad not in ("NOTSET", "VALID"):
+            raise self.fail(node, f"auto_pad={auto_pad} is not supported (give explicit pads)")
+        pads = list(a.get("pads", [0, 0, 0, 0])) if auto_pad == "NOTSET" else [0, 0, 0, 0]
+        if len(set(pads)) != 1:
+            raise self.fail(node, f"pads {pads}: the graph's conv2d pads every side equally")
+        _, cin, h, wd = t.shape
+        if c != cin:
+            raise self.fail(node, f"weight has {c} input channels but {name!r} has {cin}")
+        stride, pad = strides[0], pads[0]
+        oh, ow = (h + 2 * pad - r) // stride + 1, (wd + 2 * pad - s) // stride + 1
+        if oh < 1 or ow < 1:
+            raise self.fail(node, f"a {r}x{s} kernel does not fit a {h}x{wd} input")
+        wq = None
+        if wc.q is not None and wc.qaxis in (None, 0):
+            wq = (wc.q.transpose(2, 3, 1, 0), np.broadcast_to(wc.qscale, (k,)).astype(np.float64))
+        bias = np.zeros(k)
+        if len(node.input) > 2 and node.input[2]:
+            bias = self.const(node, node.input[2], "bias").value.astype(np.float64).reshape(-1)
+            if bias.shape != (k,):
+                raise self.fail(node, f"bias has {bias.size} values for {k} output channels")
+        op = FloatOp("conv2d", _node_name(node), [name], node.output[0],
+                     w=w.transpose(2, 3, 1, 0), b=bias, wq=wq, stride=stride, pad=pad)
+        self.emit(op, (1, k, oh, ow), "nhwc")
+
+    def op_MaxPool(self, node) -> None:
+        name, t = self.runtime(node, node.input[0])
+        a = self.attrs(node)
+        if len(node.output) > 1 and node.output[1]:
+            raise self.fail(node, "the Indices output is not supported")
+        if t.layout != "nhwc":
+            raise self.fail(node, f"input {name!r} is {t.shape}: MaxPool takes a (1, C, H, W) "
+                                  f"image")
+        auto_pad = a.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if (list(a.get("kernel_shape", [])) != [2, 2] or list(a.get("strides", [1, 1])) != [2, 2]
+                or any(a.get("pads", [0])) or any(d != 1 for d in a.get("dilations", [1]))
+                or auto_pad not in ("NOTSET", "VALID") or a.get("storage_order", 0)):
+            raise self.fail(node, "only 2x2 windows with stride 2 and no padding are supported "
+                                  f"(kernel_shape {list(a.get('kernel_shape', []))}, strides "
+                                  f"{list(a.get('strides', [1, 1]))})")
+        n, c, h, w = t.shape
+        if h % 2 or w % 2:
+            raise self.fail(node, f"input {name!r} is {h}x{w}: the graph's maxpool2x2 needs an "
+                                  f"even height and width")
+        self.emit(FloatOp("maxpool2x2", _node_name(node), [name], node.output[0]),
+                  (n, c, h // 2, w // 2), "nhwc")
+
+    def op_Flatten(self, node) -> None:
+        name, t = self.runtime(node, node.input[0])
+        axis = self.attrs(node).get("axis", 1)
+        if axis % len(t.shape) != 1:
+            raise self.fail(node, f"axis={axis}: only axis 1 (keep the batch) is supported")
+        self.reshape(node, name, t, (t.shape[0], math.prod(t.shape[1:])))
+
+    def op_Reshape(self, node) -> None:
+        name, t = self.runtime(node, node.input[0])
+        target = [int(d) for d in self.const(node, node.input[1], "shape").value.reshape(-1)]
+        allow_zero = self.attrs(node).get("allowzero", 0)
+        dims = [t.shape[i] if d == 0 and not allow_zero and i < len(t.shape) else d
+                for i, d in enumerate(target)]
+        if dims.count(-1) == 1:
+            rest = math.prod(d for d in dims if d != -1)
+            if rest <= 0 or math.prod(t.shape) % rest:
+                raise self.fail(node, f"cannot reshape {t.shape} to {target}")
+            dims[dims.index(-1)] = math.prod(t.shape) // rest
+        if math.prod(dims) != math.prod(t.shape) or any(d < 1 for d in dims):
+            raise self.fail(node, f"cannot reshape {t.shape} to {target}")
+        if dims[0] != t.shape[0]:
+            raise self.fail(node, f"reshape {t.shape} -> {tuple(dims)} changes the batch "
+                                  f"dimension")
+        self.reshape(node, name, t, tuple(dims))
+
+    def reshape(self, node, name: str, t: Tensor, dims: tuple[int, ...]) -> None:
+        """A reshape that keeps the batch: to (N, F) or to (1, C, H, W)."""
+        if dims == t.shape:
+            self.alias[node.output[0]] = name
+            return
+        if len(dims) == 2:
+            if t.layout != "nhwc":
+                raise self.fail(node, f"cannot reshape {t.shape} to {dims}")
+            _, c, h, w = t.shape
+            # Graph column i (row-major over h, w, c) is ONNX column c*H*W + h*W + w.
+            hh, ww, cc = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+            perm = (cc * h * w + hh * w + ww).reshape(-1)
+            layout = "plain" if np.array_equal(perm, np.arange(perm.size)) else "perm"
+            op = FloatOp("reshape", _node_name(node), [name], node.output[0], shape=dims[1:])
+            self.emit(op, dims, layout, perm if layout == "perm" else None)
+            return
+        if len(dims) == 4 and len(t.shape) == 2 and dims[0] == 1:
+            _, c, h, w = dims
+            hh, ww, cc = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+            want = (cc * h * w + hh * w + ww).reshape(-1)
+            have = t.perm if t.perm is not None else np.arange(want.size)
+            if np.array_equal(want, have):
+                op = FloatOp("reshape", _node_name(node), [name], node.output[0],
+                             shape=(h, w, c))
+                self.emit(op, dims, "nhwc")
+                return
+        raise self.fail(node, f"cannot reshape {t.shape} to {dims} (the importer reshapes "
+                              f"images (1, C, H, W) to rows (1, C*H*W) and rows back to images "
+                              f"whose element order it keeps)")
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def finish(self, inputs: list[TensorSpec]) -> FloatModel:
+        outputs, values = [], {}
+        for vi in self.model.graph.output:
+            name = self.resolve(vi.name)
+            if name in self.quantized:
+                raise OnnxImportError(f"{self.source}: output {vi.name!r} is int8 (a "
+                                      f"QuantizeLinear); end the model with DequantizeLinear")
+            if name not in self.tensors:
+                raise OnnxImportError(f"{self.source}: output {vi.name!r} is a constant")
+            if name in {s.name for s in inputs}:
+                raise OnnxImportError(f"{self.source}: output {vi.name!r} is a model input")
+            t = self.tensors[name]
+            outputs.append(TensorSpec(vi.name, t.shape, t.graph_shape, t.layout, t.perm))
+            values[vi.name] = name
+        return FloatModel(self.model.graph.name or "model", inputs, outputs, self.ops,
+                          self.tensors, self.pins, values, self.source)
+
+
+def _bias_broadcasts(cshape: tuple[int, ...], yshape: tuple[int, ...]) -> bool:
+    """A constant that broadcasts onto ``yshape`` along the channel axis (1) only."""
+    if len(cshape) > len(yshape):
+        return False
+    full = (1,) * (len(yshape) - len(cshape)) + tuple(cshape)
+    return full[1] == yshape[1] and all(d == 1 for i, d in enumerate(full) if i != 1)
+
+
+def _node_name(node) -> str:
+    return repr(node.name) if node.name else f"(unnamed, output {node.output[0]!r})"
+
+
+def load_float_model(model: str | Path | ModelProto, *, batch: int = 1) -> FloatModel:
+    """An ONNX model (a path, or an ``onnx.ModelProto``) as a :class:`FloatModel`.
+
+    ``batch`` replaces a symbolic batch dimension (the graph has static shapes; a model with
+    images needs 1). Raises :class:`OnnxImportError`."""
+    if isinstance(model, (str, Path)):
+        source, proto = str(model), load_onnx(model)
+    else:
+        source, proto = "<model>", model
+        check_onnx(proto, source)
+    if not isinstance(batch, int) or batch < 1:
+        raise OnnxImportError(f"batch must be a positive integer, not {batch!r}")
+    b = _Builder(proto, source, batch)
+    inputs = b.add_inputs()
+    for node in proto.graph.node:
+        b.node(node)
+    return b.finish(inputs)
+
+
+def check_model(model: str | Path | ModelProto, *, batch: int = 1) -> None:
+    """Check, without calibration data, that the importer supports every node of ``model`` (a
+    path, or an ``onnx.ModelProto``).
+
+    Raises the :class:`OnnxImportError` that :func:`load_float_model` (and so
+    :func:`~conveyor.sw.frontends.onnx.int8.import_onnx`) would: one line naming the first
+    unsupported op type, attribute or structure and its node. What else ``import_onnx`` can
+    reject is calibration data, and scales a quantised (QDQ) model fixes that the graph cannot
+    keep.
+    """
+    load_float_model(model, batch=batch)
