@@ -3,6 +3,7 @@
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,3 +36,13 @@ def test_main_job_commands_work_when_pasted(tmp_path):
                               check=False)
         assert done.returncode == 0, f"{command}: {done.stderr}"
         assert done.stdout.strip(), command
+
+
+def test_the_digits_readme_snippet_runs_as_written():
+    """The Python in examples/digits/README.md, pasted into a fresh interpreter at the root."""
+    text = (ROOT / "examples" / "digits" / "README.md").read_text()
+    snippet = re.findall(r"```python\n(.*?)```", text, re.DOTALL)[0]
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert 0.95 < float(done.stdout.strip()) <= 1.0
