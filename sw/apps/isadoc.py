@@ -5,7 +5,23 @@
 
 from __future__ import annotations
 
-from ...hw.machine.isa import FIELD_KINDS, OPCODE_BITS, OPS, ROLES, WORD_BITS, Op
+from ...hw.machine.config import CoreConfig
+from ...hw.machine.isa import (
+    FIELD_KINDS,
+    IMMEDIATE_BIT,
+    OPCODE_BITS,
+    OPERAND_STREAM,
+    OPERAND_VALUE,
+    OPS,
+    ROLES,
+    STREAM_BITS,
+    STREAM_DIR_BIT,
+    WINDOW_BASE,
+    WINDOW_EXTRA,
+    WORD_BITS,
+    Op,
+    value_range,
+)
 from ...hw.machine.timing import STREAM_HOP, latency
 
 __all__ = ["isa_markdown"]
@@ -33,8 +49,31 @@ def _row(op: Op) -> str:
     return f"| {syntax} | {op.opcode} | {lat} | {roles} | {_layout(op)} | {doc} |"
 
 
-def isa_markdown() -> str:
-    """The ISA reference as Markdown."""
+def _bits(part: slice) -> str:
+    return f"{part.stop - 1}:{part.start}"
+
+
+def _config_section(config: CoreConfig) -> list[str]:
+    """What the fields hold on ``config``, and its queues."""
+    s = config.streams
+    ranges = {"stream": f"`e0`..`e{s - 1}`, `w0`..`w{s - 1}`",
+              "group": ", ".join(f"`e{i}:4`" for i in range(0, s, 4)) + " (and `w`)",
+              "window": f"1 to 4 streams within `e0`..`e{s - 1}` (or `w`)",
+              "addr": f"0..{config.mem_depth - 1}", "acc": f"0..{config.acc_depth - 1}",
+              "lane": f"0..{config.lanes - 1}",
+              "lshift": f"{1 - config.lanes}..{config.lanes - 1}"}
+    rows = [f"| `{k}` | {ranges.get(k) or '{}..{}'.format(*value_range(k))} |"
+            for k in FIELD_KINDS]
+    queues = ", ".join(f"`{q.name}`" for q in config.queues)
+    return [f"## On `{config.name}`", "",
+            (f"{config.lanes} lanes, {s} streams per direction, floorplan "
+            f"{config.floorplan_text()}; its queues: {queues}."), "",
+            "| field kind | values |", "|---|---|", *rows, ""]
+
+
+def isa_markdown(config: CoreConfig | None = None) -> str:
+    """The ISA reference as Markdown; with ``config``, also what the fields hold on that core
+    and its queues."""
     out = [
         "# Conveyor instruction set",
         "",
@@ -56,10 +95,12 @@ def isa_markdown() -> str:
         "|---|---|---|",
     ]
     out += [f"| `{k}` | {w} | {doc} |" for k, (w, doc) in FIELD_KINDS.items()]
-    out += ["", ("Stream encoding (6 bits): bit 5 = direction (0 east, 1 west), bits 4:0 = "
-            "index. Operand fields (`opnd8`, `opnd32`): bit 0 = 1 for an immediate in bits "
-            "32:1, 0 for a stream encoding in bits 6:1. A `window` is a stream encoding in "
-            "bits 5:0 and the stream count minus one in bits 7:6."), "",
+    out += ["", (f"Stream encoding ({STREAM_BITS} bits): bit {STREAM_DIR_BIT} = direction (0 "
+            f"east, 1 west), bits {STREAM_DIR_BIT - 1}:0 = index. Operand fields (`opnd8`, "
+            f"`opnd32`): bit {IMMEDIATE_BIT} = 1 for an immediate in bits {_bits(OPERAND_VALUE)}, "
+            f"0 for a stream encoding in bits {_bits(OPERAND_STREAM)}. A `window` is a stream "
+            f"encoding in bits {_bits(WINDOW_BASE)} and the stream count minus one in bits "
+            f"{_bits(WINDOW_EXTRA)}."), "",
             ("For an instruction whose effect stays inside its slice (`lw`, `iw`, `mm.*`, "
              "`tr.in`), the latency is the distance to the first instruction that sees the "
              "effect."), ""]
@@ -69,4 +110,6 @@ def isa_markdown() -> str:
                 "|---|---|---|---|---|---|"]
         out += [_row(op) for op in OPS if op.kind == kind]
         out.append("")
+    if config is not None:
+        out += _config_section(config)
     return "\n".join(out)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ConveyorError
-from ...hw.machine.config import CoreConfig, load_config
+from ...hw.machine.config import CoreConfig
 from ...hw.machine.program import Program
 from ..asm.disasm import disassemble
 from ..asm.image import load_program, pack
@@ -29,7 +29,7 @@ from .errors import CompileError
 from .memory import Allocator, Placed
 from .passes import EmitMicrocode, LowerToTile, Schedule, placed_of, program_of
 
-__all__ = ["CompileError", "Compiled", "Run", "compile_graph", "compile_spec", "load"]
+__all__ = ["CompileError", "Compiled", "Run", "compile_graph", "load"]
 
 MANIFEST = "manifest.json"
 
@@ -268,13 +268,3 @@ def compile_graph(module: Module, inputs: dict[str, np.ndarray], config: CoreCon
         except CompileError:
             raise first from None
     return Compiled(config, spec or module.name, runs, dict(inputs), expected)
-
-
-def compile_spec(spec: str, config: CoreConfig | str, seed: int = 0, *,
-                 print_ir=None) -> Compiled:
-    """Compile a built-in layer spec (docs/compiler.md) with random data from ``seed``."""
-    from ..frontends.specs import spec_graph
-    if isinstance(config, str):
-        config = load_config(config)
-    graph, inputs = spec_graph(spec, seed)
-    return compile_graph(graph, inputs, config, spec=spec, print_ir=print_ir)

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import ConveyorError
+from ...hw.machine.config import CoreConfig, load_config
+from ..compiler import Compiled, compile_graph
 from ..ir import reference
 from ..ir.builder import Graph, quantize_multiplier
 
-__all__ = ["KINDS", "Spec", "SpecError", "parse_spec", "spec_graph"]
+__all__ = ["KINDS", "Spec", "SpecError", "compile_spec", "parse_spec", "spec_graph"]
 
 
 class SpecError(ConveyorError):
@@ -155,3 +157,13 @@ def spec_graph(spec: Spec | str, seed: int = 0) -> tuple[Graph, dict[str, np.nda
                      shift=shift, zp=0, relu=bool(p["relu"]), name="y")
     g.output("y", y)
     return g, {"x": x}
+
+
+def compile_spec(spec: str, config: CoreConfig | str, seed: int = 0, *,
+                 print_ir=None) -> Compiled:
+    """Compile a built-in layer spec with random data from ``seed`` for ``config`` (a
+    CoreConfig, or a name or file :func:`~conveyor.hw.machine.config.load_config` takes)."""
+    if isinstance(config, str):
+        config = load_config(config)
+    graph, inputs = spec_graph(spec, seed)
+    return compile_graph(graph, inputs, config, spec=spec, print_ir=print_ir)

@@ -8,7 +8,8 @@ import pytest
 
 from conveyor.hw.machine.config import PRESETS
 from conveyor.sim.batch import verilator_batch
-from conveyor.sw.compiler import compile_graph, compile_spec
+from conveyor.sw.compiler import compile_graph
+from conveyor.sw.frontends.specs import compile_spec
 
 CASES = {
     "tiny": ["matmul:M=9,K=7,N=5", "linear:M=3,K=5,N=2,relu=1",

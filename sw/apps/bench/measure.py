@@ -168,7 +168,7 @@ def _host() -> dict:
 
 def _sweep_one(spec: str, config: CoreConfig, seed: int):
     from ....sim.golden import run
-    from ...compiler import compile_spec
+    from ...frontends.specs import compile_spec
     started = time.perf_counter()
     compiled = compile_spec(spec, config, seed)
     compile_seconds = time.perf_counter() - started

@@ -14,7 +14,8 @@ from conveyor.hw.machine.config import PRESETS
 from conveyor.hw.machine.program import cycle_count
 from conveyor.sim import golden
 from conveyor.sw.apps.cli import main
-from conveyor.sw.compiler import CompileError, compile_graph, compile_spec, load
+from conveyor.sw.compiler import CompileError, compile_graph, load
+from conveyor.sw.frontends.specs import compile_spec
 from conveyor.sw.ir.builder import Graph
 
 GOLDEN_CASES = [

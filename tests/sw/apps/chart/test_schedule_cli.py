@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.sw.apps.cli import main
-from conveyor.sw.compiler import compile_spec
+from conveyor.sw.frontends.specs import compile_spec
 
 ROOT = Path(__file__).resolve().parents[4]
 

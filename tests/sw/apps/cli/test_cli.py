@@ -11,7 +11,7 @@ from conveyor.hw.machine.program import cycle_count
 from conveyor.sw.apps.cli import main
 from conveyor.sw.asm import assemble_file
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 EXAMPLES = sorted((ROOT / "examples").glob("*.s"))  # every example runs on small16
 
 

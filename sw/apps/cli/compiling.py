@@ -1,0 +1,126 @@
+"""``conveyor compile`` (a layer spec or an ONNX model to a program directory) and ``conveyor
+opt`` (compiler passes on IR text)."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from ....hw.machine.config import CoreConfig, load_config
+from .common import UsageError, config_arg, read_file, write_file
+
+__all__ = ["add"]
+
+
+def add(sub) -> None:
+    p = sub.add_parser("compile", help="compile a layer spec or an ONNX model to a program",
+                       description="Compile SPEC (matmul:M=..,K=..,N=.. | linear:M=..,K=..,N=..[,"
+                       "relu=1] | conv2d:H=..,W=..,C=..,K=..,R=..,S=..,stride=..,pad=..; random "
+                       "int8 data from --seed) or MODEL.onnx (quantised with --calibration) into "
+                       "DIR: program image(s), assembly, every IR level (.mlir, each with its "
+                       "target core), inputs, numpy expected outputs and a manifest with the "
+                       "predicted cycle count. `conveyor run DIR` checks both.",
+                       epilog="example: conveyor compile matmul:M=64,K=64,N=64 -o mm64 && "
+                       "conveyor run mm64 --backend verilator --json")
+    p.add_argument("model", metavar="SPEC|MODEL.onnx", help="a built-in layer spec or an ONNX "
+                   "file")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of a spec's random data (0)")
+    p.add_argument("--calibration", metavar="CALIB.npy|.npz",
+                   help="ONNX: calibration inputs in the model's input layout; the first "
+                        "sample(s) also become the compiled inputs")
+    p.add_argument("--print-ir-after-all", action="store_true",
+                   help="print the IR after every pass and lowering, on stderr")
+    config_arg(p)
+    p.set_defaults(handler=compile_model)
+
+    p = sub.add_parser("opt", help="run compiler passes on an IR text module",
+                       description="Parse an IR module (MLIR-like text, docs/compiler.md), "
+                       "verify it, run the passes in order (verifying after each) and print "
+                       "the result. A module below the graph level carries its target core, "
+                       "so the passes need no config.",
+                       epilog="example: conveyor opt mm64/program.tile.mlir --passes "
+                       "schedule,emit-microcode")
+    p.add_argument("input", help="IR text file (.mlir), or - for stdin")
+    p.add_argument("--passes", default="", metavar="A,B{OPT=V}",
+                   help="comma-separated pass pipeline, e.g. fuse-relu,canonicalize")
+    p.add_argument("--print-ir-after-all", action="store_true",
+                   help="print the module to stderr after every pass")
+    p.add_argument("--split-input-file", action="store_true",
+                   help="treat each part between '// -----' lines as its own module; report "
+                        "every part's error and go on (for verifier tests)")
+    p.add_argument("-o", "--output", help="write the module here instead of stdout")
+    p.add_argument("-c", "--config", metavar="NAME|FILE.toml",
+                   help="the target core of a graph-level module (a module below the graph "
+                        "level carries its own target)")
+    p.set_defaults(handler=opt)
+
+
+def compile_model(args) -> int:
+    from ...compiler import compile_graph
+    from ...frontends.specs import compile_spec
+    config = load_config(args.config)
+    print_ir = sys.stderr if args.print_ir_after_all else None
+    if args.model.endswith(".onnx"):
+        from ...frontends.calibration import load_calibration
+        from ...frontends.onnx import check_model, import_onnx
+        check_model(args.model)  # an unsupported op is the first thing to know
+        if not args.calibration:
+            raise UsageError(f"{args.model}: a float ONNX model needs --calibration CALIB.npy")
+        model = import_onnx(args.model, args.calibration)
+        calib = load_calibration(args.calibration, [s.name for s in model.inputs])
+        feeds = {name: values[:1] for name, values in calib.items()}
+        compiled = compile_graph(model.graph, model.quantize_inputs(feeds), config,
+                                 spec=args.model, print_ir=print_ir)
+    else:
+        from ....progress import status
+        with status(f"compiling {args.model} for {config.name}"):
+            compiled = compile_spec(args.model, config, args.seed, print_ir=print_ir)
+    out = compiled.save(args.output)
+    runs = f" in {len(compiled.runs)} runs" if len(compiled.runs) > 1 else ""
+    print(f"{args.model} -> {out}/: {compiled.predicted_cycles} cycles predicted on "
+          f"{config.name}{runs}, {compiled.useful_macs} MACs")
+    return 0
+
+
+def opt(args) -> int:
+    from ...ir import IRError, PassManager, parse_module, parse_pipeline, print_module
+    passes = parse_pipeline(args.passes)
+    if args.input == "-":
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        text, name = read_file(args.input).decode("utf-8", errors="replace"), args.input
+    dump = sys.stderr if args.print_ir_after_all else None
+    target = load_config(args.config) if args.config else None
+    if not args.split_input_file:
+        module = _targeted(parse_module(text, name), target)
+        out = print_module(PassManager(passes, print_ir_after_all=dump).run(module))
+    else:
+        parts, failed, line = [], 0, 0
+        for chunk in re.split(r"^// -----.*\n?", text, flags=re.MULTILINE):
+            try:  # padded with newlines so that errors give the line in the whole file
+                module = _targeted(parse_module("\n" * line + chunk, name), target)
+                parts.append(print_module(PassManager(passes, dump).run(module)))
+            except IRError as e:
+                print(f"conveyor: error: {e}", file=sys.stderr)
+                failed += 1
+            line += chunk.count("\n") + 1
+        out = "// -----\n".join(parts)
+    if args.output:
+        write_file(args.output, out.encode())
+    else:
+        sys.stdout.write(out)
+    return 1 if args.split_input_file and failed else 0
+
+
+def _targeted(module, target: CoreConfig | None):
+    """``module`` with the target ``-c`` names: a graph-level module takes it (its ops do not
+    depend on the core); a lower one keeps its own and refuses another."""
+    if target is None or target == module.target:
+        return module
+    if module.level != "graph" and module.target is not None:
+        raise UsageError(f"module @{module.name} is a {module.level}-level module for "
+                         f"{module.target.name!r}; it cannot be retargeted to "
+                         f"{target.name!r} (drop -c)")
+    module.target = target
+    return module
