@@ -23,7 +23,7 @@ from .streams import StreamConveyor
 from .sxm import SxmSlice
 from .vxm import VxmSlice
 
-__all__ = ["TOP_NAME", "Core", "to_verilog"]
+__all__ = ["TOP_NAME", "Core", "async_reset_verilog", "to_verilog"]
 
 #: Verilog module name of the top level.
 TOP_NAME = "conveyor_core"
@@ -238,10 +238,17 @@ def to_verilog(config: CoreConfig, *, lut_columns: int = 0) -> str:
     the flip-flops' sensitivity list instead, the simulated small16 core runs 1.6x faster
     (62k -> 102k cycles/s idle). Both FPGA families have flip-flops with asynchronous reset.
     """
-    core = Core(config, lut_columns=lut_columns)
+    return async_reset_verilog(Core(config, lut_columns=lut_columns), name=TOP_NAME,
+                               instance="core")
+
+
+def async_reset_verilog(component: wiring.Component, *, name: str, instance: str) -> str:
+    """Verilog of ``component`` as submodule ``instance`` of a top module ``name`` whose
+    ``sync`` domain has an asynchronous reset (see :func:`to_verilog`); its ports are ``clk``,
+    ``rst`` and the component's signature members."""
     top = Module()
     top.domains.sync = domain = ClockDomain(async_reset=True)
-    top.submodules.core = core
-    ports = [getattr(core, name) for name in core.signature.members]
-    return verilog.convert(top, name=TOP_NAME, ports=[domain.clk, domain.rst, *ports],
+    top.submodules[instance] = component
+    ports = [getattr(component, member) for member in component.signature.members]
+    return verilog.convert(top, name=name, ports=[domain.clk, domain.rst, *ports],
                            emit_src=False)

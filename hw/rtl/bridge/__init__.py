@@ -21,13 +21,12 @@ request on until the reply has been sent. A good frame's reply starts (``SOF_REP
 1 cycle after the receiver gave up on the frame.
 """
 
-from amaranth.back import verilog
-from amaranth.hdl import ClockDomain, Module
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...machine.config import CoreConfig
-from ..core import Core
+from ..core import Core, async_reset_verilog
 from ..uart import UARTRx, UARTTx
 from .act import Executor, HostPortSignature, check_clock_hz
 from .receive import Receiver, check_timeout
@@ -159,10 +158,5 @@ def to_verilog(config: CoreConfig, *, divisor: int, clock_hz: int,
     """Verilog of a :class:`BridgedCore`, top module ``conveyor_bridge`` with ports ``clk``,
     ``rst`` (asynchronous, as in :func:`conveyor.hw.rtl.core.to_verilog`), ``rx``, ``tx``,
     ``running``, ``done`` and ``error``."""
-    top_core = BridgedCore(config=config, divisor=divisor, clock_hz=clock_hz, timeout=timeout)
-    top = Module()
-    top.domains.sync = domain = ClockDomain(async_reset=True)
-    top.submodules.top = top_core
-    ports = [getattr(top_core, name) for name in top_core.signature.members]
-    return verilog.convert(top, name=BRIDGE_TOP_NAME, ports=[domain.clk, domain.rst, *ports],
-                           emit_src=False)
+    top = BridgedCore(config=config, divisor=divisor, clock_hz=clock_hz, timeout=timeout)
+    return async_reset_verilog(top, name=BRIDGE_TOP_NAME, instance="top")
