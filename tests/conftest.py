@@ -2,11 +2,10 @@
 shared), derandomised under CI so a red run can be reproduced exactly."""
 
 import os
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from example_configs import EXAMPLES, example_configs
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -16,16 +15,6 @@ settings.load_profile("conveyor")
 
 
 # --- examples and the configs they run on -----------------------------------------------------
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-_CONFIGS_LINE = re.compile(r"^; configs: (.+)$", re.MULTILINE)
-
-
-def example_configs(path: Path) -> list[str]:
-    """The configs an example is written for: its '; configs: a b' line, else tiny and small16."""
-    found = _CONFIGS_LINE.search(path.read_text())
-    return found.group(1).split() if found else ["tiny", "small16"]
-
 
 def pytest_generate_tests(metafunc):
     """A test that takes ``example`` and ``example_config`` runs once per example and config."""

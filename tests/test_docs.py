@@ -73,7 +73,7 @@ def test_the_digits_figures(digits):
 
 
 def test_the_examples_cycles():
-    from conftest import example_configs
+    from example_configs import example_configs
 
     from conveyor.hw.machine.config import load_config
     from conveyor.hw.machine.program import cycle_count, issued_macs, mxm_utilization
