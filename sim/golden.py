@@ -22,9 +22,8 @@ from ..errors import HazardError, SimulationError
 from ..hw.machine.cells import Cell, Tracks, operand_cells
 from ..hw.machine.config import CoreConfig
 from ..hw.machine.isa import Stream, check_value
-from ..hw.machine.program import Issue, Program, ProgramError, timeline
+from ..hw.machine.program import Issue, Program, ProgramError, timeline, unbuilt
 from ..hw.machine.semantics import Semantics, semantics
-from ..hw.machine.timing import finish, latency
 from .slice_state import MxmState, SxmState, join_i32, split_i32
 
 __all__ = ["GoldenResult", "run"]
@@ -89,6 +88,9 @@ def _check(program: Program, issue: Issue) -> None:
     if queue.role not in op.roles:
         raise ProgramError(f"{program.where(queue.name, issue.index)}: {op.mnemonic} cannot "
                            f"run on queue {queue.name}")
+    problem = unbuilt(instr, program.config)
+    if problem:
+        raise ProgramError(f"{program.where(queue.name, issue.index)}: {problem[1]}")
     for f in op.fields:
         if f.name != op.address:  # addresses move with repeat's stride: checked at every issue
             problem = check_value(f.kind, instr[f.name], program.config)
@@ -107,6 +109,7 @@ class _Machine:
     def __init__(self, program: Program, max_cycles: int | None):
         cfg: CoreConfig = program.config
         self.program, self.max_cycles = program, max_cycles
+        self.timing = cfg.timing
         self.positions, self.depth = cfg.positions, cfg.mem_depth
         self.mem = program.initial_mem()
         self.mem_at = {s.position: self.mem[s.name] for s in cfg.mem_slices}
@@ -150,7 +153,7 @@ class _Machine:
     def decode(self, issue: Issue) -> _Step:
         op, position = issue.instr.op, issue.queue.slice.position
         if op.mnemonic == "halt":
-            return _Step(self.halt, finish=finish(op))
+            return _Step(self.halt, finish=self.timing.finish(op))
         _check(self.program, issue)
         reads = tuple(_places(v, position) if isinstance(v, Stream) else v
                       for name, v in issue.instr.args if name in op.reads)
@@ -160,13 +163,15 @@ class _Machine:
         addr_kind = op.field(op.address).kind if op.address else "addr"
         args = dict(issue.instr.args)
         if op.kind == "vxm":
-            return _Step(self.vxm, latency(op), reads, dest, fn=semantics(op.mnemonic),
+            return _Step(self.vxm, self.timing.latency(op), reads, dest,
+                         fn=semantics(op.mnemonic),
                          args=args)
         execute = {"read": self.mem_read, "write": self.mem_write, "lw": self.mxm_lw,
                    "iw": self.mxm_iw, "mm.set": self.mxm_mm, "mm.add": self.mxm_mm,
                    "accrd": self.mxm_accrd, "tr.in": self.sxm_tr_in,
                    "tr.out": self.sxm_tr_out}.get(op.mnemonic, self.sxm_move)
-        return _Step(execute, latency(op), reads, dest, addr_field, addr_kind, args=args)
+        return _Step(execute, self.timing.latency(op), reads, dest, addr_field, addr_kind,
+                     args=args)
 
     def advance(self, cycle: int) -> None:
         """Bring the machine to the start of ``cycle``: MEM writes due by then land."""

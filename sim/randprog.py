@@ -21,9 +21,8 @@ import numpy as np
 
 from ..hw.machine.cells import DIRECTIONS, Tracks, operand_cells
 from ..hw.machine.config import GROUP, CoreConfig, Queue
-from ..hw.machine.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value, value_range
+from ..hw.machine.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value
 from ..hw.machine.program import DataBlock, Program
-from ..hw.machine.timing import latency
 
 __all__ = ["DEFAULT_SIZE", "random_program"]
 
@@ -61,6 +60,7 @@ class _QueueGen:
     """The instructions of one queue so far and when it may issue next."""
 
     queue: Queue
+    max_nop: int  # the longest nop the config's queues count
     instrs: list[Instr] = field(default_factory=list)
     free: int = 0  # first cycle the next instruction may issue
     last: _Last | None = None
@@ -75,8 +75,10 @@ class _QueueGen:
 
     def issue(self, instr: Instr, cycle: int) -> None:
         self.close()
-        if cycle > self.free:
-            self.instrs.append(Instr.make("nop", n=cycle - self.free))
+        wait = cycle - self.free
+        while wait > 0:
+            self.instrs.append(Instr.make("nop", n=min(wait, self.max_nop)))
+            wait -= self.max_nop
         self.instrs.append(instr)
         self.last = _Last(instr, cycle)
         self.free = cycle + 1
@@ -160,7 +162,7 @@ class _Generator:
     def __init__(self, config: CoreConfig, rng: random.Random, size: int):
         self.config, self.rng, self.size = config, rng, size
         self.streams = _Streams(config)
-        self.queues = [_QueueGen(q) for q in config.queues]
+        self.queues = [_QueueGen(q, config.max_nop) for q in config.queues]
         self.vxm_positions = [s.position for s in config.slices_of("vxm")]
         # Where MEM reads mostly go: the slices that compute.
         self.targets = [s.position for s in config.slices if s.kind in ("vxm", "sxm", "mxm")]
@@ -207,9 +209,11 @@ class _Generator:
 
     def _try_repeat(self, gen: _QueueGen, cycle: int) -> bool:
         last = gen.last
-        if last is None or last.reps >= value_range("count")[1]:
+        if last is None or last.reps >= self.config.max_repeat:
             return False
         slot = last.next_slot()
+        if slot is None and cycle - last.cycle > self.config.max_repeat:
+            return False  # a distance the queues' counters do not hold
         if slot is None:
             # The first repetition sets the distance; short ones are the common case.
             if self.rng.random() >= self.p_repeat / (cycle - last.cycle):
@@ -246,7 +250,7 @@ class _Generator:
         if not self._state_ok(instr, position, cycle):
             return False
         if op.writes:
-            return self.streams.free(instr["d"], position, cycle + latency(op))
+            return self.streams.free(instr["d"], position, cycle + self.config.timing.latency(op))
         return True
 
     def _operands(self, instr: Instr) -> list[Stream]:
@@ -276,22 +280,26 @@ class _Generator:
     def _commit(self, instr: Instr, queue: Queue, cycle: int) -> None:
         op, position = instr.op, queue.slice.position
         if op.writes:
-            self.streams.write(instr["d"], position, cycle + latency(op))
+            self.streams.write(instr["d"], position, cycle + self.config.timing.latency(op))
         if op.mnemonic == "tr.in":
             self.sxm[position].add(instr["row"])
         elif op.mnemonic == "lw":
             self.mxm[position].load(instr["row"], instr["s"].width, self.config.lanes)
         elif op.mnemonic == "iw":
-            self.mxm[position].active_from = cycle + latency(op)
+            self.mxm[position].active_from = cycle + self.config.timing.latency(op)
         elif op.mnemonic == "mm.set":
-            self.mxm[position].acc_from.setdefault(instr["a"], cycle + latency(op))
+            self.mxm[position].acc_from.setdefault(instr["a"], cycle + self.config.timing.latency(op))
 
     # --- choices -----------------------------------------------------------------------
 
     def _new_instr(self, queue: Queue, cycle: int) -> Instr | None:
         role, rng = queue.role, self.rng
         if role == "vxm":
-            return self._vxm(queue.slice.position)
+            for _ in range(4):  # a core may build only some VXM ops: draw again
+                instr = self._vxm(queue.slice.position)
+                if instr is None or self.config.builds(instr.op):
+                    return instr
+            return None
         if role == "sxm":
             return self._sxm(queue.slice.position)
         if role.startswith("mxm"):

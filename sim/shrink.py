@@ -12,7 +12,6 @@ from typing import Any
 from ..hw.machine.cells import Cell, Tracks, operand_cells, result_cells
 from ..hw.machine.isa import Instr
 from ..hw.machine.program import DataBlock, Program, cycle_count, timeline
-from ..hw.machine.timing import latency
 from .outcomes import chunks, outcome
 
 __all__ = ["SHRINK_BATCH", "Edit", "queue_entries", "shrink", "valid_on"]
@@ -390,11 +389,11 @@ def _cone(program: Program, words: frozenset[tuple[str, int]]) -> set[tuple[str,
         op, p = issue.instr.op, issue.queue.slice.position
         if op.kind in ("mxm", "sxm"):
             stateful.setdefault(p, []).append(issue)
-        for cell in result_cells(issue.instr, p, issue.cycle):
+        for cell in result_cells(issue.instr, p, issue.cycle, config.timing):
             written.write(cell, issue)
         if op.mnemonic == "write":
             stores.setdefault((p, issue.instr["addr"]), []).append(
-                (issue.cycle + latency(op), issue))
+                (issue.cycle + config.timing.latency(op), issue))
 
     def source(cell: Cell):
         found = written.source(cell)

@@ -20,7 +20,7 @@ from collections.abc import Hashable
 from typing import NamedTuple
 
 from .isa import Instr, Stream
-from .timing import STREAM_HOP, latency
+from .timing import STREAM_HOP, Timing
 
 __all__ = ["DIRECTIONS", "Cell", "Tracks", "operand_cells", "reach", "result_cells", "track",
            "travel"]
@@ -67,13 +67,14 @@ def operand_cells(stream: Stream, position: int, cycle: int) -> tuple[Cell, ...]
     return tuple(Cell(stream.dir, s, position, cycle) for s in stream.lanes_of())
 
 
-def result_cells(instr: Instr, position: int, cycle: int) -> tuple[Cell, ...]:
+def result_cells(instr: Instr, position: int, cycle: int, timing: Timing) -> tuple[Cell, ...]:
     """The cells that ``instr``, issued at ``position`` in ``cycle``, writes its result to: its
-    destination, ``latency`` cycles later at its own position (none if it has no result)."""
+    destination, its latency (on ``timing``) later at its own position (none if it has no
+    result)."""
     op = instr.op
     if not op.writes:
         return ()
-    return operand_cells(instr[op.writes[0]], position, cycle + latency(op))
+    return operand_cells(instr[op.writes[0]], position, cycle + timing.latency(op))
 
 
 class Tracks:

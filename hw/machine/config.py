@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import ConfigError
-from .isa import FIELD_KINDS, GROUP, STREAM_INDEX_BITS
+from .isa import FIELD_KINDS, GROUP, OPS, STREAM_INDEX_BITS, Op, value_range
+from .timing import STAGES, Timing
 
 __all__ = [
     "CONSTRAINTS_DIR",
@@ -31,6 +32,9 @@ __all__ = [
     "board_cores",
     "load_config",
 ]
+
+#: Every VXM op, in declaration order.
+_VXM_OPS = tuple(op.mnemonic for op in OPS if op.kind == "vxm")
 
 #: Slice kinds: memory, vector ALUs, matrix (weight-stationary int8 MACs), switch (lane moves).
 SLICE_KINDS = ("mem", "vxm", "mxm", "sxm")
@@ -103,6 +107,12 @@ class CoreConfig:
     queue_depth : instruction words per queue.
     acc_depth : int32 accumulator rows in each MXM slice.
     clock_mhz : the board clock this config is built for, used to turn cycles into time.
+    pipeline : extra register stages (names from :data:`~conveyor.hw.machine.timing.STAGES`):
+        where a board needs them to close its clock; its latencies are ``timing``'s.
+    vxm_ops : the VXM ops its ALUs build (mnemonics), or None for all of them; a program with
+        another is refused.
+    max_nop, max_repeat : the longest ``nop`` and the largest ``repeat`` count and distance the
+        queues' counters hold (the encoding holds more; narrower counters are cheaper).
     """
 
     name: str
@@ -115,11 +125,21 @@ class CoreConfig:
     queue_depth: int = 256
     acc_depth: int = 64
     clock_mhz: float = 25.0
+    pipeline: tuple[str, ...] = ()
+    vxm_ops: tuple[str, ...] | None = None
+    max_nop: int = value_range("wait")[1]
+    max_repeat: int = value_range("count")[1]
     slices: tuple[Slice, ...] = field(init=False, repr=False, compare=False)
     queues: tuple[Queue, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "floorplan", tuple(self.floorplan))
+        for name in ("pipeline", "vxm_ops"):  # lists from TOML; kept in a canonical order
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                order = list(STAGES) if name == "pipeline" else list(_VXM_OPS)
+                object.__setattr__(self, name, tuple(sorted(
+                    value, key=lambda v: order.index(v) if v in order else len(order))))
         self._validate()
         object.__setattr__(self, "slices", self._make_slices())
         object.__setattr__(self, "queues", self._make_queues())
@@ -158,6 +178,18 @@ class CoreConfig:
             need(kind in SLICE_KINDS,
                  f"unknown slice kind {kind!r} in floorplan (have: {', '.join(SLICE_KINDS)})")
         need("mem" in self.floorplan, "floorplan needs at least one mem slice")
+        need(isinstance(self.pipeline, tuple), "pipeline must be a list of stage names")
+        for stage in self.pipeline:
+            need(stage in STAGES, f"unknown pipeline stage {stage!r} (have: "
+                 f"{', '.join(STAGES)})")
+        need(len(set(self.pipeline)) == len(self.pipeline), "pipeline names a stage twice")
+        if self.vxm_ops is not None:
+            need(isinstance(self.vxm_ops, tuple) and self.vxm_ops,
+                 "vxm_ops must be a non-empty list of VXM mnemonics")
+            for name in self.vxm_ops:
+                need(name in _VXM_OPS, f"vxm_ops: {name!r} is not a VXM op")
+        integer("max_nop", 1, value_range("wait")[1])
+        integer("max_repeat", 1, value_range("count")[1])
 
     def _check_host_port(self) -> None:
         """What the host port's address map can reach (hw/machine/hostmap.py)."""
@@ -247,14 +279,32 @@ class CoreConfig:
 
     # --- identity and serialisation ------------------------------------------------------
 
+    @property
+    def timing(self) -> Timing:
+        """The latencies of this core's pipeline."""
+        return Timing.of(frozenset(self.pipeline))
+
+    def builds(self, op: Op) -> bool:
+        """Whether this core builds ``op`` (every op but the VXM ops its ``vxm_ops`` leaves
+        out)."""
+        return op.kind != "vxm" or self.vxm_ops is None or op.mnemonic in self.vxm_ops
+
     def geometry(self) -> dict:
-        """The fields that decide whether a program image fits this core (no name, no clock)."""
-        return {
+        """The fields that decide whether a program image fits this core (no name, no clock):
+        its geometry and timing, and what its slices build. Fields at their defaults are left
+        out, so that a core that does not use them keeps its fingerprint."""
+        out = {
             "lanes": self.lanes, "streams": self.streams, "floorplan": list(self.floorplan),
             "mem_depth": self.mem_depth, "vxm_alus": self.vxm_alus,
             "mem_ports": self.mem_ports, "queue_depth": self.queue_depth,
             "acc_depth": self.acc_depth,
         }
+        for f in dataclasses.fields(self):
+            if f.name in ("pipeline", "vxm_ops", "max_nop", "max_repeat"):
+                value = getattr(self, f.name)
+                if value != f.default:
+                    out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
 
     @property
     def fingerprint(self) -> bytes:

@@ -17,7 +17,6 @@ import numpy as np
 from ...errors import ConveyorError
 from .config import CoreConfig, Queue
 from .isa import Instr
-from .timing import finish
 
 __all__ = [
     "DataBlock",
@@ -31,6 +30,7 @@ __all__ = [
     "mm_count",
     "mxm_utilization",
     "timeline",
+    "unbuilt",
 ]
 
 
@@ -103,11 +103,24 @@ class Issue:
     index: int
     instr: Instr
 
-    @property
-    def done(self) -> int:
-        """The cycle count a run needs at least for this issue: its result delivered, or for a
-        ``halt`` the cycle after it."""
-        return self.cycle + finish(self.instr.op)
+
+
+def unbuilt(instr: Instr, config: CoreConfig) -> tuple[str | None, str] | None:
+    """Why ``config``'s hardware cannot run ``instr`` although its encoding is valid: an op its
+    VXM does not build, a ``nop`` or ``repeat`` beyond what its queues count. Returns (the field
+    at fault, or None for the op itself, message), or None."""
+    op = instr.op
+    if not config.builds(op):
+        return None, (f"'{op.mnemonic}' is not built on config '{config.name}' (its VXM builds "
+                      f"{', '.join(config.vxm_ops)})")
+    limits = {"nop": ("n", "max_nop"), "repeat": ("n", "d")}.get(op.mnemonic, ())
+    for name in limits if op.mnemonic == "repeat" else limits[:1]:
+        limit = config.max_nop if op.mnemonic == "nop" else config.max_repeat
+        key = "max_nop" if op.mnemonic == "nop" else "max_repeat"
+        if instr[name] > limit:
+            return name, (f"{op.mnemonic} {name} = {instr[name]} is more than config "
+                          f"'{config.name}''s queues count ({key} = {limit})")
+    return None
 
 
 def _strided(instr: Instr, step: int) -> Instr:
@@ -122,6 +135,9 @@ def _queue_issues(program: Program, queue: Queue) -> Iterator[Issue]:
     cycle, prev = 0, None
     for index, instr in enumerate(program.queues[queue.name]):
         name = instr.op.mnemonic
+        if name in ("nop", "repeat") and unbuilt(instr, program.config):
+            raise ProgramError(f"{program.where(queue.name, index)}: "
+                               f"{unbuilt(instr, program.config)[1]}")
         if name == "nop":
             cycle += instr["n"]
             prev = None
@@ -166,7 +182,8 @@ def halt_cycles(program: Program) -> dict[str, int]:
 
 def cycle_count(program: Program) -> int:
     """Cycles from start to done (docs/architecture.md): the timing rules alone decide it."""
-    return max(i.done for i in timeline(program))
+    finish = program.config.timing.finish
+    return max(i.cycle + finish(i.instr.op) for i in timeline(program))
 
 
 def mm_count(program: Program) -> int:

@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..machine.config import SLICE_KINDS, CoreConfig
 from ..machine.hostmap import HostMap
-from ..machine.timing import HALT_LATENCY, START_DELAY, max_latency
+from ..machine.timing import HALT_LATENCY, START_DELAY
 from .mem import MemSlice, queue_port_name
 from .mxm import MxmSlice
 from .queue import HOST_BITS, InstructionQueue
@@ -148,7 +148,8 @@ class Core(wiring.Component):
         halting = Signal()
         m.d.comb += halting.eq(Cat(*(q["halted"] | q["halt"] for q in issued)).all())
         # Longest latency among the instructions issuing in this cycle.
-        lat_now = Signal(range(max(max_latency(kind) for kind in SLICE_KINDS) + 1))
+        timing = self._config.timing
+        lat_now = Signal(range(max(timing.max_latency(kind) for kind in SLICE_KINDS) + 1))
         m.d.comb += lat_now.eq(_max([q["latency"] for q in issued]))
         # max over earlier issues of (issue + latency) - this cycle, at least 0: the run may end
         # in this cycle (C = this cycle + 1) only when it is at most 1, and only once every

@@ -16,7 +16,6 @@ from amaranth.lib.wiring import In
 
 from ..machine.config import CoreConfig, Slice
 from ..machine.isa import op_named
-from ..machine.timing import latency
 from .queue import HOST_BITS, HostSignature, IssueSignature, opcode_of
 from .streams import select_stream, stream_codes, stream_ports
 
@@ -82,6 +81,7 @@ class MemSlice(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
+        latency = cfg.timing.latency
         chunks = cfg.lanes * 8 // HOST_BITS
         m.submodules.words = words = Memory(shape=8 * cfg.lanes, depth=cfg.mem_depth, init=[])
         wr = words.write_port(granularity=HOST_BITS)
@@ -90,7 +90,8 @@ class MemSlice(wiring.Component):
         wq = self.wr if cfg.mem_ports == 2 else self.rw
         abits = len(rd.addr)
 
-        # --- read: RAM (1 stage), padded to latency("read") --------------------------------
+        # --- read: RAM (1 stage), padded to latency("read"): the ram_out stage's register
+        # sits right on the RAM's read data -------------------------------------------------
         assert _RAM_READ_STAGES <= latency(_READ), "read latency below the RAM's own stage"
         # A read issues in this cycle.
         read = Signal()

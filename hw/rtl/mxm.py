@@ -6,7 +6,8 @@ Three queues drive it. ``mxm.w`` loads weight rows into the *shadow* buffer (``l
 and sets or adds the int32 product row into the accumulator memory (``mm.set``, ``mm.add``).
 ``mxm.acc`` puts an accumulator row on an int32 stream group (``accrd``).
 
-The ``mm`` pipeline, for an ``mm`` issued in cycle t (latency("mm.set") = 4):
+The ``mm`` pipeline, for an ``mm`` issued in cycle t (latency("mm.set") = 4 with no extra
+stages; the ``mxm_tree`` stage cuts the adder tree into three):
 
 ==========  =============================================================================
 cycle       work
@@ -40,7 +41,7 @@ from amaranth.utils import ceil_log2
 
 from ..machine.config import GROUP, CoreConfig, Slice
 from ..machine.isa import MAX_WINDOW, STREAM_BITS, WINDOW_BASE, WINDOW_EXTRA, op_named
-from ..machine.timing import latency
+from ..machine.timing import Timing
 from .mem import delay, queue_port_name
 from .queue import IssueSignature, decode_field, opcode_of
 from .streams import lane_bytes, select_stream, stream_codes, stream_ports
@@ -59,31 +60,40 @@ _PRODUCT_BITS = 2 * _BYTE
 _ACC_BITS = 32
 
 #: Register stages of the ``mm`` pipeline before its accumulator write: the operand register,
-#: the product register and the two adder-tree registers.
+#: the product register and the adder-tree registers (two, or three with the ``mxm_tree``
+#: pipeline stage).
 _OPERAND_STAGES = 1
 _PRODUCT_STAGES = 1
 _TREE_STAGES = 2
-_MM_STAGES = _OPERAND_STAGES + _PRODUCT_STAGES + _TREE_STAGES
 
 #: The shadow rows are registers written at the end of the ``lw``'s cycle.
 _LW_STAGES = 1
-#: Cycles between an ``iw`` and the end of the cycle in which ``active`` takes the shadow: an
-#: ``mm`` issued ``latency("iw")`` cycles after the ``iw`` reads ``active`` ``_OPERAND_STAGES``
-#: cycles after its own issue.
-_IW_DELAY = latency(_IW) + _OPERAND_STAGES - 1
 
-#: The accumulator RAM's synchronous read port is the one stage of an ``accrd``.
+#: The accumulator RAM's synchronous read port is the one stage of an ``accrd`` (two with the
+#: ``ram_out`` pipeline stage: a register on its read data).
 _RAM_READ_STAGES = 1
 
 assert MAX_WINDOW == 1 << ceil_log2(MAX_WINDOW), "lw's window rotation needs a power of two"
-assert latency(_LW) == _LW_STAGES, "lw latency must be the shadow register's one stage"
-# ``active`` copies the shadow as it was in the ``iw``'s cycle: lw and iw share a queue, so the
-# shadow cannot change before the end of the cycle after the iw, but may from then on.
-assert 0 <= _IW_DELAY <= 1, f"iw latency {latency(_IW)} cannot be met by this pipeline"
-assert latency(_MM_SET) == latency(_MM_ADD), "mm.set and mm.add share one pipeline"
-assert _MM_STAGES <= latency(_MM_SET), (
-    f"the mm pipeline has {_MM_STAGES} stages, more than latency {latency(_MM_SET)}")
-assert _RAM_READ_STAGES <= latency(_ACCRD), "accrd latency below the RAM's own stage"
+
+
+def _tree_stages(timing: Timing) -> int:
+    return _TREE_STAGES + timing.extra("mxm_tree")
+
+
+def _check_timing(timing: Timing) -> None:
+    """The latencies the timing table gives are the ones this pipeline makes."""
+    assert timing.latency(_LW) == _LW_STAGES, "lw latency must be the shadow register's stage"
+    # Cycles between an iw and the end of the cycle in which ``active`` takes the shadow: an mm
+    # issued latency("iw") cycles after the iw reads ``active`` _OPERAND_STAGES cycles after its
+    # own issue. ``active`` copies the shadow as it was in the iw's cycle: lw and iw share a
+    # queue, so the shadow cannot change before the end of the cycle after the iw.
+    iw_delay = timing.latency(_IW) + _OPERAND_STAGES - 1
+    assert 0 <= iw_delay <= 1, f"iw latency {timing.latency(_IW)} cannot be met"
+    assert timing.latency(_MM_SET) == timing.latency(_MM_ADD), "mm.set and mm.add: one pipeline"
+    stages = _OPERAND_STAGES + _PRODUCT_STAGES + _tree_stages(timing)
+    assert stages <= timing.latency(_MM_SET), (
+        f"the mm pipeline has {stages} stages, more than latency {timing.latency(_MM_SET)}")
+    assert _RAM_READ_STAGES <= timing.latency(_ACCRD), "accrd latency below the RAM's stage"
 
 
 def _stage(m: Module, value, *, name: str, keep: bool = False) -> Signal:
@@ -210,6 +220,7 @@ class MxmSlice(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
+        _check_timing(cfg.timing)
         lanes = cfg.lanes
         shadow = [Signal(_BYTE * lanes, name=f"shadow{i}", reset_less=True)
                   for i in range(lanes)]
@@ -250,14 +261,14 @@ class MxmSlice(wiring.Component):
             with m.If(lw & (row <= i) & (row + extra >= i)):
                 m.d.sync += shadow[i].eq(rotated[i % MAX_WINDOW])
 
-        install = delay(m, iw, _IW_DELAY, name="iw")
+        install = delay(m, iw, cfg.timing.latency(_IW) + _OPERAND_STAGES - 1, name="iw")
         with m.If(install):
             m.d.sync += [a.eq(s) for a, s in zip(active, shadow)]
 
     # --- mm: operand, products, adder tree ---------------------------------------------------
 
     def _products_and_sums(self, m, active) -> list:
-        """The registered column sums y[j] of the mm issued _MM_STAGES cycles ago."""
+        """The registered column sums y[j] of the mm issued its pipeline's stages ago."""
         cfg, port = self._config, self.mm
         lanes = cfg.lanes
         mm_ops = [_MM_SET, _MM_ADD]
@@ -285,16 +296,23 @@ class MxmSlice(wiring.Component):
                 products.append([lutmul.p[c][_PRODUCT_BITS * i:_PRODUCT_BITS * (i + 1)]
                                  .as_signed() for i in range(lanes)])
 
-        # Adder tree: ceil(log2 L) levels, the first half registered, then the rest.
+        # Adder tree: ceil(log2 L) levels cut into the tree's register stages, the earlier
+        # stages taking the extra level when they do not divide evenly.
         levels = ceil_log2(lanes)
-        first = (levels + 1) // 2
-        assert _TREE_STAGES == 2, "the tree is split over two register stages below"
+        stages = _tree_stages(cfg.timing)
+        cuts = [-(-levels * (k + 1) // stages) for k in range(stages)]
         sums = []
         for j, column in enumerate(products):
-            half = [_stage(m, v, name=f"sum{k}_{j}")
-                    for k, v in enumerate(_adder_levels(m, column, first, name=f"tree{j}a"))]
-            (total,) = _adder_levels(m, half, levels - first, name=f"tree{j}b")
-            sums.append(_stage(m, total, name=f"y{j}"))
+            values, done = column, 0
+            for k, upto in enumerate(cuts):
+                values = _adder_levels(m, values, upto - done, name=f"tree{j}{'abcdefgh'[k]}")
+                done = upto
+                if k == stages - 1:
+                    (total,) = values
+                    sums.append(_stage(m, total, name=f"y{j}"))
+                else:
+                    prefix = "sum" if k == 0 else f"sum{k}x"
+                    values = [_stage(m, v, name=f"{prefix}{i}_{j}") for i, v in enumerate(values)]
         return sums
 
     # --- accumulators: the mm's read-modify-write and accrd ----------------------------------
@@ -311,7 +329,8 @@ class MxmSlice(wiring.Component):
 
         # --- mm: the row is read in the cycle before the write, then set or added ----------
         port = self.mm
-        lat = latency(_MM_SET)
+        lat = cfg.timing.latency(_MM_SET)
+        mm_stages = _OPERAND_STAGES + _PRODUCT_STAGES + _tree_stages(cfg.timing)
         mm_ops = [_MM_SET, _MM_ADD]
         mm = Signal()
         add = Signal()
@@ -319,7 +338,7 @@ class MxmSlice(wiring.Component):
         m.d.comb += [mm.eq(port.issue & ((opcode == _MM_SET.opcode) | (opcode == _MM_ADD.opcode))),
                      add.eq(opcode == _MM_ADD.opcode)]
         addr = (decode_field(m, port.instr, mm_ops, "a", sig_name="mm_a") + port.offset)[:abits]
-        y = [delay(m, v, lat - _MM_STAGES, name=f"y{j}_pad") for j, v in enumerate(y)]
+        y = [delay(m, v, lat - mm_stages, name=f"y{j}_pad") for j, v in enumerate(y)]
         w_en = delay(m, mm, lat, name="mm_valid")
         w_add = delay(m, add, lat, name="mm_add")
         m.d.comb += [
@@ -337,7 +356,7 @@ class MxmSlice(wiring.Component):
 
         # --- accrd: the RAM's read data drives the group, padded to latency("accrd") -------
         port = self.acc
-        lat = latency(_ACCRD)
+        lat = cfg.timing.latency(_ACCRD)
         read = Signal()
         m.d.comb += [
             read.eq(port.issue & (opcode_of(port.instr) == _ACCRD.opcode)),

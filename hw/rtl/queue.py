@@ -19,7 +19,6 @@ from amaranth.utils import ceil_log2
 
 from ..machine.config import CoreConfig, Queue
 from ..machine.isa import OPCODE_BITS, WORD_BITS, Op, op_named, ops_for_role
-from ..machine.timing import latency
 
 __all__ = ["HOST_BITS", "HostSignature", "InstructionQueue", "IssueSignature", "decode_field"]
 
@@ -134,6 +133,12 @@ def _field(word, op: Op, name: str):
     return word[f.lo:f.lo + f.width]
 
 
+def _narrow(value, width: int):
+    """The low ``width`` bits of ``value`` (``value`` itself if it is no wider): a field whose
+    valid values the config keeps below what the encoding holds."""
+    return value if len(value) <= width else value[:width]
+
+
 # --- the queue ------------------------------------------------------------------------------
 
 class InstructionQueue(wiring.Component):
@@ -167,7 +172,7 @@ class InstructionQueue(wiring.Component):
             "host": In(HostSignature(addr_width=ceil_log2(config.queue_depth),
                                      chunks=WORD_BITS // HOST_BITS)),
             "port": Out(IssueSignature()),
-            "latency": Out(range(max(latency(op) for op in self._ops) + 1)),
+            "latency": Out(range(max(config.timing.latency(op) for op in self._ops) + 1)),
         })
 
     @property
@@ -194,9 +199,11 @@ class InstructionQueue(wiring.Component):
         # The word at pc is a nop or repeat that started in an earlier cycle.
         busy = Signal()
         # nop: cycles left after this one; repeat: cycles until its next repetition.
-        count = Signal(_NOP.field("n").width)
+        # Only as wide as the longest wait this config's programs may ask for (max_nop,
+        # max_repeat): the encoding's 32-bit wait is far more than a board core needs.
+        count = Signal(range(max(self._config.max_nop, self._config.max_repeat) + 1))
         # repeat: repetitions still to issue.
-        left = Signal(_REPEAT.field("n").width)
+        left = Signal(range(self._config.max_repeat + 1))
         # repeat: the offset of the last repetition issued.
         offset = Signal(signed(OFFSET_BITS))
         # The last slice instruction issued: what repeat re-issues.
@@ -222,7 +229,7 @@ class InstructionQueue(wiring.Component):
                 m.d.sync += halted.eq(1)
             with m.Case(_NOP.opcode):
                 # cycles of this nop still to come, this one included
-                remaining = Mux(fresh, _field(word, _NOP, "n"), count)
+                remaining = Mux(fresh, _narrow(_field(word, _NOP, "n"), len(count)), count)
                 with m.If(remaining <= 1):
                     m.d.comb += advance.eq(1)
                     m.d.sync += busy.eq(0)
@@ -258,17 +265,17 @@ class InstructionQueue(wiring.Component):
         with m.If(self.port.issue), m.Switch(opcode_of(self.port.instr)):
             for op in self._ops:
                 with m.Case(op.opcode):
-                    m.d.comb += self.latency.eq(latency(op))
+                    m.d.comb += self.latency.eq(self._config.timing.latency(op))
         return m
 
     @staticmethod
     def _repeat(m, word, fresh, busy, count, left, offset, advance, again, again_offset):
         """``repeat n, d, stride``: its first cycle is the one after the repeated instruction,
         repetition k issues k*d cycles after that instruction."""
-        d = _field(word, _REPEAT, "d")
+        d = _narrow(_field(word, _REPEAT, "d"), len(count))
         stride = _field(word, _REPEAT, "stride").as_signed()
         wait = Mux(fresh, d - 1, count)
-        todo = Mux(fresh, _field(word, _REPEAT, "n"), left)
+        todo = Mux(fresh, _narrow(_field(word, _REPEAT, "n"), len(left)), left)
         base = Mux(fresh, Const(0, signed(OFFSET_BITS)), offset)
         with m.If(wait == 0):
             m.d.comb += [again.eq(1), again_offset.eq(base + stride)]

@@ -23,7 +23,6 @@ from amaranth.utils import ceil_log2
 
 from ..machine.config import CoreConfig, Slice
 from ..machine.isa import OPS, Op, op_named
-from ..machine.timing import latency
 from .mem import delay, queue_port_name
 from .queue import IssueSignature, decode_field, opcode_of
 from .streams import lane_bytes, select_stream, stream_codes, stream_ports
@@ -105,6 +104,7 @@ class SxmSlice(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        latency = self._config.timing.latency
         cfg = self._config
         lanes = cfg.lanes
         port = self.ctl

@@ -22,7 +22,6 @@ from amaranth.utils import ceil_log2
 
 from ..machine.config import GROUP, CoreConfig, Slice
 from ..machine.isa import IMMEDIATE_BIT, OPERAND_STREAM, OPERAND_VALUE, OPS, Op, op_named
-from ..machine.timing import latency
 from .mem import delay
 from .queue import IssueSignature, decode_field, opcode_of
 from .streams import (
@@ -33,7 +32,7 @@ from .streams import (
     stream_ports,
 )
 
-__all__ = ["UNITS", "VXM_OPS", "VxmAlu", "VxmSlice", "unit_of"]
+__all__ = ["UNITS", "VXM_OPS", "VxmAlu", "VxmSlice", "built_ops", "unit_of"]
 
 #: Every VXM op, in declaration order.
 VXM_OPS: tuple[Op, ...] = tuple(op for op in OPS if op.kind == "vxm")
@@ -50,6 +49,11 @@ UNITS = {"alu": 1, "mul8": 2, "mul32": 2, "requant": 4}
 
 _UNIT_OF = {"mul.i8": "mul8", "mul.i32": "mul32", "requant": "requant",
             "requant.relu": "requant", "requant.v": "requant", "requant.v.relu": "requant"}
+
+
+def built_ops(config: CoreConfig) -> list[Op]:
+    """The VXM ops ``config``'s ALUs build (its ``vxm_ops``, or all)."""
+    return [op for op in VXM_OPS if config.builds(op)]
 
 
 def unit_of(op: Op) -> str:
@@ -85,17 +89,25 @@ class _Operands:
 
     def __init__(self, m: Module, config: CoreConfig, port, east, west):
         word = port.instr
-        ops = list(VXM_OPS)
+        ops = built_ops(config)
+        self.issue = port.issue
         self.opcode = opcode_of(word)
-        a = decode_field(m, word, ops, "a", sig_name="a_code")
-        b = decode_field(m, word, ops, "b", sig_name="b_opnd")
-        self.d = decode_field(m, word, ops, "d", sig_name="d_code")
-        mul = decode_field(m, word, ops, "mul", sig_name="rq_mul")
-        self.shift = decode_field(m, word, ops, "shift", sig_name="rq_shift")
-        self.zp = decode_field(m, word, ops, "zp", sig_name="rq_zp")
+
+        def field(name, sig_name, among=ops):
+            """The field ``name`` of the ops that have it; 0 where none of them is built."""
+            if any(op.has(name) for op in among):
+                return decode_field(m, word, among, name, sig_name=sig_name)
+            return Const(0, next(op.field(name).width for op in VXM_OPS if op.has(name)))
+
+        a = field("a", "a_code")
+        b = field("b", "b_opnd")
+        self.d = field("d", "d_code")
+        mul = field("mul", "rq_mul")
+        self.shift = field("shift", "rq_shift")
+        self.zp = field("zp", "rq_zp")
         # requant.v's b is a plain group field (no immediate): the per-lane multipliers
         per_lane_ops = [op for op in ops if op.mnemonic.startswith("requant.v")]
-        m_code = decode_field(m, word, per_lane_ops, "b", sig_name="m_code")
+        m_code = field("b", "m_code", per_lane_ops)
 
         wide_a, wide_b, per_lane, scalar_mul = (Signal(name=n) for n in (
             "wide_a", "wide_b", "per_lane", "scalar_mul"))
@@ -135,6 +147,18 @@ class _Operands:
             self.a.append(ai)
             self.b.append(bi)
             self.m.append(mi)
+
+    def registered(self, m: Module) -> _Operands:
+        """The same operands one cycle later, through a register (the ``vxm_operands`` pipeline
+        stage): what the units compute from then comes from flip-flops, not from the decode and
+        the stream multiplexers of the issue cycle."""
+        later = object.__new__(_Operands)
+        for name in ("issue", "opcode", "d", "shift", "zp", "narrow"):
+            later.__dict__[name] = delay(m, getattr(self, name), 1, name=f"op_{name}")
+        for name in ("a", "b", "m"):
+            later.__dict__[name] = [delay(m, v, 1, name=f"op_{name}{i}")
+                                    for i, v in enumerate(getattr(self, name))]
+        return later
 
 
 def _byte_of(m: Module, group: list, code, name: str) -> Signal:
@@ -211,23 +235,31 @@ class VxmAlu(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
+        timing = cfg.timing
         opnd = _Operands(m, cfg, self.port, self.east, self.west)
+        if timing.extra("vxm_operands"):
+            opnd = opnd.registered(m)
+        ops = built_ops(cfg)
         self._product = []
-        for i in range(cfg.lanes):
-            prod = Signal(signed(2 * WORD), name=f"prod{i}")
-            m.d.sync += prod.eq(opnd.a[i].as_signed() * opnd.m[i].as_signed())
-            self._product.append(prod)
+        if any(unit_of(op) != "alu" for op in ops):
+            for i in range(cfg.lanes):
+                prod = Signal(signed(2 * WORD), name=f"prod{i}")
+                m.d.sync += prod.eq(opnd.a[i].as_signed() * opnd.m[i].as_signed())
+                # the vxm_product stage: a second register, which a DSP block's output
+                # register can take
+                self._product.append(delay(m, prod, timing.extra("vxm_product"),
+                                           name=f"prod{i}_out"))
 
         # --- one result path per (unit, latency) ------------------------------------------
         paths = {}
-        for op in VXM_OPS:
-            paths.setdefault((unit_of(op), latency(op)), []).append(op)
+        for op in ops:
+            paths.setdefault((unit_of(op), timing.latency(op)), []).append(op)
         results = []
-        for (unit, lat), ops in paths.items():
-            stages = UNITS[unit]
+        for (unit, lat), unit_ops in paths.items():
+            stages = self._stages(unit)
             assert stages <= lat, f"{unit} has {stages} stages, more than latency {lat}"
             name = f"{unit}_l{lat}"
-            valid, dest, wide, lanes = self._path(m, unit, ops, opnd, name)
+            valid, dest, wide, lanes = self._path(m, unit, unit_ops, opnd, name)
             pad = lat - stages
             results.append((
                 delay(m, valid, pad, name=f"{name}_valid"),
@@ -257,14 +289,21 @@ class VxmAlu(wiring.Component):
         unit's stages."""
         valid = Signal(name=f"{name}_issue")
         wide = Signal(name=f"{name}_wide")
-        with m.If(self.port.issue), m.Switch(opnd.opcode):
+        with m.If(opnd.issue), m.Switch(opnd.opcode):
             for op in ops:
                 with m.Case(op.opcode):
                     m.d.comb += [valid.eq(1), wide.eq(_is_wide(op, "d"))]
-        stages = UNITS[unit]
+        stages = self._stages(unit) - self._config.timing.extra("vxm_operands")
         lanes = getattr(self, f"_unit_{unit}")(m, ops, opnd, name)
         return (delay(m, valid, stages, name=f"{name}_v"), delay(m, opnd.d, stages,
                 name=f"{name}_d"), delay(m, wide, stages, name=f"{name}_w"), lanes)
+
+    def _stages(self, unit: str) -> int:
+        """Register stages of ``unit`` from the issue: its own, the operand register and, for
+        the multiplying units, the product's second register, as the pipeline has them."""
+        timing = self._config.timing
+        product = timing.extra("vxm_product") if unit != "alu" else 0
+        return UNITS[unit] + timing.extra("vxm_operands") + product
 
     # --- units: each returns per-lane results registered after UNITS[unit] stages -------------
 
@@ -316,9 +355,10 @@ class VxmAlu(wiring.Component):
                 with m.Case(op.opcode):
                     m.d.comb += relu.eq(op.mnemonic.endswith(".relu"))
         # the shift is used in stage 3, the zero point and ReLU flag in stage 4
-        shift3 = delay(m, opnd.shift, 2, name=f"{name}_shift")
-        zp4 = delay(m, opnd.zp.as_signed(), 3, name=f"{name}_zp")
-        relu4 = delay(m, relu, 3, name=f"{name}_relu")
+        late = self._config.timing.extra("vxm_product")  # the product comes a cycle later
+        shift3 = delay(m, opnd.shift, 2 + late, name=f"{name}_shift")
+        zp4 = delay(m, opnd.zp.as_signed(), 3 + late, name=f"{name}_zp")
+        relu4 = delay(m, relu, 3 + late, name=f"{name}_relu")
         out = []
         for i, prod in enumerate(self._product):
             # stage 1: a * mul, exact (mul is 0 .. 2^31-1), the shared product

@@ -22,7 +22,7 @@ from ...hw.machine.isa import (
     Op,
     value_range,
 )
-from ...hw.machine.timing import STREAM_HOP, latency
+from ...hw.machine.timing import STAGES, STREAM_HOP, Timing
 
 __all__ = ["isa_markdown"]
 
@@ -41,12 +41,19 @@ def _layout(op: Op) -> str:
     return ", ".join(parts)
 
 
-def _row(op: Op) -> str:
+def _row(op: Op, timing: Timing) -> str:
     syntax = f"`{op.mnemonic} {op.syntax}`".replace("{", "").replace("}", "").replace(" `", "`")
-    lat = latency(op) if op.kind != "icu" else "–"
+    lat = timing.latency(op) if op.kind != "icu" else "–"
     roles = ", ".join(op.roles) if op.kind != "icu" else "all"
     doc = op.doc.replace("|", "\\|")
     return f"| {syntax} | {op.opcode} | {lat} | {roles} | {_layout(op)} | {doc} |"
+
+
+def _ops_text(names: tuple[str, ...]) -> str:
+    vxm = [n for n in names if n in {op.mnemonic for op in OPS if op.kind == "vxm"}]
+    if len(vxm) == sum(1 for op in OPS if op.kind == "vxm"):
+        return "every VXM op"
+    return ", ".join(f"`{n}`" for n in names)
 
 
 def _bits(part: slice) -> str:
@@ -65,15 +72,25 @@ def _config_section(config: CoreConfig) -> list[str]:
     rows = [f"| `{k}` | {ranges.get(k) or '{}..{}'.format(*value_range(k))} |"
             for k in FIELD_KINDS]
     queues = ", ".join(f"`{q.name}`" for q in config.queues)
+    stages = ", ".join(f"`{n}`" for n in config.pipeline) or "none"
+    vxm = ("every VXM op" if config.vxm_ops is None
+           else ", ".join(f"`{n}`" for n in config.vxm_ops))
     return [f"## On `{config.name}`", "",
             (f"{config.lanes} lanes, {s} streams per direction, floorplan "
-            f"{config.floorplan_text()}; its queues: {queues}."), "",
+            f"{config.floorplan_text()}; its queues: {queues}. Pipeline stages: {stages} "
+            f"(the latencies above are this core's). Its VXM builds {vxm}. Its queues count "
+            f"nops up to {config.max_nop} and repeats up to {config.max_repeat}."), "",
             "| field kind | values |", "|---|---|", *rows, ""]
 
 
 def isa_markdown(config: CoreConfig | None = None) -> str:
-    """The ISA reference as Markdown; with ``config``, also what the fields hold on that core
-    and its queues."""
+    """The ISA reference as Markdown: with no extra pipeline stages, or with ``config`` that
+    core's latencies and ops, what its fields hold and its queues."""
+    timing = config.timing if config is not None else Timing.of(frozenset())
+
+    def config_builds(op: Op) -> bool:
+        return config is None or config.builds(op)
+
     out = [
         "# Conveyor instruction set",
         "",
@@ -87,7 +104,14 @@ def isa_markdown(config: CoreConfig | None = None) -> str:
         "",
         ("**Latency** is the number of cycles from issue to the result on the destination "
         f"stream at the slice's own position; a value then moves {STREAM_HOP} position per "
-        "cycle. See [architecture.md](architecture.md) for the exact timing rules."),
+        "cycle. See [architecture.md](architecture.md) for the exact timing rules. The "
+        "latencies here are a core's with no extra pipeline stages; a config's `pipeline` "
+        "adds one cycle to the ops of each stage it names (`conveyor isa -c CONFIG` gives "
+        "that core's):"),
+        "",
+        "| stage | what it adds | ops one cycle longer |",
+        "|---|---|---|",
+        *[f"| `{name}` | {what} | {_ops_text(ops)} |" for name, (what, ops) in STAGES.items()],
         "",
         "## Field kinds",
         "",
@@ -108,7 +132,7 @@ def isa_markdown(config: CoreConfig | None = None) -> str:
         out += [f"## {title}", "",
                 "| syntax | opcode | latency | queues | encoding | meaning |",
                 "|---|---|---|---|---|---|"]
-        out += [_row(op) for op in OPS if op.kind == kind]
+        out += [_row(op, timing) for op in OPS if op.kind == kind and config_builds(op)]
         out.append("")
     if config is not None:
         out += _config_section(config)

@@ -31,8 +31,7 @@ from ...hw.machine.isa import (
     op_named,
     ops_for_role,
 )
-from ...hw.machine.program import DataBlock, Program, SrcLoc, timeline
-from ...hw.machine.timing import latency
+from ...hw.machine.program import DataBlock, Program, SrcLoc, timeline, unbuilt
 
 __all__ = ["assemble", "assemble_file", "instr_problem", "splitmix64"]
 
@@ -182,6 +181,9 @@ def instr_problem(before: list[Instr], instr: Instr,
         problem = check_value(f.kind, instr[f.name], config)
         if problem:
             return f.name, problem
+    problem = unbuilt(instr, config)
+    if problem:
+        return problem
     prev = before[-1] if before else None
     if prev is not None and prev.op.mnemonic == "halt":
         return None, f"'{instr.op.mnemonic}' follows halt, so it would never issue"
@@ -343,7 +345,7 @@ class _Assembler:
                 cur.error(f"latency() takes a slice instruction, not '{arg.text}'"
                           f"{_suggest(arg.text, [o.mnemonic for o in OPS if o.kind != 'icu'])}",
                           arg.col)
-            return latency(op)
+            return self.config.timing.latency(op)
         if func.text == "position":
             names = [sl.name for sl in self.config.slices]
             if arg.text not in names:
@@ -613,7 +615,8 @@ def _check_hazards(program: Program) -> None:
     the one that issues later."""
     written = Tracks()
     for issue in timeline(program):
-        cells = result_cells(issue.instr, issue.queue.slice.position, issue.cycle)
+        cells = result_cells(issue.instr, issue.queue.slice.position, issue.cycle,
+                             program.config.timing)
         for cell in cells:
             other = written.write(cell, (issue.queue.name, issue.index))
             if other is not None:

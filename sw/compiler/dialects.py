@@ -224,7 +224,7 @@ def _one_writer_per_stream_cell(module: Module) -> None:
             raise op.error(f"config {config.name!r} has no queue {queue}") from None
         lines = op.attrs["code"].splitlines()
         for k, (cycle, instr) in enumerate(zip(op.attrs["cycles"], decoded(op, config))):
-            for cell in result_cells(instr, position, cycle):
+            for cell in result_cells(instr, position, cycle, config.timing):
                 other = written.write(cell, (queue, lines[k]))
                 if other is not None:
                     raise op.error(f"{queue} {lines[k]!r} writes {cell.dir}{cell.stream} at "

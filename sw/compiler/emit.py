@@ -1,9 +1,10 @@
 """Microcode: timed instructions -> per-queue instruction lists, compressed with nop and repeat.
 
 Within a queue, a run of the same instruction at a constant distance d, its address stepping by
-a constant stride, becomes ``instr; repeat n, d, stride``; gaps become ``nop``. The result obeys
-:func:`conveyor.hw.machine.program.timeline` exactly: every instruction issues in the cycle the schedule
-gave it, which the caller checks.
+a constant stride, becomes ``instr; repeat n, d, stride``; gaps become ``nop``; both no longer
+than the config's queues count (``max_nop``, ``max_repeat``). The result obeys
+:func:`conveyor.hw.machine.program.timeline` exactly: every instruction issues in the cycle the
+schedule gave it, which the caller checks.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from .errors import CompileError
 
 __all__ = ["emit", "queue_words"]
 
-_MAX_WAIT = value_range("wait")[1]     # nop n
-_MAX_COUNT = value_range("count")[1]   # repeat n and d
 _STRIDE = value_range("stride")
 
 
@@ -36,9 +35,9 @@ def _same_but_address(a: Instr, b: Instr) -> int | None:
     return stride
 
 
-def _nop(instrs: list[Instr], cycles: int) -> None:
+def _nop(instrs: list[Instr], cycles: int, longest: int) -> None:
     while cycles > 0:
-        n = min(cycles, _MAX_WAIT)
+        n = min(cycles, longest)
         instrs.append(Instr.make("nop", n=n))
         cycles -= n
 
@@ -50,17 +49,18 @@ def _compress(timed: list[tuple[int, Instr]], config: CoreConfig) -> list[Instr]
     i = 0
     while i < len(timed):
         cycle, instr = timed[i]
-        _nop(out, cycle - now)
+        _nop(out, cycle - now, config.max_nop)
         out.append(instr)
         # grow a repeat: same instruction, constant distance and stride
         j = i + 1
         if j < len(timed) and instr.op.kind != "icu":
             d = timed[j][0] - cycle
             stride = _same_but_address(instr, timed[j][1])
-            if (stride is not None and 1 <= d <= _MAX_COUNT
+            if (stride is not None and 1 <= d <= config.max_repeat
                     and _STRIDE[0] <= stride <= _STRIDE[1]):
                 n = 0
-                while (j < len(timed) and n < _MAX_COUNT and timed[j][0] == cycle + (n + 1) * d
+                while (j < len(timed) and n < config.max_repeat
+                       and timed[j][0] == cycle + (n + 1) * d
                        and _same_but_address(instr, timed[j][1]) == (n + 1) * stride):
                     n += 1
                     j += 1

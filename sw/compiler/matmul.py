@@ -20,13 +20,11 @@ import numpy as np
 from ...hw.machine.cells import travel
 from ...hw.machine.config import GROUP
 from ...hw.machine.isa import Instr, Stream, op_named
-from ...hw.machine.timing import latency
 from .memory import Placed
 from .schedule import Chain, Scheduler
 
 __all__ = ["MatmulJob", "schedule_matmul"]
 
-_READ = latency("read")
 _OP_READ, _OP_LW = op_named("read"), op_named("lw")
 
 
@@ -100,21 +98,21 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
                         where = zero
                     acc = acc0 + m - b0
                     # the row's last accrd must still see the old value: land after it
-                    after = reads.get(acc, -1) - latency(op) + 1
+                    after = reads.get(acc, -1) - s.latency(op) + 1
                     t = _multiply(s, mx, op, where, acc, max(iw + 1, after),
                                   ready.get(where, 0))
                     state["mm"] = max(state["mm"], t)
                     done[m] = t
             for m in rows:
                 acc = acc0 + m - b0
-                reads[acc] = _epilogue(s, job, m, nt, acc, done[m] + latency("mm.set"), ready)
+                reads[acc] = _epilogue(s, job, m, nt, acc, done[m] + s.latency("mm.set"), ready)
 
 
 def _load_weights(s: Scheduler, mx: str, w_slice: str, first: int, after: int) -> int:
     """lw the L rows of one tile (one per cycle) after the ``iw`` at ``after``; returns the
     cycle of the last lw."""
     rd, wq = s.config.mem_queue(w_slice, "read"), f"{mx}.w"
-    dist = _READ + s.travel(rd, wq)
+    dist = s.latency("read") + s.travel(rd, wq)
     last = -1
     for r in range(s.config.lanes):
         def make(stream, addr=first + r, r=r):
@@ -130,7 +128,7 @@ def _multiply(s: Scheduler, mx: str, op: str, where: tuple[str, int], acc: int, 
     """Read one activation vector and multiply it; returns the mm's cycle."""
     slice_name, addr = where
     rd, mq = s.config.mem_queue(slice_name, "read"), f"{mx}.mm"
-    dist = _READ + s.travel(rd, mq)
+    dist = s.latency("read") + s.travel(rd, mq)
     mm = op_named(op)
 
     def make(stream):
@@ -148,7 +146,7 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
     p_mx = s.queue_position(aq)
     out = job.out
     chain = Chain()
-    lat_a = latency("accrd")
+    lat_a = s.latency("accrd")
     chain.add(aq, 0, lambda st: Instr.make("accrd", a=acc, d=st["acc"]))
     if job.epilogue.kind == "int32":
         planes = out.tiles[nt]
@@ -162,7 +160,7 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         start = s.place(chain, earliest)
         for k, (sl, _) in enumerate(planes):
             ready[sl, out.word(m, nt, k)] = (start + lat_a + travel(p_mx, s.position[sl])
-                                             + latency("write"))
+                                             + s.latency("write"))
         return start
     ep = job.epilogue
     p_v = s.position[job.vxm]
@@ -176,10 +174,10 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         planes = bias.tiles[nt]
         chain.path("bias", tuple(s.position[sl] for sl, _ in planes), p_v, t_v, GROUP)
         for k, (sl, _) in enumerate(planes):
-            t_read = t_v - _READ - travel(p_v, s.position[sl])
+            t_read = t_v - s.latency("read") - travel(p_v, s.position[sl])
             chain.add(s.config.mem_queue(sl, "read"), t_read, lambda st, k=k: Instr.make(
                 "read", addr=bias.word(0, nt, k), d=_lane(st["bias"], k)))
-        lat_add = latency("add.i32")
+        lat_add = s.latency("add.i32")
         chain.path("sum", p_v, p_v, t_v + lat_add, GROUP)
         chain.add(alus[0], t_v, lambda st: Instr.make("add.i32", a=st["acc"], b=st["bias"],
                                                        d=st["sum"]))
@@ -194,10 +192,10 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         planes = ep.mul_at.tiles[nt]
         chain.path("mul", tuple(s.position[sl] for sl, _ in planes), p_v, t_rq, GROUP)
         for k, (sl, _) in enumerate(planes):
-            t_read = t_rq - _READ - travel(p_v, s.position[sl])
+            t_read = t_rq - s.latency("read") - travel(p_v, s.position[sl])
             chain.add(s.config.mem_queue(sl, "read"), t_read, lambda st, k=k: Instr.make(
                 "read", addr=ep.mul_at.word(0, nt, k), d=_lane(st["mul"], k)))
-    arrive = t_rq + latency(name) + travel(dest, p_v)
+    arrive = t_rq + s.latency(name) + travel(dest, p_v)
     chain.path("y", p_v, dest, arrive)
 
     def requant(st):
@@ -209,7 +207,7 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
     chain.add(s.config.mem_queue(out.slice_of(nt), "write"), arrive,
               lambda st: Instr.make("write", s=st["y"], addr=word))
     start = s.place(chain, earliest)
-    ready[out.slice_of(nt), word] = start + arrive + latency("write")
+    ready[out.slice_of(nt), word] = start + arrive + s.latency("write")
     return start
 
 

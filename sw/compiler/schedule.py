@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ...hw.machine.cells import travel
 from ...hw.machine.config import CoreConfig
 from ...hw.machine.isa import Instr, Stream
-from ...hw.machine.timing import HALT_LATENCY, latency, run_end
+from ...hw.machine.timing import HALT_LATENCY
 from .errors import CompileError
 from .resources import Path, QueueSlots, StreamCells
 
@@ -72,6 +72,7 @@ class Scheduler:
 
     def __init__(self, config: CoreConfig):
         self.config = config
+        self.timing = config.timing
         self.slots = QueueSlots()
         self.cells = StreamCells(config)
         self.timed: dict[str, list[tuple[int, Instr]]] = defaultdict(list)
@@ -142,21 +143,29 @@ class Scheduler:
             paths[key] = found
         return paths
 
+    def _built(self, instr: Instr) -> Instr:
+        """``instr``, if this core builds its op (a config may build only some VXM ops)."""
+        if not self.config.builds(instr.op):
+            raise CompileError(f"the model needs {instr.op.mnemonic}, which config "
+                               f"{self.config.name!r} does not build (its vxm_ops: "
+                               f"{', '.join(self.config.vxm_ops)})")
+        return instr
+
     def _commit(self, chain: Chain, start: int) -> None:
         streams = {key: Stream(found[0].dir, found[0].index, len(found) * found[0].width)
                    for key, found in self._paths(chain, start).items()}
         for part in chain.parts:
             cycle = start + part.offset
-            instr = part.make(streams)
+            instr = self._built(part.make(streams))
             self.slots.reserve(part.queue, cycle)
             self.timed[part.queue].append((cycle, instr))
-            self.end = max(self.end, run_end(cycle, instr.op))
+            self.end = max(self.end, self.timing.run_end(cycle, instr.op))
 
     def place_transfer(self, src_queue: str, dst_queue: str, earliest: int, make) -> int:
         """The commonest chain, fast: a MEM read whose word another slice's instruction takes
         on arrival. ``make(stream)`` gives the two instructions; returns the read's cycle."""
         src, dst = self.queue_position(src_queue), self.queue_position(dst_queue)
-        lat = latency("read")  # the source is a MEM read
+        lat = self.timing.latency("read")  # the source is a MEM read
         offset = lat + travel(src, dst)
         slots, cells = self.slots, self.cells
         start = max(earliest, 0)
@@ -176,7 +185,7 @@ class Scheduler:
             slots.reserve(dst_queue, c1 + offset)
             self.timed[src_queue].append((c1, a))
             self.timed[dst_queue].append((c1 + offset, b))
-            self.end = max(self.end, run_end(c1 + offset, b.op))
+            self.end = max(self.end, self.timing.run_end(c1 + offset, b.op))
             return c1
 
     # --- single instructions with no streams (iw) ----------------------------------------
@@ -185,10 +194,14 @@ class Scheduler:
         cycle = self.slots.next_free(queue, earliest)
         self.slots.reserve(queue, cycle)
         self.timed[queue].append((cycle, instr))
-        self.end = max(self.end, run_end(cycle, instr.op))
+        self.end = max(self.end, self.timing.run_end(cycle, instr.op))
         return cycle
 
     # --- helpers for building chains ------------------------------------------------------
+
+    def latency(self, op) -> int:
+        """The latency of ``op`` on this core."""
+        return self.timing.latency(op)
 
     def travel(self, src_queue: str, dst_queue: str) -> int:
         """Cycles a value takes from one queue's slice to another's."""

@@ -1,8 +1,8 @@
 """Element-wise layers on the VXM, one chain per output word: read, compute, write.
 
 A value is at the VXM's position only in the cycle it arrives (then it moves on), so operands
-that come from one MEM slice (one read per cycle) arrive in consecutive cycles; a ``mov`` or a
-partial result written at the VXM's own position carries a value one cycle further, which is
+that come from one MEM slice (one read per cycle) arrive in different cycles; a ``mov`` or a
+partial result written at the VXM's own position carries a value its latency further, which is
 how ``maxpool2x2`` combines four words of one slice and ``add`` two words of one slice.
 """
 
@@ -11,14 +11,12 @@ from __future__ import annotations
 from ...hw.machine.cells import travel
 from ...hw.machine.config import GROUP
 from ...hw.machine.isa import Instr
-from ...hw.machine.timing import latency
 from .matmul import Epilogue
 from .memory import Placed
 from .schedule import Chain, Scheduler
 
 __all__ = ["schedule_add", "schedule_maxpool", "schedule_relu"]
 
-_READ = latency("read")
 
 
 def _alus(s: Scheduler, vxm: str) -> list[str]:
@@ -30,7 +28,7 @@ def _read(s: Scheduler, chain: Chain, key: str, placed: Placed, row: int, tile: 
     """Read a word at ``offset``; returns the offset at which it is at the VXM."""
     sl = placed.slice_of(tile)
     addr = placed.word(row, tile)
-    arrive = offset + _READ + travel(s.position[vxm], s.position[sl])
+    arrive = offset + s.latency("read") + travel(s.position[vxm], s.position[sl])
     chain.path(key, s.position[sl], s.position[vxm], arrive)
     chain.add(s.config.mem_queue(sl, "read"), offset,
               lambda st: Instr.make("read", addr=addr, d=st[key]))
@@ -53,7 +51,7 @@ def _write(s: Scheduler, chain: Chain, key: str, out: Placed, row: int, tile: in
 def _place(s: Scheduler, chain: Chain, earliest: int, ready: dict, out: Placed, row: int,
            tile: int, write_at: int) -> None:
     start = s.place(chain, earliest)
-    ready[out.slice_of(tile), out.word(row, tile)] = start + write_at + latency("write")
+    ready[out.slice_of(tile), out.word(row, tile)] = start + write_at + s.latency("write")
 
 
 def _earliest(ready: dict, *words) -> int:
@@ -69,7 +67,7 @@ def schedule_relu(s: Scheduler, vxm: str, x: Placed, out: Placed, zp: int,
             chain = Chain()
             at = _read(s, chain, "x", x, m, t, vxm, 0)
             chain.add(alu, at, lambda st: Instr.make("max.i8", a=st["x"], b=zp, d=st["y"]))
-            w = _write(s, chain, "y", out, m, t, vxm, at + latency("max.i8"))
+            w = _write(s, chain, "y", out, m, t, vxm, at + s.latency("max.i8"))
             _place(s, chain, _earliest(ready, (x.slice_of(t), x.word(m, t))), ready, out, m,
                    t, w)
 
@@ -86,9 +84,10 @@ def schedule_add(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep: 
             chain = Chain()
             same = a.slice_of(t) == b.slice_of(t)
             ta = _read(s, chain, "a", a, m, t, vxm, 0)
-            if same:  # b one cycle later from the same slice; a waits a cycle on a mov
-                tb = _read(s, chain, "b", b, m, t, vxm, 1)
-                chain.path("a1", p, p, ta + latency("mov.i8"))
+            step = s.latency("mov.i8")
+            if same:  # b later from the same slice, while a waits on a mov
+                tb = _read(s, chain, "b", b, m, t, vxm, step)
+                chain.path("a1", p, p, ta + s.latency("mov.i8"))
                 chain.add(last, ta, lambda st: Instr.make("mov.i8", a=st["a"], d=st["a1"]))
                 src_a, tc = "a1", tb
             else:  # both arrive together
@@ -97,7 +96,7 @@ def schedule_add(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep: 
                 tb = _read(s, chain, "b", b, m, t, vxm, da - db)
                 src_a, tc = "a", ta
             assert tc == tb
-            lat = latency("cvt.i8.i32")
+            lat = s.latency("cvt.i8.i32")
             chain.path("A", p, p, tc + lat, GROUP)
             chain.path("B", p, p, tc + lat, GROUP)
             chain.add(first, tc, lambda st, src_a=src_a: Instr.make("cvt.i8.i32", a=st[src_a],
@@ -106,16 +105,16 @@ def schedule_add(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep: 
             if first == last:
                 raise AssertionError("add needs two VXM ALUs")
             ts = tc + lat
-            chain.path("S", p, p, ts + latency("add.i32"), GROUP)
+            chain.path("S", p, p, ts + s.latency("add.i32"), GROUP)
             chain.add(first, ts, lambda st: Instr.make("add.i32", a=st["A"], b=st["B"],
                                                         d=st["S"]))
-            tr = ts + latency("add.i32")
+            tr = ts + s.latency("add.i32")
             chain.add(last, tr, lambda st: Instr.make(name, a=st["S"], d=st["y"], mul=ep.mul,
                                                       shift=ep.shift, zp=ep.zp))
-            w = _write(s, chain, "y", out, m, t, vxm, tr + latency(name))
+            w = _write(s, chain, "y", out, m, t, vxm, tr + s.latency(name))
             words = [(a.slice_of(t), a.word(m, t)), (b.slice_of(t), b.word(m, t))]
             start_min = _earliest(ready, *words)
-            _place(s, chain, start_min + (1 if same else 0), ready, out, m, t, w)
+            _place(s, chain, start_min + (step if same else 0), ready, out, m, t, w)
 
 
 def schedule_maxpool(s: Scheduler, vxm: str, x: Placed, out: Placed, ready: dict) -> None:
@@ -128,20 +127,24 @@ def schedule_maxpool(s: Scheduler, vxm: str, x: Placed, out: Placed, ready: dict
             for ox in range(w // 2):
                 rows = [(2 * oy + dy) * w + 2 * ox + dx for dy in (0, 1) for dx in (0, 1)]
                 chain = Chain()
-                arrive = [_read(s, chain, f"v{k}", x, r, t, vxm, k) for k, r in enumerate(rows)]
+                # each word arrives as the partial max it meets is ready
+                step = s.latency("max.i8")
+                assert s.latency("mov.i8") == step, "mov and max are one ALU stage"
+                arrive = [_read(s, chain, f"v{k}", x, r, t, vxm, k * step)
+                          for k, r in enumerate(rows)]
                 # v0 is carried by a mov, then each partial max meets the next word
-                chain.path("m0", p, p, arrive[0] + latency("mov.i8"))
+                chain.path("m0", p, p, arrive[0] + s.latency("mov.i8"))
                 chain.add(alus[0], arrive[0], lambda st: Instr.make("mov.i8", a=st["v0"],
                                                                      d=st["m0"]))
                 for k in (1, 2, 3):
                     key = f"m{k}" if k < 3 else "y"
                     at = arrive[k]
-                    assert at == arrive[0] + k
+                    assert at == arrive[0] + k * step
                     if k < 3:
-                        chain.path(key, p, p, at + latency("max.i8"))
+                        chain.path(key, p, p, at + s.latency("max.i8"))
                     chain.add(alus[k % len(alus)], at, lambda st, k=k, key=key: Instr.make(
                         "max.i8", a=st[f"m{k - 1}"], b=st[f"v{k}"], d=st[key]))
                 row = oy * (w // 2) + ox
-                wr = _write(s, chain, "y", out, row, t, vxm, arrive[3] + latency("max.i8"))
+                wr = _write(s, chain, "y", out, row, t, vxm, arrive[3] + s.latency("max.i8"))
                 words = [(x.slice_of(t), x.word(r, t)) for r in rows]
                 _place(s, chain, _earliest(ready, *words), ready, out, row, t, wr)

@@ -12,8 +12,11 @@ from conveyor.hw.machine.config import PRESETS, CoreConfig
 from conveyor.hw.machine.isa import Instr, Stream
 from conveyor.hw.machine.program import DataBlock, Program, ProgramError, SrcLoc, cycle_count
 from conveyor.hw.machine.semantics import requantize
-from conveyor.hw.machine.timing import latency
+from conveyor.hw.machine.timing import Timing
 from conveyor.sim.golden import run
+
+#: The presets' latencies (they add no pipeline stages).
+latency = Timing().latency
 
 PRESET_NAMES = ["tiny", "small16"]
 READ, WRITE = latency("read"), latency("write")

@@ -12,10 +12,13 @@ import pytest
 
 from conveyor.errors import HazardError
 from conveyor.hw.machine.config import PRESETS
-from conveyor.hw.machine.timing import latency
+from conveyor.hw.machine.timing import Timing
 from conveyor.sim.golden import run
 from conveyor.sim.slice_state import matmul_i32
 from conveyor.sw.asm import assemble
+
+#: The presets' latencies (they add no pipeline stages).
+latency = Timing().latency
 
 CFG = PRESETS["small16"]
 L = CFG.lanes

@@ -8,12 +8,15 @@ import pytest
 from conveyor.hw.machine.config import PRESETS, CoreConfig
 from conveyor.hw.machine.isa import OPS, Stream
 from conveyor.hw.machine.program import cycle_count, timeline
-from conveyor.hw.machine.timing import latency
+from conveyor.hw.machine.timing import Timing
 from conveyor.sim import golden
 from conveyor.sim.randprog import random_program
 from conveyor.sw.asm import assemble
 from conveyor.sw.asm.disasm import disassemble
 from conveyor.sw.asm.image import pack
+
+#: The presets' latencies (they add no pipeline stages).
+latency = Timing().latency
 
 SEEDS = range(60)
 SLICE_OPS = {op.mnemonic for op in OPS if op.kind != "icu"}

@@ -15,7 +15,6 @@ from __future__ import annotations
 from ....hw.machine.config import CoreConfig
 from ....hw.machine.isa import Instr, Stream, value_range
 from ....hw.machine.program import Program
-from ....hw.machine.timing import latency
 
 __all__ = ["busy", "golden_pipeline", "idle"]
 
@@ -45,8 +44,8 @@ def busy(config: CoreConfig, cycles: int = 1_000_000) -> Program:
     e0, e1 = Stream("e", 0), Stream("e", 1)
     rd, wr = _queue_for(config, src.name, "rd"), _queue_for(config, east.name, "wr")
     alu = next(q.name for q in config.queues if q.slice == vxm)
-    t_add = latency("read") + vxm.position - src.position
-    t_wr = t_add + latency("add.i8") + east.position - vxm.position
+    t_add = config.timing.latency("read") + vxm.position - src.position
+    t_wr = t_add + config.timing.latency("add.i8") + east.position - vxm.position
     program = Program.empty(config)
     program.queues[rd] = [*chain(Instr.make("read", addr=0, d=e0)), Instr.make("halt")]
     program.queues[alu] = [Instr.make("nop", n=t_add),
@@ -78,17 +77,17 @@ def golden_pipeline(config: CoreConfig, blocks: int = 40) -> Program:
 
     pos = {s.name: s.position for s in config.slices}
     v, east, words = pos["vxm0"], config.mem_slices[-1].name, config.mem_depth
-    t = latency("read") + v  # mem0's first read meets mem1's at the VXM in cycle t
-    t2 = t + latency("add.i8")
+    t = config.timing.latency("read") + v  # mem0's first read meets mem1's at the VXM in cycle t
+    t2 = t + config.timing.latency("add.i8")
     program = Program.empty(config)
     program.queues.update({
         "mem0.rd": queue(0, Instr.make("read", addr=0, d=e(0))),
-        "mem1.rd": queue(t - latency("read") - (v - pos["mem1"]),
+        "mem1.rd": queue(t - config.timing.latency("read") - (v - pos["mem1"]),
                          Instr.make("read", addr=0, d=e(1))),
         "vxm0.alu0": queue(t, Instr.make("add.i8", a=e(0), b=e(1), d=e(2))),
         "vxm0.alu1": queue(t2, Instr.make("mov.i8", a=e(2), d=w(0))),
         f"{east}.wr": queue(t2 + pos[east] - v, Instr.make("write", s=e(2), addr=0)),
-        "mem2.wr": queue(t2 + latency("mov.i8") + v - pos["mem2"],
+        "mem2.wr": queue(t2 + config.timing.latency("mov.i8") + v - pos["mem2"],
                          Instr.make("write", s=w(0), addr=0)),
     })
     return program

@@ -26,7 +26,7 @@ from ....hw.machine.cells import DIRECTIONS, Tracks, operand_cells
 from ....hw.machine.config import CoreConfig, Queue
 from ....hw.machine.isa import Stream
 from ....hw.machine.program import Program, issued_macs, mxm_utilization, timeline
-from ....hw.machine.timing import latency
+from ....hw.machine.timing import Timing
 
 __all__ = ["FAMILIES", "LEFT", "RIGHT", "Chart", "ChartError", "Segment", "chart_data",
            "family", "plot_width"]
@@ -185,7 +185,8 @@ class _Streams:
         return np.cumsum(out, axis=1)[:, :cycles]
 
 
-def _decode(queue: Queue, instr) -> tuple[int, int, tuple[_Place, ...], tuple[_Place, ...]]:
+def _decode(queue: Queue, instr, timing: Timing
+            ) -> tuple[int, int, tuple[_Place, ...], tuple[_Place, ...]]:
     """A queue entry's latency, family index (-1 for halt), and the stream cells it reads and
     writes; the same for every repetition (repeat's stride moves addresses, not streams)."""
     op = instr.op
@@ -196,7 +197,7 @@ def _decode(queue: Queue, instr) -> tuple[int, int, tuple[_Place, ...], tuple[_P
                   if isinstance(value, Stream) and name in op.reads
                   for cell in _places(value, position))
     writes = _places(instr["d"], position) if op.writes else ()
-    return latency(op), _FAMILY_INDEX[family(op.mnemonic, op.kind)], reads, writes
+    return timing.latency(op), _FAMILY_INDEX[family(op.mnemonic, op.kind)], reads, writes
 
 
 class _Rows:
@@ -274,7 +275,7 @@ def chart_data(program: Program, *, width: int = 1200, title: str | None = None,
             key = (issue.queue.name, issue.index)
             entry = decoded.get(key)
             if entry is None:
-                entry = decoded[key] = _decode(issue.queue, issue.instr)
+                entry = decoded[key] = _decode(issue.queue, issue.instr, cfg.timing)
             lat, fam, reads, writes = entry
             cycle = issue.cycle
             if fam < 0:  # halt

@@ -17,7 +17,7 @@ from conveyor.hw.machine.isa import (
     encode,
     ops_for_role,
 )
-from conveyor.hw.machine.timing import LATENCY, latency, max_latency
+from conveyor.hw.machine.timing import BASE_LATENCY, Timing
 
 SMALL = PRESETS["small16"]
 
@@ -42,8 +42,10 @@ def test_opcodes_are_unique_per_role_and_icu_ops_are_everywhere():
 
 def test_every_slice_op_has_exactly_one_latency():
     for op in OPS:
-        assert (op.kind == "icu") == (op.mnemonic not in LATENCY)
-    assert max_latency("vxm") == max(latency(op) for op in OPS if op.kind == "vxm")
+        assert (op.kind == "icu") == (op.mnemonic not in BASE_LATENCY)
+    timing = Timing()
+    assert timing.max_latency("vxm") == max(timing.latency(op) for op in OPS
+                                             if op.kind == "vxm")
 
 
 def _value(field, draw):

@@ -5,7 +5,10 @@ import pytest
 from conveyor.hw.machine.config import PRESETS
 from conveyor.hw.machine.isa import Instr, Stream
 from conveyor.hw.machine.program import Program, ProgramError, cycle_count, halt_cycles, timeline
-from conveyor.hw.machine.timing import latency
+from conveyor.hw.machine.timing import Timing
+
+#: The presets' latencies (they add no pipeline stages).
+latency = Timing().latency
 
 TINY = PRESETS["tiny"]
 READ = Instr.make("read", addr=4, d=Stream("e", 0))

@@ -5,8 +5,11 @@ from amaranth.sim import Simulator
 
 from conveyor.hw.machine.config import CoreConfig
 from conveyor.hw.machine.isa import Instr, Stream, encode
-from conveyor.hw.machine.timing import latency
+from conveyor.hw.machine.timing import Timing
 from conveyor.hw.rtl.mem import MemSlice
+
+#: The presets' latencies (they add no pipeline stages).
+latency = Timing().latency
 
 
 def make(mem_ports: int):

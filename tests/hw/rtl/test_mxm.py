@@ -22,8 +22,11 @@ from amaranth.sim import Simulator
 
 from conveyor.hw.machine.config import GROUP, PRESETS, CoreConfig
 from conveyor.hw.machine.isa import MAX_WINDOW, Instr, Stream, encode
-from conveyor.hw.machine.timing import latency
+from conveyor.hw.machine.timing import Timing
 from conveyor.hw.rtl.mxm import MxmSlice
+
+#: The presets' latencies (they add no pipeline stages).
+latency = Timing().latency
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 MM = latency("mm.set")

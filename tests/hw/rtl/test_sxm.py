@@ -22,8 +22,11 @@ from amaranth.sim import Simulator
 
 from conveyor.hw.machine.config import PRESETS, CoreConfig
 from conveyor.hw.machine.isa import Instr, Stream, encode
-from conveyor.hw.machine.timing import latency
+from conveyor.hw.machine.timing import Timing
 from conveyor.hw.rtl.sxm import SXM_OPS, SxmSlice
+
+#: The presets' latencies (they add no pipeline stages).
+latency = Timing().latency
 
 CONFIGS = {
     "tiny": PRESETS["tiny"],

@@ -14,8 +14,11 @@ from amaranth.sim import Simulator
 
 from conveyor.hw.machine.config import GROUP, PRESETS
 from conveyor.hw.machine.isa import Instr, Stream, encode
-from conveyor.hw.machine.timing import latency
+from conveyor.hw.machine.timing import Timing
 from conveyor.hw.rtl.vxm import VXM_OPS, VxmSlice
+
+#: The presets' latencies (they add no pipeline stages).
+latency = Timing().latency
 
 CFG = PRESETS["small16"]
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1

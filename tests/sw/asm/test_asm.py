@@ -329,10 +329,9 @@ def test_random_text_raises_only_asm_errors(text):
 
 
 def test_builtin_functions_come_from_the_timing_table_and_floorplan():
-    from conveyor.hw.machine.timing import latency as table_latency
     text = (".queue vxm0.alu0\n    nop latency(requant) + position(vxm0) * 10\n")
     prog = assemble(text, PRESETS["small16"])
-    assert prog.queues["vxm0.alu0"][0]["n"] == table_latency("requant") + 4 * 10
+    assert prog.queues["vxm0.alu0"][0]["n"] == PRESETS["small16"].timing.latency("requant") + 4 * 10
 
 
 @pytest.mark.parametrize("line, col, message", [

@@ -8,10 +8,13 @@ import pytest
 
 from conveyor.hw.machine.config import PRESETS
 from conveyor.hw.machine.program import cycle_count, timeline
-from conveyor.hw.machine.timing import latency
+from conveyor.hw.machine.timing import Timing
 from conveyor.sw.apps.bench import golden_pipeline
 from conveyor.sw.apps.chart import ChartError, chart_data
 from conveyor.sw.asm import assemble, assemble_file
+
+#: The presets' latencies (they add no pipeline stages).
+latency = Timing().latency
 
 ROOT = Path(__file__).resolve().parents[4]
 
