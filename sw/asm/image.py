@@ -1,8 +1,9 @@
 """The binary program image (byte layout: docs/image.md).
 
 An image holds the queues' instruction words and the MEM preload data of one program, with the
-fingerprint of the config it was built for, so that a core of another geometry refuses it with a
-message that names the right config instead of running garbage.
+fingerprint of the config it was built for and the pipeline stages its timing has, so that a
+core of another geometry or another timing refuses it with a message that names the right config
+instead of running garbage or running on a schedule the compiler did not plan.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ...errors import ConveyorError, ImageError
 from ...hw.machine.config import PRESETS, CoreConfig
 from ...hw.machine.isa import Instr, decode, encode
 from ...hw.machine.program import DataBlock, Program
+from ...hw.machine.timing import STAGES
 from .assembler import assemble_file, instr_problem
 
 __all__ = ["MAGIC", "VERSION", "load_program", "pack", "unpack"]
@@ -24,7 +26,9 @@ __all__ = ["MAGIC", "VERSION", "load_program", "pack", "unpack"]
 MAGIC = b"CNVY"
 VERSION = 1
 
-_HEADER = struct.Struct("<4sHH8s")   # magic, version, flags, fingerprint
+_HEADER = struct.Struct("<4sHH8s")   # magic, version, flags (the pipeline), fingerprint
+#: Flag bit i: the program's timing has pipeline stage i of STAGES (its latencies depend on it).
+_STAGE_BITS = {stage: 1 << i for i, stage in enumerate(STAGES)}
 _BLOCK = struct.Struct("<HII")        # MEM slice ordinal, address, word count
 _U32 = struct.Struct("<I")
 
@@ -35,7 +39,8 @@ def pack(program: Program) -> bytes:
     """The image of ``program`` (which must have a list for every queue of its config)."""
     config = program.config
     name = config.name.encode()[:255].decode("utf-8", "ignore").encode()
-    out = bytearray(_HEADER.pack(MAGIC, VERSION, 0, config.fingerprint))
+    out = bytearray(_HEADER.pack(MAGIC, VERSION, _stage_flags(config.pipeline),
+                                 config.fingerprint))
     out += bytes([len(name)]) + name
     for queue in config.queues:
         words = [encode(instr) for instr in program.queues[queue.name]]
@@ -47,6 +52,10 @@ def pack(program: Program) -> bytes:
         out += _BLOCK.pack(ordinal, block.addr, len(values)) + values.tobytes()
     out += _U32.pack(zlib.crc32(out))
     return bytes(out)
+
+
+def _stage_flags(pipeline) -> int:
+    return sum(_STAGE_BITS[stage] for stage in pipeline)
 
 
 # --- unpack ---------------------------------------------------------------------------------
@@ -94,18 +103,36 @@ def _header(r: _Reader, config: CoreConfig) -> None:
     if version != VERSION:
         raise r.error(f"image version {version} is not supported (this Conveyor reads "
                       f"version {VERSION})")
-    if flags:
-        raise r.error(f"unknown flags {flags:#06x} (this Conveyor knows none)")
+    unknown = flags & ~_stage_flags(STAGES)
+    if unknown:
+        raise r.error(f"unknown flags {unknown:#06x} (this Conveyor knows bits "
+                      f"0-{len(STAGES) - 1}: the pipeline stages)")
     name = r.take(r.take(1, "the config name")[0], "the config name").decode("utf-8", "replace")
+    if flags != _stage_flags(config.pipeline):
+        raise ImageError(_wrong_timing(r.source, name, flags, config))
     if fingerprint != config.fingerprint:
         raise ImageError(_wrong_config(r.source, name, fingerprint, config))
 
 
+def _wrong_timing(source: str, name: str, flags: int, config: CoreConfig) -> str:
+    def stages(names) -> str:
+        return "+".join(names) or "none"
+    built = [stage for stage, bit in _STAGE_BITS.items() if flags & bit]
+    preset = PRESETS.get(name)
+    return (f"{source} was built for config {name!r}, whose timing has pipeline stages "
+            f"{stages(built)}; {config.name!r} has {stages(config.pipeline)}, so its cycles "
+            f"would differ: "
+            f"{_hint(name, preset is not None and _stage_flags(preset.pipeline) == flags)}")
+
+
+def _hint(name: str, is_preset: bool) -> str:
+    # The name comes from the file: repr() keeps a hostile one on one line.
+    return f"pass -c {name}" if is_preset else f"pass the config {name!r} it was built for with -c"
+
+
 def _wrong_config(source: str, name: str, fingerprint: bytes, config: CoreConfig) -> str:
     preset = PRESETS.get(name)
-    # The name comes from the file: repr() keeps a hostile one on one line.
-    hint = (f"pass -c {name}" if preset is not None and preset.fingerprint == fingerprint
-            else f"pass the config {name!r} it was built for with -c")
+    hint = _hint(name, preset is not None and preset.fingerprint == fingerprint)
     return (f"{source} was built for config {name!r} (fingerprint "
             f"{fingerprint.hex()}), not {config.name!r} ({config.fingerprint.hex()}); {hint}")
 

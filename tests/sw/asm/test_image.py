@@ -85,6 +85,22 @@ def test_wrong_custom_config_does_not_suggest_a_preset():
     assert msg.startswith("p.bin was built for config 'mine'") and "-c tiny" not in msg, msg
 
 
+def test_the_image_records_its_timing_and_another_timing_is_refused():
+    piped = CoreConfig.from_dict({**TINY.geometry(), "name": "tiny-piped",
+                                  "pipeline": ["ram_out", "vxm_operands"]})
+    data = _image(piped)
+    assert struct.unpack_from("<H", data, 6) == (0b101,)  # bits 0 and 2: STAGES order
+    assert unpack(data, piped).queues == assemble(SOURCE, piped).queues
+    msg = _reject(data, TINY)
+    assert msg == ("p.bin was built for config 'tiny-piped', whose timing has pipeline stages "
+                   "vxm_operands+ram_out; 'tiny' has none, so its cycles would differ: pass "
+                   "the config 'tiny-piped' it was built for with -c")
+    assert "\n" not in msg
+    assert _reject(_image(TINY), piped).endswith(
+        "has pipeline stages none; 'tiny-piped' has vxm_operands+ram_out, so its cycles would "
+        "differ: pass -c tiny")
+
+
 def test_same_geometry_under_another_name_is_accepted():
     twin = CoreConfig.from_dict({**TINY.geometry(), "name": "twin"})
     assert unpack(_image(TINY), twin).queues == assemble(SOURCE, TINY).queues
@@ -134,7 +150,7 @@ REJECTIONS = [
     (lambda d: b"CN", "p.bin: not a Conveyor program image"),
     (lambda d: b"", "p.bin: not a Conveyor program image"),
     (lambda d: _replace(d, 4, b"\x02\x00"), "p.bin: image version 2 is not supported"),
-    (lambda d: _replace(d, 6, b"\x01\x00"), "p.bin: unknown flags 0x0001"),
+    (lambda d: _replace(d, 6, b"\x00\x01"), "p.bin: unknown flags 0x0100"),
     (lambda d: d[:12], "p.bin: truncated: the image ends inside the header"),
     (lambda d: d[:30], "p.bin: truncated: the image ends inside queue mem0.rd"),
     (lambda d: d[:-2], "p.bin: truncated: the image ends inside the CRC"),
