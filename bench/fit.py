@@ -8,14 +8,20 @@ and counted as many times as the core has it. A block's ports are module ports h
 is optimised away across them: the sum is an upper estimate of what nextpnr will place (the
 real build also adds the UART bridge, a few hundred LUTs).
 
-    python bench/fit.py -c small16 --board ulx3s-85f [--lut-columns N]
+With ``--report``, the placed figures of a real build (``conveyor build``'s ``report.json``) are
+printed under the estimate: what nextpnr used, fmax, the critical path and the GOPS that fmax
+gives (two operations per MAC, every MXM product each cycle).
+
+    python bench/fit.py -c small16 --board ulx3s-85f [--lut-columns N] [--report report.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections import Counter
+from pathlib import Path
 
 from yosys_cells import BOARDS, capacity, cell_counts, resources, synth_command
 
@@ -47,12 +53,33 @@ def blocks(config, lut_columns: int):
     yield "stream conveyor", 1, StreamConveyor(config=config), ""
 
 
+def placed(report: dict, config, kinds: list[str]) -> list[str]:
+    """Lines for a build's report.json: used resources in the estimate's columns, fmax, the
+    critical path and GOPS."""
+    used = {"LUT4": report["luts"], "FF": report["ffs"], "BRAM": report["brams"],
+            "DSP": report["dsps"]}
+    macs = config.lanes ** 2 * len(config.slices_of("mxm"))
+    path = report.get("critical_path") or {}
+    verdict = "signed off" if report.get("passed") else "MISSES"
+    lines = [f"{'placed (nextpnr)':24} {'':5} "
+             + " ".join(f"{used[r]['used'] if used[r] else '-':>8}" for r in kinds),
+             (f"fmax {report['fmax_mhz']:.2f} MHz ({verdict} {report['target_mhz']:.3f} MHz): "
+             f"{macs} MACs x 2 x fmax = {2 * macs * report['fmax_mhz'] / 1000:.1f} GOPS")]
+    if path:
+        lines.append(f"critical path {path['from']} -> {path['to']}: {path['ns']:.1f} ns "
+                     f"({path['logic_ns']:.1f} logic, {path['routing_ns']:.1f} routing), "
+                     f"{path['steps']} steps")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-c", "--config", default="small16", help="preset name or .toml file")
     parser.add_argument("--board", choices=BOARDS, default="ulx3s-85f")
     parser.add_argument("--lut-columns", type=int, default=0,
                         help="MXM weight columns built as LUT multipliers (default 0)")
+    parser.add_argument("--report", metavar="report.json",
+                        help="a build of this config: print its placed figures and fmax too")
     args = parser.parse_args()
     config = load_config(args.config)
     synth, device = synth_command(args.board), capacity(args.board)
@@ -72,6 +99,8 @@ def main() -> None:
     print(f"{'total':24} {'':5} " + " ".join(f"{total[r]:8}" for r in kinds))
     print(f"{'device':24} {'':5} " + " ".join(f"{device[r]:8}" for r in kinds))
     print(f"{'use':24} {'':5} " + " ".join(f"{100 * total[r] / device[r]:7.0f}%" for r in kinds))
+    if args.report:
+        print("\n".join(placed(json.loads(Path(args.report).read_text()), config, kinds)))
 
 
 if __name__ == "__main__":

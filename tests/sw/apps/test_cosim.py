@@ -3,7 +3,7 @@ model; every difference would be shrunk and written as a replayable file."""
 
 import pytest
 
-from conveyor.hw.machine.config import PRESETS
+from conveyor.hw.machine.config import PRESETS, board_cores, load_config
 from conveyor.hw.machine.isa import OPS
 from conveyor.sw.apps.cosim import cosim
 
@@ -12,6 +12,9 @@ SLICE_OPS = {op.mnemonic for op in OPS if op.kind != "icu"}
 #: Seeds per preset in CI; one simulator process runs 16 programs. A small16 program costs
 #: about 7 s, nearly all of it reading 8 x 1024 words of MEM back through the host port.
 CI_SEEDS = {"tiny": 48, "small16": 24}
+#: Seeds per board core in CI (each with its own timing): ~30 s and ~1 min with the model build.
+BOARD_SEEDS = {"icebreaker-core": 32, "ulx3s-core": 16}
+BY_MNEMONIC = {op.mnemonic: op for op in OPS}
 
 
 def _report(report) -> str:
@@ -32,4 +35,24 @@ def test_random_programs_agree_with_the_golden_model(tmp_path, preset):
 @pytest.mark.parametrize("preset", ["tiny", "small16"])
 def test_thousands_of_random_programs_agree(tmp_path, preset):
     report = cosim(PRESETS[preset], range(1000, 4000), out_dir=tmp_path)
+    assert report.mismatches == [], _report(report)
+
+
+@pytest.mark.parametrize("core", sorted(board_cores()))
+def test_the_board_cores_agree_with_the_golden_model(tmp_path, core):
+    """What `conveyor build` flashes, with its own pipeline and VXM: 0 mismatches, and every
+    slice kind of the core exercised with ops it builds."""
+    config = load_config(core)
+    report = cosim(config, range(BOARD_SEEDS[core]), out_dir=tmp_path, progress=False)
+    assert report.mismatches == [], _report(report)
+    ops = [BY_MNEMONIC[m] for m in report.mnemonics]
+    assert all(config.builds(op) for op in ops)
+    kinds = {s.kind for s in config.slices}
+    assert {op.kind for op in ops} == kinds, kinds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("core", sorted(board_cores()))
+def test_thousands_of_random_programs_agree_on_the_board_cores(tmp_path, core):
+    report = cosim(load_config(core), range(1000, 3000), out_dir=tmp_path)
     assert report.mismatches == [], _report(report)
