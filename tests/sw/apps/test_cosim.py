@@ -4,7 +4,7 @@ model; every difference would be shrunk and written as a replayable file."""
 import pytest
 
 from conveyor.hw.machine.config import PRESETS, board_cores, load_config
-from conveyor.hw.machine.isa import OPS
+from conveyor.hw.machine.isa import OPS, op_named
 from conveyor.sw.apps.cosim import cosim
 
 SLICE_OPS = {op.mnemonic for op in OPS if op.kind != "icu"}
@@ -14,7 +14,6 @@ SLICE_OPS = {op.mnemonic for op in OPS if op.kind != "icu"}
 CI_SEEDS = {"tiny": 48, "small16": 24}
 #: Seeds per board core in CI (each with its own timing): ~30 s and ~1 min with the model build.
 BOARD_SEEDS = {"icebreaker-core": 32, "ulx3s-core": 16}
-BY_MNEMONIC = {op.mnemonic: op for op in OPS}
 
 
 def _report(report) -> str:
@@ -45,7 +44,7 @@ def test_the_board_cores_agree_with_the_golden_model(tmp_path, core):
     config = load_config(core)
     report = cosim(config, range(BOARD_SEEDS[core]), out_dir=tmp_path, progress=False)
     assert report.mismatches == [], _report(report)
-    ops = [BY_MNEMONIC[m] for m in report.mnemonics]
+    ops = [op_named(m) for m in report.mnemonics]
     assert all(config.builds(op) for op in ops)
     kinds = {s.kind for s in config.slices}
     assert {op.kind for op in ops} == kinds, kinds
