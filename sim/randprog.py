@@ -342,7 +342,7 @@ class _Generator:
         if bytes_:
             kinds += ["bin.i8", "un.i8", "cvt.i8.i32"]
         if groups:
-            kinds += ["bin.i32", "un.i32", "cvt.i32.i8", "requant"]
+            kinds += ["bin.i32", "un.i32", "cvt.i32.i8", "requant", "fixed.i32"]
         if not kinds:
             return None
         kind = rng.choice(kinds)
@@ -352,6 +352,13 @@ class _Generator:
             return Instr.make(kind, a=rng.choice(groups), d=self._stream_out(1))
         if kind == "requant":
             return self._requant(rng.choice(groups), groups)
+        if kind == "fixed.i32":  # gemmlowp's primitives: b a group or an immediate
+            name = rng.choice(("mulq.i32", "rshr.i32"))
+            edges = (-(1 << 31), (1 << 31) - 1, 1 << 30) if name == "mulq.i32" else (32, 37)
+            b = (rng.choice(groups) if rng.random() < 0.6 else rng.choice(edges)
+                 if rng.random() < 0.3 else self._immediate("sra", "i32")
+                 if name == "rshr.i32" else self._immediate("mul", "i32"))
+            return Instr.make(name, a=rng.choice(groups), b=b, d=self._stream_out(GROUP))
         t = kind[-3:] if kind.endswith("i32") else "i8"
         width, held = (GROUP, groups) if t == "i32" else (1, bytes_)
         if kind.startswith("un"):

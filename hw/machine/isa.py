@@ -387,6 +387,18 @@ def _vxm_ops() -> list[Op]:
         _op("requant.v.relu", 75, _VXM, rqv_syntax, rqv_fields,
             "requant.v, then max(result, zp)", kind="vxm"),
     ]
+    # gemmlowp's two fixed-point primitives on their own, int32 to int32: with them a program
+    # rescales by per-lane multipliers *and* shifts (TFLite's per-channel quantisation) and
+    # keeps an int32 rescaled value (TFLite's ADD rescales each input before the sum).
+    fx_fields = [("a", "group"), ("b", "opnd32"), ("d", "group")]
+    ops += [
+        _op("mulq.i32", 76, _VXM, "{a}, {b} -> {d}", fx_fields,
+            "SaturatingRoundingDoublingHighMul(a, b): (a*b + 2^30) / 2^31 rounded half up, "
+            "the one overflow (both -2^31) saturated to 2^31-1 (gemmlowp)", kind="vxm"),
+        _op("rshr.i32", 77, _VXM, "{a}, {b} -> {d}", fx_fields,
+            "RoundingDivideByPOT(a, b mod 32): a / 2^(b mod 32) rounded half away from zero "
+            "(gemmlowp)", kind="vxm"),
+    ]
     return ops
 
 

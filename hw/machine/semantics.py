@@ -96,6 +96,15 @@ def rounding_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
     return (x >> exponent) + (remainder > threshold)
 
 
+def _rounding_shift(a: Operand, b: Operand) -> np.ndarray:
+    """rshr.i32: RoundingDivideByPOT by a per-lane (or immediate) amount, taken mod 32."""
+    x = np.asarray(_i64(a), dtype=np.int64)
+    exponent = np.asarray(b, dtype=np.int64) & 31
+    mask = (np.int64(1) << exponent) - 1
+    threshold = (mask >> 1) + (x < 0)
+    return ((x >> exponent) + ((x & mask) > threshold)).astype(np.int32)
+
+
 def requantize(a: np.ndarray, mul, shift: int, zp: int, relu: bool = False) -> np.ndarray:
     """int32 accumulators -> int8: ``clamp(zp + RDBPOT(SRDHM(a, mul), shift), -128, 127)``,
     then ``max(., zp)`` for the fused ReLU."""
@@ -124,6 +133,8 @@ _SPECIAL: dict[str, Semantics] = {
     "requant.relu": _requant(True),
     "requant.v": _requant_v(False),
     "requant.v.relu": _requant_v(True),
+    "mulq.i32": lambda a, b, args: srdhm(a, b).astype(np.int32),
+    "rshr.i32": lambda a, b, args: _rounding_shift(a, b),
 }
 
 #: The bits of a per-lane multiplier that requant.v uses.

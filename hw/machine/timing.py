@@ -48,6 +48,8 @@ def _vxm_latencies() -> dict[str, int]:
     table["requant.relu"] = 4
     table["requant.v"] = 4     # the same unit, its multiplier from a stream group
     table["requant.v.relu"] = 4
+    table["mulq.i32"] = 2      # the 32x32 product (1), its rounded doubling high half (1)
+    table["rshr.i32"] = 2      # the shift and its rounding bit (1), the increment (1)
     return table
 
 
@@ -73,7 +75,8 @@ BASE_LATENCY: dict[str, int] = {
 
 
 _VXM = tuple(op.mnemonic for op in OPS if op.kind == "vxm")
-_MULTIPLYING = ("mul.i8", "mul.i32", "requant", "requant.relu", "requant.v", "requant.v.relu")
+_MULTIPLYING = ("mul.i8", "mul.i32", "requant", "requant.relu", "requant.v", "requant.v.relu",
+                "mulq.i32")
 
 #: The register stages a config's ``pipeline`` may add, what each is, and the ops it makes one
 #: cycle longer.

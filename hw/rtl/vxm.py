@@ -45,10 +45,14 @@ WORD = 8 * GROUP
 _MUL_FRACTION = op_named("requant").field("mul").width
 
 #: Units with their natural register stages.
-UNITS = {"alu": 1, "mul8": 2, "mul32": 2, "requant": 4}
+UNITS = {"alu": 1, "mul8": 2, "mul32": 2, "requant": 4, "mulq": 2, "rshr": 2}
 
 _UNIT_OF = {"mul.i8": "mul8", "mul.i32": "mul32", "requant": "requant",
-            "requant.relu": "requant", "requant.v": "requant", "requant.v.relu": "requant"}
+            "requant.relu": "requant", "requant.v": "requant", "requant.v.relu": "requant",
+            "mulq.i32": "mulq", "rshr.i32": "rshr"}
+
+#: The units that read the shared product.
+_MULTIPLYING_UNITS = ("mul8", "mul32", "requant", "mulq")
 
 
 def built_ops(config: CoreConfig) -> list[Op]:
@@ -241,7 +245,7 @@ class VxmAlu(wiring.Component):
             opnd = opnd.registered(m)
         ops = built_ops(cfg)
         self._product = []
-        if any(unit_of(op) != "alu" for op in ops):
+        if any(unit_of(op) in _MULTIPLYING_UNITS for op in ops):
             for i in range(cfg.lanes):
                 prod = Signal(signed(2 * WORD), name=f"prod{i}")
                 m.d.sync += prod.eq(opnd.a[i].as_signed() * opnd.m[i].as_signed())
@@ -302,7 +306,7 @@ class VxmAlu(wiring.Component):
         """Register stages of ``unit`` from the issue: its own, the operand register and, for
         the multiplying units, the product's second register, as the pipeline has them."""
         timing = self._config.timing
-        product = timing.extra("vxm_product") if unit != "alu" else 0
+        product = timing.extra("vxm_product") if unit in _MULTIPLYING_UNITS else 0
         return UNITS[unit] + timing.extra("vxm_operands") + product
 
     # --- units: each returns per-lane results registered after UNITS[unit] stages -------------
@@ -375,6 +379,35 @@ class VxmAlu(wiring.Component):
             res = Signal(WORD, name=f"{name}_r{i}")
             clamped = _sat8(q + zp4)
             m.d.sync += res.eq(Mux(relu4 & (clamped < zp4), zp4, clamped))
+            out.append(res)
+        return out
+
+
+    def _unit_mulq(self, m, ops, opnd, name):
+        """SaturatingRoundingDoublingHighMul: the shared product, then its rounded high half;
+        only (-2^31)^2 overflows, to 2^31, and saturates."""
+        out = []
+        for i, prod in enumerate(self._product):
+            high = (prod + (1 << (WORD - 2))) >> (WORD - 1)
+            res = Signal(WORD, name=f"{name}_r{i}")
+            m.d.sync += res.eq(Mux(high > (1 << (WORD - 1)) - 1, (1 << (WORD - 1)) - 1, high))
+            out.append(res)
+        return out
+
+    def _unit_rshr(self, m, ops, opnd, name):
+        """RoundingDivideByPOT by b mod 32: the arithmetic shift and its rounding bit, then the
+        increment, one stage each."""
+        out = []
+        for i in range(self._config.lanes):
+            a = opnd.a[i].as_signed()
+            amount = opnd.b[i][:ceil_log2(WORD)]
+            mask = (Const(1, WORD + 1) << amount) - 1
+            q = Signal(signed(WORD), name=f"{name}_q{i}")
+            up = Signal(name=f"{name}_up{i}")
+            m.d.sync += [q.eq(a >> amount),
+                         up.eq((a & mask) > ((mask >> 1) + (a < 0)))]
+            res = Signal(WORD, name=f"{name}_r{i}")
+            m.d.sync += res.eq(q + up)
             out.append(res)
         return out
 

@@ -228,3 +228,22 @@ def test_requant_random_vectors(seed):
         got = evaluate("requant.relu" if relu else "requant",
                        {"mul": mul, "shift": shift, "zp": zp}, a)
         assert got.tolist() == [ref_requant(int(x), mul, shift, zp, relu) for x in a]
+
+
+# --- gemmlowp's primitives on their own ------------------------------------------------------------
+
+def test_mulq_is_the_doubling_high_mul_of_each_lane():
+    a = np.array([1, -1, 3, -3, I32_MIN, I32_MAX, I32_MIN], np.int32)
+    b = np.array([1 << 30, 1 << 30, 1 << 30, 1 << 30, I32_MIN, I32_MAX, I32_MAX], np.int32)
+    # hand-computed: (a*b + 2^30) / 2^31 with the nudge, the (-2^31)^2 overflow saturated
+    assert evaluate("mulq.i32", {}, a, b).tolist() == [1, 0, 2, -1, I32_MAX, I32_MAX - 1,
+                                                      I32_MIN + 1]
+    assert evaluate("mulq.i32", {}, a, 1 << 30).tolist()[:4] == [1, 0, 2, -1]
+    assert evaluate("mulq.i32", {}, a, b).dtype == np.int32
+
+
+def test_rshr_rounds_half_away_from_zero_by_each_lanes_amount_mod_32():
+    a = np.array([5, -5, 12, -12, I32_MAX, I32_MIN, 7, 9], np.int32)
+    amounts = np.array([1, 1, 3, 3, 31, 31, 33, 32], np.int32)  # 33 is 1, 32 is 0 (mod 32)
+    assert evaluate("rshr.i32", {}, a, amounts).tolist() == [3, -3, 2, -2, 1, -1, 4, 9]
+    assert evaluate("rshr.i32", {}, a, 2).tolist()[:4] == [1, -1, 3, -3]

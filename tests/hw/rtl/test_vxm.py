@@ -32,14 +32,25 @@ def wrap(x: int, bits: int) -> int:
     return x - (1 << bits) if x >> (bits - 1) else x
 
 
+def doubling_high_mul(a: int, b: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul."""
+    if a == b == INT32_MIN:
+        return INT32_MAX
+    ab = a * b
+    x = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+    return x // (1 << 31) if x >= 0 else -((-x) // (1 << 31))  # truncating division
+
+
+def divide_by_pot(x: int, shift: int) -> int:
+    """gemmlowp RoundingDivideByPOT."""
+    mask = (1 << shift) - 1
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> shift) + (1 if (x & mask) > threshold else 0)
+
+
 def requant(a: int, mul: int, shift: int, zp: int, relu: bool) -> int:
     """gemmlowp MultiplyByQuantizedMultiplier + zero point + clamp, as docs/architecture.md."""
-    ab = a * mul
-    x = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
-    high = x // (1 << 31) if x >= 0 else -((-x) // (1 << 31))  # truncating division
-    mask = (1 << shift) - 1
-    threshold = (mask >> 1) + (1 if high < 0 else 0)
-    q = (high >> shift) + (1 if (high & mask) > threshold else 0)
+    q = divide_by_pot(doubling_high_mul(a, mul), shift)
     d = max(-128, min(127, q + zp))
     return max(d, zp) if relu else d
 
@@ -50,6 +61,10 @@ def reference(mnemonic: str, a: int, b: int | None, fields: dict) -> int:
         return a
     if mnemonic == "cvt.i32.i8":
         return max(-128, min(127, a))
+    if mnemonic == "mulq.i32":
+        return doubling_high_mul(a, b)
+    if mnemonic == "rshr.i32":
+        return divide_by_pot(a, b % 32)
     if mnemonic.startswith("requant.v"):
         return requant(a, b & ((1 << 31) - 1), fields["shift"], fields["zp"],
                        mnemonic.endswith(".relu"))
@@ -229,3 +244,7 @@ def test_requant_reference_edges():
     assert requant(INT32_MAX, INT32_MAX, 0, 127, False) == 127
     assert requant(INT32_MIN, INT32_MAX, 31, 0, False) == -1
     assert requant(-1000, INT32_MAX, 0, 5, True) == 5
+    assert doubling_high_mul(INT32_MIN, INT32_MIN) == INT32_MAX  # the one overflow
+    assert doubling_high_mul(INT32_MIN, INT32_MAX) == INT32_MIN + 1
+    assert doubling_high_mul(-3, 1 << 30) == -1 and doubling_high_mul(3, 1 << 30) == 2
+    assert divide_by_pot(-5, 1) == -3 and divide_by_pot(5, 1) == 3 and divide_by_pot(-4, 3) == -1
