@@ -4,7 +4,7 @@
 - **tile**: where every tensor lives (``tile.tensor``, its words per channel tile as
   ``"mem0@0 mem1@64"``), preloaded words (``tile.data``), and the work on them: ``tile.matmul``
   with its activation table (for every output row and K tile, the word it multiplies),
-  ``tile.relu``, ``tile.add``, ``tile.maxpool2x2``, and ``tile.output``.
+  ``tile.relu``, ``tile.add``, ``tile.qadd``, ``tile.maxpool2x2``, and ``tile.output``.
 - **sched**: one ``sched.queue`` per queue, its instructions and their cycles; the verifier
   checks that no queue issues twice in a cycle and that no two instructions write one stream
   cell.
@@ -86,15 +86,18 @@ class DataOp(TileOp):
 
 class MatmulOp(TileOp):
     """``tile.matmul %x_tensor, %out_tensor {...}``: the product on an MXM. ``act`` is an
-    (rows, ktiles, 2) int32 table of (slice index, word), slice index -1 for the zero word."""
+    (rows, ktiles, 2) int32 table of (slice index, word), slice index -1 for the padding word
+    ``zero``; ``ktable`` (ntiles, n, 2) lists for each output tile the K tiles it multiplies
+    and the stored weight tile of each (-1 pads), so zero tiles are skipped and equal tiles
+    stored once. ``muls`` and ``shifts`` place per-channel multipliers and shifts."""
 
     NAME = "tile.matmul"
     OPERANDS = ("out",)
     ATTRS: ClassVar[AttrKinds] = {
-        "rows": int, "ktiles": int, "ntiles": int, "act": np.ndarray, "slices": str,
-        "zero": str, "weights": str, "epilogue": str, "bias": str, "muls": str,
-        "mul": (int, "ints"), "shift": int, "zp": int, "relu": bool, "mxm": str, "vxm": str,
-        "macs": int}
+        "rows": int, "ktiles": int, "ntiles": int, "act": np.ndarray, "ktable": np.ndarray,
+        "slices": str, "zero": str, "weights": str, "epilogue": str, "bias": str, "muls": str,
+        "shifts": str, "mul": (int, "ints"), "shift": (int, "ints"), "zp": int, "relu": bool,
+        "mxm": str, "vxm": str, "macs": int}
 
     def verify_(self) -> None:
         super().verify_()
@@ -117,6 +120,16 @@ class AddOp(TileOp):
     OPERANDS = ("a", "b", "out")
     ATTRS: ClassVar[AttrKinds] = {"mul": int, "shift": int, "zp": int, "relu": bool,
                                   "vxm": str}
+
+
+class QAddOp(TileOp):
+    """TFLite's int8 ADD (graph.qadd), word by word on the VXM."""
+
+    NAME = "tile.qadd"
+    OPERANDS = ("a", "b", "out")
+    ATTRS: ClassVar[AttrKinds] = {"a_zp": int, "a_mul": int, "a_shift": int, "b_zp": int,
+                                  "b_mul": int, "b_shift": int, "left_shift": int, "mul": int,
+                                  "shift": int, "zp": int, "relu": bool, "vxm": str}
 
 
 class MaxPoolOp(TileOp):

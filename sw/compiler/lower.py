@@ -19,14 +19,16 @@ import numpy as np
 
 from ...hw.machine.config import GROUP, CoreConfig
 from ...hw.machine.program import DataBlock
+from ...hw.machine.semantics import requantize
 from ..ir import Module, Value
 from ..ir import graph as g
+from ..ir.graph import MUL_MAX, SHIFT_MAX
 from . import dialects as tile
 from .errors import CompileError
 from .matmul import Epilogue, MatmulJob, schedule_matmul
 from .memory import Allocator, Placed
 from .schedule import Scheduler
-from .vector import schedule_add, schedule_maxpool, schedule_relu
+from .vector import schedule_add, schedule_maxpool, schedule_qadd, schedule_relu
 
 __all__ = ["View", "lower_to_tile", "schedule_tile"]
 
@@ -72,7 +74,8 @@ class _ToTile:
             handler = {g.InputOp: self.input, g.ConstOp: self.const, g.MatmulOp: self.matmul,
                        g.LinearOp: self.linear, g.Conv2dOp: self.conv2d,
                        g.ReshapeOp: self.reshape, g.ReluOp: self.relu, g.AddOp: self.add,
-                       g.MaxPool2x2Op: self.maxpool, g.OutputOp: self.output}.get(type(op))
+                       g.MaxPool2x2Op: self.maxpool, g.OutputOp: self.output,
+                       g.QAddOp: self.qadd, g.AvgPoolOp: self.avgpool}.get(type(op))
             if handler is None:
                 raise CompileError(f"{op.NAME} is not supported by the compiler")
             handler(op)
@@ -164,51 +167,70 @@ class _ToTile:
                                                                               w.shape[1]))
 
     def conv2d(self, op) -> None:
+        a = op.attrs
+        self.convolve(op, self.env[op.w], self.env[op.b], (a["stride"],) * 2, a["pad"],
+                      a["pad_value"])
+
+    def avgpool(self, op) -> None:
+        """A mean over windows is a convolution whose every tap is the identity (its weight
+        tiles off the diagonal are zero and skipped, the diagonal ones are one tile), with a
+        requant that divides by the window's size exactly as TFLite rounds."""
+        a = op.attrs
+        (r, s), c = a["window"], op.x.type.shape[-1]
+        eye = np.broadcast_to(np.eye(c, dtype=np.int8), (r, s, c, c))
+        mul, shift = exact_divisor(r * s)
+        self.convolve(op, eye, np.zeros(c, np.int32), tuple(a["stride"]), 0, 0,
+                      {"mul": mul, "shift": shift, "zp": 0, "relu": False}, per_channel=True)
+
+    def convolve(self, op, w: np.ndarray, bias, stride: tuple[int, int], pad,
+                 pad_value: int, requant: dict | None = None, per_channel: bool = False
+                 ) -> None:
+        """x (H, W, C) * w (R, S, C, K): one K tile per kernel tap and input channel tile.
+        ``per_channel``: output channel k uses only input channel k (its useful MACs)."""
         x = self.view(op.x)
         h, wd, c = x.shape
-        w = self.env[op.w]  # (R, S, C, K)
         r_, s_, _, kout = w.shape
-        stride, pad = op.attrs["stride"], op.attrs["pad"]
         oh, ow, _ = op.result.type.shape
         p = x.placed
         if p.rows != h * wd:
             raise CompileError(f"{op.NAME}: x %{op.x.name} must be an (H, W, C) tensor")
         taps = [(r, s, t) for r in range(r_) for s in range(s_) for t in range(len(p.tiles))]
+        top, left, _, _ = g.pads(pad)
         table = []
         for m in range(oh * ow):
             oy, ox = divmod(m, ow)
             row = []
             for r, s, t in taps:
-                iy, ix = oy * stride + r - pad, ox * stride + s - pad
+                iy, ix = oy * stride[0] + r - top, ox * stride[1] + s - left
                 inside = 0 <= iy < h and 0 <= ix < wd
                 row.append((p.slice_of(t), p.word(iy * wd + ix, t)) if inside else None)
             table.append(row)
         rows = [self.rows((r * s_ + s) * c + t * self.L, (r * s_ + s) * c + c)
                 for r, s, t in taps]
-        self.job(op, x, table, rows, w.reshape(r_ * s_ * c, kout), self.env[op.b], "i8",
-                 oh * ow * r_ * s_ * c * kout, (oh, ow, kout))
+        self.job(op, x, table, rows, w.reshape(r_ * s_ * c, kout), bias, "i8",
+                 oh * ow * r_ * s_ * c * (1 if per_channel else kout), (oh, ow, kout),
+                 pad_value, requant)
 
     def rows(self, first: int, end: int) -> list[int]:
         """The weight rows of one K tile: first .. first + L - 1, -1 (a zero row) past ``end``."""
         return [first + r if first + r < end else -1 for r in range(self.L)]
 
     def job(self, op, x: View, table, ktile_rows, w: np.ndarray, bias, dtype: str, macs: int,
-            shape) -> None:
+            shape, pad_value: int = 0, requant_attrs: dict | None = None) -> None:
         L = self.L
         mxm = self.need(op.NAME, "mxm")
         name = op.results[0].name
         n = w.shape[1]
         ntiles = -(-n // L)
-        # weight tiles in order of use: (nt, kt, row); row -1 is the zero row
-        wpad = np.zeros((w.shape[0] + 1, ntiles * L), np.int8)
-        wpad[:-1, :n] = w
-        tiles = np.stack([wpad[rows] for rows in ktile_rows])  # (KT, L, ntiles*L)
-        words = tiles.reshape(len(ktile_rows), L, ntiles, L).transpose(2, 0, 1, 3)
+        words, ktable = _weight_tiles(w, ktile_rows, ntiles, L)
         w_slice = self.alloc.roomiest()
         w_first = self.alloc.block(w_slice, words.reshape(-1, L), f"{name} weights")
-        a = op.attrs
+        a = requant_attrs or op.attrs
         requant = dtype == "i8"
-        bias_at = muls_at = ""
+        bias_at = muls_at = shifts_at = ""
+        shift = a.get("shift", 0)
+        if isinstance(shift, list) and len(set(shift)) == 1:
+            shift = shift[0]
         if requant:
             self.need(op.NAME, "vxm")
             side = _vxm_side(self.config, self.vxm)
@@ -218,18 +240,21 @@ class _ToTile:
             if isinstance(a["mul"], list):
                 muls_at = self.constants(f"{name}_mul", np.asarray(a["mul"], np.int32),
                                          ntiles, side)
+            if isinstance(shift, list):
+                shifts_at = self.constants(f"{name}_shift", np.asarray(shift, np.int32),
+                                           ntiles, side)
         out = self.place(name, shape, dtype, avoid=(w_slice,))
         zero_slice = self.alloc.roomiest(avoid=(w_slice,))
-        zero = self.alloc.block(zero_slice, np.zeros((1, L)), f"{name} zeros")
+        zero = self.alloc.block(zero_slice, np.full((1, L), pad_value), f"{name} padding")
         act = np.array([[(-1, 0) if at is None else (self.slices.index(at[0]), at[1])
                          for at in row] for row in table], np.int32)
         attrs = {"rows": len(table), "ktiles": len(ktile_rows), "ntiles": ntiles, "act": act,
-                 "slices": " ".join(self.slices), "zero": f"{zero_slice}@{zero}",
-                 "weights": f"{w_slice}@{w_first}",
+                 "ktable": ktable, "slices": " ".join(self.slices),
+                 "zero": f"{zero_slice}@{zero}", "weights": f"{w_slice}@{w_first}",
                  "epilogue": "requant" if requant else "int32", "bias": bias_at,
-                 "muls": muls_at, "mul": a.get("mul", 0), "shift": a.get("shift", 0),
-                 "zp": a.get("zp", 0), "relu": a.get("relu", False), "mxm": mxm,
-                 "vxm": self.vxm or "", "macs": macs}
+                 "muls": muls_at, "shifts": shifts_at, "mul": a.get("mul", 0),
+                 "shift": shift, "zp": a.get("zp", 0), "relu": a.get("relu", False),
+                 "mxm": mxm, "vxm": self.vxm or "", "macs": macs}
         matmul = tile.MatmulOp([out.value], [], attrs)
         matmul.verify()
         self.ops.append(matmul)
@@ -267,12 +292,67 @@ class _ToTile:
                                    {**attrs, "vxm": self.need(op.NAME, "vxm")}))
         self.env[op.result] = View(out.placed, a.shape, out.value)
 
+    def qadd(self, op) -> None:
+        a, b = self.view(op.a), self.view(op.b)
+        for v, name in ((a, op.a.name), (b, op.b.name)):
+            if v.placed.dtype != "i8" or v.placed.shape != a.placed.shape:
+                raise CompileError(f"{op.NAME} %{op.result.name}: %{name} must be an int8 "
+                                   f"tensor laid out like the other operand")
+        if isinstance(op.attrs["mul"], list) or isinstance(op.attrs["shift"], list):
+            raise CompileError(f"{op.NAME} %{op.result.name}: per-channel scales on add are "
+                               f"not supported")
+        out = self.place(op.result.name, a.placed.shape, "i8")
+        self.ops.append(tile.QAddOp([a.value, b.value, out.value], [],
+                                    {**op.attrs, "vxm": self.need(op.NAME, "vxm")}))
+        self.env[op.result] = View(out.placed, a.shape, out.value)
+
     def maxpool(self, op) -> None:
         x = self.view(op.x)
         out = self.place(op.result.name, tuple(op.result.type.shape), "i8")
         self.ops.append(tile.MaxPoolOp([x.value, out.value], [],
                                        {"vxm": self.need(op.NAME, "vxm")}))
         self.env[op.result] = out
+
+
+def _weight_tiles(w: np.ndarray, ktile_rows, ntiles: int, L: int):
+    """The weight words to store and the K tiles each output tile multiplies.
+
+    A tile of zeros adds nothing and is skipped (a depthwise or pooling kernel is zero off
+    its diagonal), unless an output tile would have none; equal tiles are stored once (every
+    tap of a pooling kernel is the identity). Returns (words (T*L, L), ktable (ntiles, n, 2):
+    for output tile nt its i-th K tile and the stored tile it multiplies, padded with (-1,
+    -1))."""
+    wpad = np.zeros((w.shape[0] + 1, ntiles * L), np.int8)  # row -1 is the zero row
+    wpad[:-1, :w.shape[1]] = w
+    tiles = np.stack([wpad[rows] for rows in ktile_rows])  # (KT, L, ntiles*L)
+    tiles = tiles.reshape(len(ktile_rows), L, ntiles, L).transpose(2, 0, 1, 3)
+    stored: dict[bytes, int] = {}
+    uses = []
+    for nt in range(ntiles):
+        kts = [kt for kt in range(len(ktile_rows)) if tiles[nt, kt].any()] or [0]
+        uses.append([(kt, stored.setdefault(tiles[nt, kt].tobytes(), len(stored)))
+                     for kt in kts])
+    words = np.frombuffer(b"".join(stored), np.int8).reshape(-1, L)
+    width = max(len(u) for u in uses)
+    ktable = np.full((ntiles, width, 2), -1, np.int32)
+    for nt, u in enumerate(uses):
+        ktable[nt, :len(u)] = u
+    return words, ktable
+
+
+def exact_divisor(count: int) -> tuple[int, int]:
+    """(mul, shift) with which requant divides any sum of ``count`` int8 values by ``count``
+    exactly as TFLite's average pool does (``(sum +- count/2) / count``, truncated): tried
+    on every such sum."""
+    sums = np.arange(-128 * count, 127 * count + 1, dtype=np.int64)
+    rounded = sums + np.where(sums > 0, count // 2, -(count // 2))
+    want = np.clip(np.sign(rounded) * (np.abs(rounded) // count), -128, 127)
+    for shift in range(SHIFT_MAX + 1):
+        guess = round((1 << (31 + shift)) / count)
+        for mul in sorted({min(max(guess + d, 0), MUL_MAX) for d in (0, -1, 1, -2, 2)}):
+            if np.array_equal(requantize(sums, mul, shift, 0), want):
+                return mul, shift
+    raise CompileError(f"no requant divides by {count} exactly as TFLite's average pool")
 
 
 def _type(placed: Placed):
@@ -321,6 +401,8 @@ def schedule_tile(module: Module, config: CoreConfig) -> Scheduled:
             ep = Epilogue("requant", mul=a["mul"], shift=a["shift"], zp=a["zp"],
                           relu=a["relu"])
             schedule_add(s, a["vxm"], placed[op.a], placed[op.b], placed[op.out], ep, ready)
+        elif isinstance(op, tile.QAddOp):
+            schedule_qadd(s, placed[op.a], placed[op.b], placed[op.out], op.attrs, ready)
         elif isinstance(op, tile.MaxPoolOp):
             schedule_maxpool(s, op.attrs["vxm"], placed[op.x], placed[op.out], ready)
         elif isinstance(op, tile.OutputOp):
@@ -347,8 +429,9 @@ def _schedule_product(s: Scheduler, op, out: Placed, ready: dict, config: CoreCo
             if text else None
 
     ep = Epilogue(a["epilogue"], bias_at=planes(a["bias"], "bias"),
-                  mul_at=planes(a["muls"], "mul"), mul=a["mul"], shift=a["shift"],
-                  zp=a["zp"], relu=a["relu"])
+                  mul_at=planes(a["muls"], "mul"), shift_at=planes(a["shifts"], "shift"),
+                  mul=a["mul"], shift=a["shift"], zp=a["zp"], relu=a["relu"])
+    ktable = [[(int(kt), int(w)) for kt, w in row if kt >= 0] for row in a["ktable"]]
     job = MatmulJob(out.name, a["rows"], a["ktiles"], a["ntiles"], act,
-                    (w_slice, int(w_first)), out, ep, mxm=a["mxm"], vxm=a["vxm"])
+                    (w_slice, int(w_first)), out, ep, ktable, mxm=a["mxm"], vxm=a["vxm"])
     schedule_matmul(s, job, ready, (zero_slice, int(zero_word)))

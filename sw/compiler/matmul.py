@@ -20,6 +20,7 @@ import numpy as np
 from ...hw.machine.cells import travel
 from ...hw.machine.config import GROUP
 from ...hw.machine.isa import Instr, Stream, op_named
+from ..ir.graph import MUL_MAX
 from .memory import Placed
 from .schedule import Chain, Scheduler
 
@@ -38,7 +39,8 @@ class Epilogue:
     bias_at: Placed | None = None  # where the bias words live (four planes), if not all zero
     mul: int | list[int] = 0  # one multiplier, or one per output channel
     mul_at: Placed | None = None  # where per-channel multipliers live (four planes)
-    shift: int = 0
+    shift_at: Placed | None = None  # where per-channel shifts live (four planes)
+    shift: int | list[int] = 0
     zp: int = 0
     relu: bool = False
 
@@ -52,8 +54,10 @@ class MatmulJob:
     rows, ktiles, ntiles : M, and the K and N dimensions in tiles of L.
     act : (row, k tile) -> (slice, word) of the activation vector, or None for a zero vector.
     weights : (slice, first word) of the weight tiles, tile (kt, nt) at rows
-        ``first + (nt * ktiles + kt) * L + r``.
+        ``first + i * L + r`` for the i-th stored tile (``ktable``).
     out : where the result goes (rows x ntiles words; four slices for int32).
+    ktable : per output tile, its (K tile, stored weight tile) pairs in order; the weight
+        tile i is at rows ``first + i * L + r``.
     """
 
     name: str
@@ -64,6 +68,7 @@ class MatmulJob:
     weights: tuple[str, int]
     out: Placed
     epilogue: Epilogue
+    ktable: list[list[tuple[int, int]]]
     mxm: str = "mxm0"
     vxm: str = "vxm0"
 
@@ -85,13 +90,15 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
             acc0 = state["half"] * block
             state["half"] ^= 1
             done: dict[int, int] = {}
-            for kt in range(job.ktiles):
-                tile = w_first + (nt * job.ktiles + kt) * L
-                last_lw = _load_weights(s, mx, w_slice, tile, state["iw"])
-                iw = s.place_alone(f"{mx}.w", Instr.make("iw"),
-                                   max(last_lw + 1, state["mm"], 0))
-                state["iw"] = iw
-                op = "mm.set" if kt == 0 else "mm.add"
+            for i, (kt, stored) in enumerate(job.ktable[nt]):
+                tile = w_first + stored * L
+                if state.get("installed") != (w_slice, tile):  # else the weights are in place
+                    last_lw = _load_weights(s, mx, w_slice, tile, state["iw"])
+                    state["iw"] = s.place_alone(f"{mx}.w", Instr.make("iw"),
+                                                max(last_lw + 1, state["mm"], 0))
+                    state["installed"] = (w_slice, tile)
+                iw = state["iw"]
+                op = "mm.set" if i == 0 else "mm.add"
                 for m in rows:
                     where = job.act(m, kt)
                     if where is None:
@@ -170,37 +177,41 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
     src = "acc"
     t_rq = t_v
     if ep.bias_at is not None:
-        bias = ep.bias_at
-        planes = bias.tiles[nt]
-        chain.path("bias", tuple(s.position[sl] for sl, _ in planes), p_v, t_v, GROUP)
-        for k, (sl, _) in enumerate(planes):
-            t_read = t_v - s.latency("read") - travel(p_v, s.position[sl])
-            chain.add(s.config.mem_queue(sl, "read"), t_read, lambda st, k=k: Instr.make(
-                "read", addr=bias.word(0, nt, k), d=_lane(st["bias"], k)))
+        _constant(s, chain, "bias", ep.bias_at, nt, p_v, t_v)
         lat_add = s.latency("add.i32")
         chain.path("sum", p_v, p_v, t_v + lat_add, GROUP)
         chain.add(alus[0], t_v, lambda st: Instr.make("add.i32", a=st["acc"], b=st["bias"],
                                                        d=st["sum"]))
         src, t_rq = "sum", t_v + lat_add
     dest = s.position[out.slice_of(nt)]
-    if ep.mul_at is None:
-        name = "requant.relu" if ep.relu else "requant"
-        fields = {"mul": ep.mul}
-    else:  # per-channel multipliers: a group of them meets the sum at the VXM
-        name = "requant.v.relu" if ep.relu else "requant.v"
-        fields = {}
-        planes = ep.mul_at.tiles[nt]
-        chain.path("mul", tuple(s.position[sl] for sl, _ in planes), p_v, t_rq, GROUP)
-        for k, (sl, _) in enumerate(planes):
-            t_read = t_rq - s.latency("read") - travel(p_v, s.position[sl])
-            chain.add(s.config.mem_queue(sl, "read"), t_read, lambda st, k=k: Instr.make(
-                "read", addr=ep.mul_at.word(0, nt, k), d=_lane(st["mul"], k)))
+    relu = ".relu" if ep.relu else ""
+    if ep.mul_at is not None:  # per-channel multipliers: a group of them meets the sum
+        _constant(s, chain, "mul", ep.mul_at, nt, p_v, t_rq)
+    if ep.shift_at is not None:
+        # per-channel shifts too: gemmlowp's two steps, each with its group of constants,
+        # then a requant whose multiplier is one (2^31 - 1 is exact below 2^30, and a larger
+        # value saturates either way) adds the zero point and saturates
+        t_r = t_rq + s.latency("mulq.i32")
+        chain.path("q", p_v, p_v, t_r, GROUP)
+        chain.add(alus[-1], t_rq, lambda st: Instr.make(
+            "mulq.i32", a=st[src], b=st["mul"] if ep.mul_at is not None else ep.mul,
+            d=st["q"]))
+        _constant(s, chain, "shift", ep.shift_at, nt, p_v, t_r)
+        t_rq = t_r + s.latency("rshr.i32")
+        chain.path("r", p_v, p_v, t_rq, GROUP)
+        chain.add(alus[0], t_r, lambda st: Instr.make("rshr.i32", a=st["q"], b=st["shift"],
+                                                       d=st["r"]))
+        src, name, fields = "r", f"requant{relu}", {"mul": MUL_MAX, "shift": 0}
+    elif ep.mul_at is None:
+        name, fields = f"requant{relu}", {"mul": ep.mul, "shift": ep.shift}
+    else:
+        name, fields = f"requant.v{relu}", {"shift": ep.shift}
     arrive = t_rq + s.latency(name) + travel(dest, p_v)
     chain.path("y", p_v, dest, arrive)
 
     def requant(st):
-        extra = {"b": st["mul"]} if ep.mul_at is not None else fields
-        return Instr.make(name, a=st[src], d=st["y"], shift=ep.shift, zp=ep.zp, **extra)
+        extra = {"b": st["mul"]} if name.startswith("requant.v") else {}
+        return Instr.make(name, a=st[src], d=st["y"], zp=ep.zp, **fields, **extra)
 
     chain.add(alus[-1], t_rq, requant)
     word = out.word(m, nt)
@@ -209,6 +220,18 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
     start = s.place(chain, earliest)
     ready[out.slice_of(nt), word] = start + arrive + s.latency("write")
     return start
+
+
+def _constant(s: Scheduler, chain: Chain, key: str, at: Placed, nt: int, p_v: int,
+              t: int) -> None:
+    """Read output tile nt's group of per-channel constants (four byte planes) so that it is
+    at the VXM in cycle ``t`` of the chain, on path ``key``."""
+    planes = at.tiles[nt]
+    chain.path(key, tuple(s.position[sl] for sl, _ in planes), p_v, t, GROUP)
+    for k, (sl, _) in enumerate(planes):
+        t_read = t - s.latency("read") - travel(p_v, s.position[sl])
+        chain.add(s.config.mem_queue(sl, "read"), t_read, lambda st, k=k: Instr.make(
+            "read", addr=at.word(0, nt, k), d=_lane(st[key], k)))
 
 
 def _lane(group: Stream, k: int) -> Stream:

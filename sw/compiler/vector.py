@@ -11,11 +11,12 @@ from __future__ import annotations
 from ...hw.machine.cells import travel
 from ...hw.machine.config import GROUP
 from ...hw.machine.isa import Instr
+from .errors import CompileError
 from .matmul import Epilogue
 from .memory import Placed
 from .schedule import Chain, Scheduler
 
-__all__ = ["schedule_add", "schedule_maxpool", "schedule_relu"]
+__all__ = ["schedule_add", "schedule_maxpool", "schedule_qadd", "schedule_relu"]
 
 
 
@@ -75,8 +76,35 @@ def schedule_relu(s: Scheduler, vxm: str, x: Placed, out: Placed, zp: int,
 def schedule_add(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep: Epilogue,
                  ready: dict) -> None:
     """out = requant(int32(a) + int32(b)), word by word."""
+    _schedule_sum(s, vxm, a, b, out, ep, ([], []), ready)
+
+
+def schedule_qadd(s: Scheduler, a: Placed, b: Placed, out: Placed, attrs: dict,
+                  ready: dict) -> None:
+    """TFLite's ADD (graph.qadd), word by word: each side offset, shifted left and rescaled
+    (add.i32, shl.i32, mulq.i32, rshr.i32 with immediates; steps that do nothing are left
+    out on both sides alike), then summed and requantised."""
+    sides = []
+    for k in "ab":
+        sides.append([("add.i32", -attrs[f"{k}_zp"]), ("shl.i32", attrs["left_shift"]),
+                      ("mulq.i32", attrs[f"{k}_mul"]), ("rshr.i32", attrs[f"{k}_shift"])])
+    identity = {"add.i32": 0, "shl.i32": 0, "rshr.i32": 0}
+    keep = [i for i, (op, _) in enumerate(sides[0])
+            if any(side[i][1] != identity.get(op) for side in sides)]
+    steps = tuple([side[i] for i in keep] for side in sides)
+    ep = Epilogue("requant", mul=attrs["mul"], shift=attrs["shift"], zp=attrs["zp"],
+                  relu=attrs["relu"])
+    _schedule_sum(s, attrs["vxm"], a, b, out, ep, steps, ready)
+
+
+def _schedule_sum(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep: Epilogue,
+                  steps: tuple[list, list], ready: dict) -> None:
+    """out = requant(f(int32(a)) + g(int32(b))), f and g ``steps`` of (op, immediate) of the
+    same ops, a's on the first ALU and b's on the last in the same cycles."""
     alus = _alus(s, vxm)
     first, last = alus[0], alus[-1]
+    if first == last:
+        raise CompileError(f"an add needs two VXM ALUs, and {vxm} has one")
     p = s.position[vxm]
     name = "requant.relu" if ep.relu else "requant"
     for t in range(len(a.tiles)):
@@ -96,18 +124,26 @@ def schedule_add(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep: 
                 tb = _read(s, chain, "b", b, m, t, vxm, da - db)
                 src_a, tc = "a", ta
             assert tc == tb
-            lat = s.latency("cvt.i8.i32")
-            chain.path("A", p, p, tc + lat, GROUP)
-            chain.path("B", p, p, tc + lat, GROUP)
+            ts = tc + s.latency("cvt.i8.i32")
+            chain.path("A", p, p, ts, GROUP)
+            chain.path("B", p, p, ts, GROUP)
             chain.add(first, tc, lambda st, src_a=src_a: Instr.make("cvt.i8.i32", a=st[src_a],
                                                                     d=st["A"]))
             chain.add(last, tc, lambda st: Instr.make("cvt.i8.i32", a=st["b"], d=st["B"]))
-            if first == last:
-                raise AssertionError("add needs two VXM ALUs")
-            ts = tc + lat
+            keys = {"A": "A", "B": "B"}
+            for i, (op_a, op_b) in enumerate(zip(*steps, strict=True)):
+                assert op_a[0] == op_b[0], "both sides run the same ops"
+                lat = s.latency(op_a[0])
+                for alu, side, (op, imm) in ((first, "A", op_a), (last, "B", op_b)):
+                    key = f"{side}{i}"
+                    chain.path(key, p, p, ts + lat, GROUP)
+                    chain.add(alu, ts, lambda st, op=op, imm=imm, src=keys[side], key=key:
+                              Instr.make(op, a=st[src], b=imm, d=st[key]))
+                    keys[side] = key
+                ts += lat
             chain.path("S", p, p, ts + s.latency("add.i32"), GROUP)
-            chain.add(first, ts, lambda st: Instr.make("add.i32", a=st["A"], b=st["B"],
-                                                        d=st["S"]))
+            chain.add(first, ts, lambda st, ka=keys["A"], kb=keys["B"]: Instr.make(
+                "add.i32", a=st[ka], b=st[kb], d=st["S"]))
             tr = ts + s.latency("add.i32")
             chain.add(last, tr, lambda st: Instr.make(name, a=st["S"], d=st["y"], mul=ep.mul,
                                                       shift=ep.shift, zp=ep.zp))

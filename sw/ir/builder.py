@@ -24,6 +24,7 @@ from .graph import (
     MUL_MAX,
     SHIFT_MAX,
     AddOp,
+    AvgPoolOp,
     ConstOp,
     Conv2dOp,
     InputOp,
@@ -31,6 +32,7 @@ from .graph import (
     MatmulOp,
     MaxPool2x2Op,
     OutputOp,
+    QAddOp,
     ReluOp,
     ReshapeOp,
 )
@@ -160,12 +162,15 @@ class Graph(Module):
         x = self._value(x, "graph.relu: x", "i8", "x")
         return self._add(ReluOp, [x], {"zp": _int(zp, "graph.relu: zp")}, name, "relu")
 
-    def conv2d(self, x: Operand, w: Operand, b: Operand | None, stride: int = 1, pad: int = 0,
-               mul: int | Sequence[int] | None = None, shift: int | None = None, zp: int = 0,
-               relu: bool = False, *, name: str | None = None) -> Value:
+    def conv2d(self, x: Operand, w: Operand, b: Operand | None, stride: int = 1,
+               pad: int | Sequence[int] = 0,
+               mul: int | Sequence[int] | None = None,
+               shift: int | Sequence[int] | None = None, zp: int = 0, relu: bool = False, *,
+               pad_value: int = 0, name: str | None = None) -> Value:
         """Channels-last convolution: x (H, W, C), w (R, S, C, K), b (K,) -> int8 (OH, OW, K),
-        zero padding ``pad`` on every side, requantised like :meth:`linear`. ``mul`` and
-        ``shift`` are required."""
+        ``pad`` words of ``pad_value`` on every side (or [top, left, bottom, right]),
+        requantised like :meth:`linear`. ``mul``
+        and ``shift`` are required."""
         if mul is None or shift is None:
             raise IRError("graph.conv2d: mul and shift are required")
         w = self._value(w, "graph.conv2d: w", "i8", "w")
@@ -174,9 +179,33 @@ class Graph(Module):
         x = self._value(x, "graph.conv2d: x", "i8", "x")
         b = self._value(b, "graph.conv2d: b", "i32", "b")
         attrs = {"stride": _int(stride, "graph.conv2d: stride"),
-                 "pad": _int(pad, "graph.conv2d: pad"),
+                 "pad": (_int(pad, "graph.conv2d: pad") if not isinstance(pad, (list, tuple))
+                         else [_int(v, "graph.conv2d: pad") for v in pad]),
+                 "pad_value": _int(pad_value, "graph.conv2d: pad_value"),
                  **_requant_attrs("graph.conv2d", mul, shift, zp, relu)}
         return self._add(Conv2dOp, [x, w, b], attrs, name, "conv")
+
+    def qadd(self, a: Operand, b: Operand, *, a_zp: int, a_mul: int, a_shift: int, b_zp: int,
+             b_mul: int, b_shift: int, left_shift: int, mul: int, shift: int, zp: int,
+             relu: bool = False, name: str | None = None) -> Value:
+        """TFLite's int8 ADD (``graph.qadd``): each input rescaled, summed, requantised."""
+        a = self._value(a, "graph.qadd: a", "i8", "a")
+        b = self._value(b, "graph.qadd: b", "i8", "b")
+        attrs = {k: _int(v, f"graph.qadd: {k}") for k, v in (
+            ("a_zp", a_zp), ("a_mul", a_mul), ("a_shift", a_shift), ("b_zp", b_zp),
+            ("b_mul", b_mul), ("b_shift", b_shift), ("left_shift", left_shift))}
+        attrs.update(_requant_attrs("graph.qadd", mul, shift, zp, relu))
+        return self._add(QAddOp, [a, b], attrs, name, "qadd")
+
+    def avgpool(self, x: Operand, window: Sequence[int], stride: Sequence[int] | None = None,
+                *, name: str | None = None) -> Value:
+        """TFLite's int8 average pool without padding: (H, W, C) -> (OH, OW, C); ``stride``
+        defaults to the window."""
+        x = self._value(x, "graph.avgpool: x", "i8", "x")
+        window = [_int(v, "graph.avgpool: window") for v in window]
+        stride = window if stride is None else [_int(v, "graph.avgpool: stride")
+                                                for v in stride]
+        return self._add(AvgPoolOp, [x], {"window": window, "stride": stride}, name, "pool")
 
     def maxpool2x2(self, x: Operand, *, name: str | None = None) -> Value:
         """Max over 2x2 windows, stride 2: (H, W, C) -> (H/2, W/2, C)."""
@@ -265,21 +294,25 @@ def _int_array(v: object, dtype: str, what: str) -> np.ndarray:
     return array.astype(target)
 
 
+def _per_channel(op: str, name: str, value: object) -> int | list[int]:
+    """One int, or a 1-D sequence of ints (one per output channel)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    try:
+        values = [_int(m, f"{op}: {name}") for m in np.asarray(value).reshape(-1).tolist()]
+    except TypeError:
+        raise IRError(f"{op}: {name} must be an int or one int per output channel, "
+                      f"not {value!r}") from None
+    if isinstance(value, np.ndarray) and value.ndim > 1:
+        raise IRError(f"{op}: per-channel {name} must be one-dimensional, not {value.shape}")
+    return values
+
+
 def _requant_attrs(op: str, mul: object, shift: object, zp: object, relu: object) -> dict:
-    if isinstance(mul, (int, np.integer)) and not isinstance(mul, (bool, np.bool_)):
-        mul_attr: int | list[int] = int(mul)
-    else:
-        try:
-            mul_attr = [_int(m, f"{op}: mul") for m in np.asarray(mul).reshape(-1).tolist()]
-        except TypeError:
-            raise IRError(f"{op}: mul must be an int or one int per output channel, "
-                          f"not {mul!r}") from None
-        if isinstance(mul, np.ndarray) and mul.ndim > 1:
-            raise IRError(f"{op}: per-channel mul must be one-dimensional, not {mul.shape}")
     if not isinstance(relu, (bool, np.bool_)):
         raise IRError(f"{op}: relu must be True or False, not {relu!r}")
-    return {"mul": mul_attr, "shift": _int(shift, f"{op}: shift"), "zp": _int(zp, f"{op}: zp"),
-            "relu": bool(relu)}
+    return {"mul": _per_channel(op, "mul", mul), "shift": _per_channel(op, "shift", shift),
+            "zp": _int(zp, f"{op}: zp"), "relu": bool(relu)}
 
 
 # --- choosing mul and shift -----------------------------------------------------------------

@@ -3,8 +3,9 @@
 One class per op. Each infers its result type from its operands and attributes
 (:meth:`infer_types`) and its verifier checks that the result has that type, so a builder and
 the parser share one set of shape rules. Requantising ops (``linear``, ``conv2d``, ``add``) carry
-``mul`` (one int, or one per output channel: the last dimension), ``shift``, ``zp`` and
-``relu``, with the ranges of the VXM's ``requant`` instruction.
+``mul`` and ``shift`` (each one int, or one per output channel: the last dimension), ``zp``
+and ``relu``, with the ranges of the VXM's ``requant`` instruction. ``qadd`` and ``avgpool``
+are TFLite's int8 ADD and AVERAGE_POOL_2D, with their own rescaling rules.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .core import AttrKinds, IRError, Module, Op, TensorType, module_verifier
 
 __all__ = [
     "AddOp",
+    "AvgPoolOp",
     "ConstOp",
     "Conv2dOp",
     "GraphOp",
@@ -26,9 +28,11 @@ __all__ = [
     "MatmulOp",
     "MaxPool2x2Op",
     "OutputOp",
+    "QAddOp",
     "ReluOp",
     "ReshapeOp",
     "conv2d_output_hw",
+    "pads",
 ]
 
 #: The requant parameters a graph op may carry: what the VXM's requant fields hold.
@@ -36,7 +40,8 @@ MUL_MAX = value_range("mult")[1]
 SHIFT_MAX = value_range("shift")[1]
 ZP_MIN, ZP_MAX = value_range("zp")
 
-_REQUANT_ATTRS: AttrKinds = {"mul": (int, "ints"), "shift": int, "zp": int, "relu": bool}
+_REQUANT_ATTRS: AttrKinds = {"mul": (int, "ints"), "shift": (int, "ints"), "zp": int,
+                             "relu": bool}
 
 
 class GraphOp(Op):
@@ -71,24 +76,27 @@ class GraphOp(Op):
             self.check_requant(shape[-1] if shape else 1)
 
     def check_requant(self, channels: int) -> None:
-        mul = self.attrs["mul"]
-        if isinstance(mul, list):
-            if len(mul) != channels:
-                raise self.error(f"mul has {len(mul)} per-channel values but the result has "
-                                 f"{channels} channels")
-            muls = mul
-        else:
-            muls = [mul]
-        for m in muls:
+        for m in self.per_channel("mul", channels):
             if not 0 <= m <= MUL_MAX:
                 raise self.error(f"mul {m} is out of range 0..2^{MUL_MAX.bit_length()}-1")
-        if not 0 <= self.attrs["shift"] <= SHIFT_MAX:
-            raise self.error(f"shift {self.attrs['shift']} is out of range 0..{SHIFT_MAX}")
+        for s in self.per_channel("shift", channels):
+            if not 0 <= s <= SHIFT_MAX:
+                raise self.error(f"shift {s} is out of range 0..{SHIFT_MAX}")
         self.check_zp()
 
-    def check_zp(self) -> None:
-        if not ZP_MIN <= self.attrs["zp"] <= ZP_MAX:
-            raise self.error(f"zp {self.attrs['zp']} is out of range {ZP_MIN}..{ZP_MAX}")
+    def per_channel(self, name: str, channels: int) -> list[int]:
+        """The values of attribute ``name``: one int, or one per channel (checked)."""
+        value = self.attrs[name]
+        if not isinstance(value, list):
+            return [value]
+        if len(value) != channels:
+            raise self.error(f"{name} has {len(value)} per-channel values but the result has "
+                             f"{channels} channels")
+        return value
+
+    def check_zp(self, name: str = "zp") -> None:
+        if not ZP_MIN <= self.attrs[name] <= ZP_MAX:
+            raise self.error(f"{name} {self.attrs[name]} is out of range {ZP_MIN}..{ZP_MAX}")
 
 
 class InputOp(GraphOp):
@@ -182,6 +190,41 @@ class AddOp(GraphOp):
         return [TensorType(a.shape, "i8")]
 
 
+class QAddOp(GraphOp):
+    """TFLite's int8 ADD: each input offset by its zero point, shifted left by ``left_shift``
+    and rescaled (``rescale(v, mul, shift) = RDBPOT(SRDHM(v, mul), shift)``), the two summed and
+    requantised: ``requant(rescale((a - a_zp) << left_shift, a_mul, a_shift) + rescale(...b...),
+    mul, shift, zp)`` (+ relu). a and b i8 of one shape -> i8."""
+
+    NAME = "graph.qadd"
+    OPERANDS = ("a", "b")
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"a_zp": int, "a_mul": int, "a_shift": int, "b_zp": int,
+                                  "b_mul": int, "b_shift": int, "left_shift": int,
+                                  **_REQUANT_ATTRS}
+    REQUANT = True
+
+    def infer_types(self):
+        a, b = self.tensor("a"), self.tensor("b")
+        if a.shape != b.shape:
+            raise self.error(f"a %{self.a.name} is {a} but b %{self.b.name} is {b}: "
+                             f"the shapes must be equal")
+        return [TensorType(a.shape, "i8")]
+
+    def verify_(self) -> None:
+        super().verify_()
+        for side in "ab":
+            self.check_zp(f"{side}_zp")
+            if not 0 <= self.attrs[f"{side}_mul"] <= MUL_MAX:
+                raise self.error(f"{side}_mul {self.attrs[f'{side}_mul']} is out of range")
+            if not 0 <= self.attrs[f"{side}_shift"] <= SHIFT_MAX:
+                raise self.error(f"{side}_shift {self.attrs[f'{side}_shift']} is out of range "
+                                 f"0..{SHIFT_MAX}")
+        if not 0 <= self.attrs["left_shift"] <= 23:
+            # (a - a_zp) is 9 bits: a larger shift would overflow int32
+            raise self.error(f"left_shift {self.attrs['left_shift']} is out of range 0..23")
+
+
 class ReluOp(GraphOp):
     """``max(x, zp)``, of x's type."""
 
@@ -198,20 +241,34 @@ class ReluOp(GraphOp):
         self.check_zp()
 
 
-def conv2d_output_hw(h: int, w: int, r: int, s: int, stride: int, pad: int) -> tuple[int, int]:
-    """(OH, OW) of a convolution: ``(H + 2 pad - R) // stride + 1``, likewise for W."""
-    return (h + 2 * pad - r) // stride + 1, (w + 2 * pad - s) // stride + 1
+def conv2d_output_hw(h: int, w: int, r: int, s: int, stride: int,
+                     pad: int | list[int]) -> tuple[int, int]:
+    """(OH, OW) of a convolution: ``(H + top + bottom - R) // stride + 1``, likewise for W."""
+    top, left, bottom, right = pads(pad)
+    return (h + top + bottom - r) // stride + 1, (w + left + right - s) // stride + 1
+
+
+def pads(pad: int | list[int]) -> tuple[int, int, int, int]:
+    """A conv2d's ``pad``: one int for every side, or [top, left, bottom, right] (TFLite's
+    SAME padding puts the odd one at the bottom and right)."""
+    return (pad,) * 4 if isinstance(pad, int) else tuple(pad)
 
 
 class Conv2dOp(GraphOp):
-    """Channels-last convolution with zero padding: x (H, W, C) i8, w (R, S, C, K) i8, b (K,) i32
-    -> (OH, OW, K) i8, requantised like linear."""
+    """Channels-last convolution: x (H, W, C) i8, w (R, S, C, K) i8, b (K,) i32 -> (OH, OW, K)
+    i8, requantised like linear. The padding holds ``pad_value`` (the input's zero point for a
+    model with asymmetric activations, whose bias then carries ``-zp * sum(w)``)."""
 
     NAME = "graph.conv2d"
     OPERANDS = ("x", "w", "b")
     RESULTS = ("result",)
-    ATTRS: ClassVar[AttrKinds] = {"stride": int, "pad": int, **_REQUANT_ATTRS}
+    ATTRS: ClassVar[AttrKinds] = {"stride": int, "pad": (int, "ints"), "pad_value": int,
+                                  **_REQUANT_ATTRS}
     REQUANT = True
+
+    def verify_(self) -> None:
+        super().verify_()
+        self.check_zp("pad_value")
 
     def infer_types(self):
         x, w = self.tensor("x", rank=3), self.tensor("w", rank=4)
@@ -219,7 +276,9 @@ class Conv2dOp(GraphOp):
         stride, pad = self.attrs["stride"], self.attrs["pad"]
         if stride < 1:
             raise self.error(f"stride must be at least 1, not {stride}")
-        if pad < 0:
+        if isinstance(pad, list) and len(pad) != 4:
+            raise self.error(f"pad must be one int or [top, left, bottom, right], not {pad}")
+        if min(pads(pad)) < 0:
             raise self.error(f"pad must be at least 0, not {pad}")
         (h, wd, c), (r, s, wc, k) = x.shape, w.shape
         if wc != c:
@@ -248,6 +307,28 @@ class MaxPool2x2Op(GraphOp):
             raise self.error(f"x %{self.x.name} is {h}x{w}: maxpool2x2 needs an even height "
                              f"and width")
         return [TensorType((h // 2, w // 2, c), "i8")]
+
+
+class AvgPoolOp(GraphOp):
+    """TFLite's int8 AVERAGE_POOL_2D without padding: the mean of each ``window`` (R, S) at
+    steps ``stride`` (SY, SX), rounded half away from zero, of x (H, W, C) i8 ->
+    (OH, OW, C) i8 (same scale and zero point)."""
+
+    NAME = "graph.avgpool"
+    OPERANDS = ("x",)
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"window": "ints", "stride": "ints"}
+
+    def infer_types(self):
+        h, w, c = self.tensor("x", rank=3).shape
+        window, stride = self.attrs["window"], self.attrs["stride"]
+        if len(window) != 2 or len(stride) != 2 or min(window + stride) < 1:
+            raise self.error(f"window {window} and stride {stride} must be two positive ints")
+        if window[0] > h or window[1] > w:
+            raise self.error(f"a {window[0]}x{window[1]} window does not fit x %{self.x.name} "
+                             f"({h}x{w})")
+        oh, ow = (h - window[0]) // stride[0] + 1, (w - window[1]) // stride[1] + 1
+        return [TensorType((oh, ow, c), "i8")]
 
 
 class ReshapeOp(GraphOp):

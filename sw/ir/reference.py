@@ -11,10 +11,11 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ...hw.machine.semantics import requantize
+from ...hw.machine.semantics import requantize, rounding_divide_by_pot, srdhm
 from . import IRError, Module, Op, Value
 from .graph import (
     AddOp,
+    AvgPoolOp,
     ConstOp,
     Conv2dOp,
     InputOp,
@@ -22,11 +23,14 @@ from .graph import (
     MatmulOp,
     MaxPool2x2Op,
     OutputOp,
+    QAddOp,
     ReluOp,
     ReshapeOp,
+    pads,
 )
 
-__all__ = ["conv2d", "evaluate", "linear", "matmul", "maxpool2x2", "requant"]
+__all__ = ["avgpool", "conv2d", "evaluate", "linear", "matmul", "maxpool2x2", "qadd", "requant",
+           "rescale"]
 
 
 # --- the ops on arrays ----------------------------------------------------------------------
@@ -41,11 +45,39 @@ def matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return _wrap32(x.astype(np.int64) @ w.astype(np.int64))
 
 
-def requant(acc: np.ndarray, mul: int | list[int], shift: int, zp: int,
+def requant(acc: np.ndarray, mul: int | list[int], shift: int | list[int], zp: int,
             relu: bool) -> np.ndarray:
-    """int32 -> int8 as the VXM's requant; a list ``mul`` is per channel (the last axis)."""
+    """int32 -> int8 as the VXM's requant; a list ``mul`` or ``shift`` is per channel (the
+    last axis)."""
     m = np.asarray(mul, dtype=np.int64) if isinstance(mul, list) else mul
-    return requantize(acc.astype(np.int32), m, shift, zp, relu)
+    sh = np.asarray(shift, dtype=np.int64) if isinstance(shift, list) else shift
+    return requantize(acc.astype(np.int32), m, sh, zp, relu)
+
+
+def rescale(v: np.ndarray, mul: int, shift: int) -> np.ndarray:
+    """int32 -> int32: ``RDBPOT(SRDHM(v, mul), shift)`` (gemmlowp), the VXM's mulq + rshr."""
+    return rounding_divide_by_pot(srdhm(v, mul), shift).astype(np.int32)
+
+
+def qadd(a: np.ndarray, b: np.ndarray, attrs: Mapping) -> np.ndarray:
+    """TFLite's int8 ADD (graph.qadd)."""
+    def side(x, k):
+        shifted = (x.astype(np.int64) - attrs[f"{k}_zp"]) << attrs["left_shift"]
+        return rescale(shifted, attrs[f"{k}_mul"], attrs[f"{k}_shift"]).astype(np.int64)
+    total = _wrap32(side(a, "a") + side(b, "b"))
+    return requant(total, *(attrs[k] for k in ("mul", "shift", "zp", "relu")))
+
+
+def avgpool(x: np.ndarray, window, stride) -> np.ndarray:
+    """TFLite's int8 AVERAGE_POOL_2D without padding: each window's sum divided by its size,
+    rounded half away from zero (C's truncating division of sum +- size/2)."""
+    (r, s), (sy, sx) = window, stride
+    win = np.lib.stride_tricks.sliding_window_view(x.astype(np.int64), (r, s), axis=(0, 1))
+    total = win[::sy, ::sx].sum(axis=(3, 4))
+    count = r * s
+    rounded = total + np.where(total > 0, count // 2, -(count // 2))
+    mean = np.sign(rounded) * (np.abs(rounded) // count)  # C's division truncates
+    return np.clip(mean, -128, 127).astype(np.int8)
 
 
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, mul: int | list[int], shift: int,
@@ -55,10 +87,12 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, mul: int | list[int], sh
 
 
 def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
-               pad: int) -> np.ndarray:
+               pad: int | list[int], pad_value: int = 0) -> np.ndarray:
     """The int32 accumulators of a channels-last convolution: (OH, OW, K)."""
     r, s, c, k = w.shape
-    xp = np.pad(x.astype(np.int64), ((pad, pad), (pad, pad), (0, 0)))
+    top, left, bottom, right = pads(pad)
+    xp = np.pad(x.astype(np.int64), ((top, bottom), (left, right), (0, 0)),
+                constant_values=pad_value)
     win = np.lib.stride_tricks.sliding_window_view(xp, (r, s), axis=(0, 1))
     win = win[::stride, ::stride]                       # (OH, OW, C, R, S)
     oh, ow = win.shape[:2]
@@ -68,8 +102,9 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int,
-           mul: int | list[int], shift: int, zp: int, relu: bool) -> np.ndarray:
-    return requant(conv2d_acc(x, w, b, stride, pad), mul, shift, zp, relu)
+           mul: int | list[int], shift: int | list[int], zp: int, relu: bool,
+           pad_value: int = 0) -> np.ndarray:
+    return requant(conv2d_acc(x, w, b, stride, pad, pad_value), mul, shift, zp, relu)
 
 
 def maxpool2x2(x: np.ndarray) -> np.ndarray:
@@ -92,7 +127,9 @@ _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
                                     *_requant_args(op)),
     ReluOp: lambda op, args: np.maximum(args[0], op.attrs["zp"]).astype(args[0].dtype),
     Conv2dOp: lambda op, args: conv2d(*args, op.attrs["stride"], op.attrs["pad"],
-                                      *_requant_args(op)),
+                                      *_requant_args(op), op.attrs["pad_value"]),
+    QAddOp: lambda op, args: qadd(*args, op.attrs),
+    AvgPoolOp: lambda op, args: avgpool(args[0], op.attrs["window"], op.attrs["stride"]),
     MaxPool2x2Op: lambda op, args: maxpool2x2(args[0]),
     ReshapeOp: lambda op, args: args[0].reshape(op.attrs["shape"]),
 }

@@ -1,0 +1,333 @@
+"""TFLite int8 operators to the graph level, with TFLite's own quantisation arithmetic.
+
+Each operator becomes the graph op that computes exactly what LiteRT's reference kernel
+computes: the same multipliers (``QuantizeMultiplier`` of the same double-precision scales),
+the same rounding (gemmlowp's doubling high multiply, then a rounding right shift, per channel),
+zero points folded where TFLite applies them (an input's into the bias, padding with the
+input's zero point). A tensor (1, H, W, C) is the graph's (H, W, C): batches of one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ....hw.machine.semantics import requantize
+from ...ir.builder import Graph
+from ...ir.core import Value
+from .load import TfliteImportError, TfliteModel, TfliteOp, TfliteTensor
+
+__all__ = ["SUPPORTED_OPS", "lower_tflite", "quantize_multiplier", "single_rounding_requant"]
+
+_INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+#: TFLite's fused activations (ActivationFunctionType) by code.
+_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH",
+                5: "SIGN_BIT"}
+
+
+def quantize_multiplier(scale) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite's ``QuantizeMultiplier`` on each double ``scale``: (multiplier in [2^30, 2^31),
+    exponent) with ``scale = multiplier * 2^(exponent - 31)``; 0 gives (0, 0)."""
+    s = np.atleast_1d(np.asarray(scale, np.float64))
+    mant, exp = np.frexp(s)
+    q = np.floor(mant * (1 << 31) + 0.5).astype(np.int64)  # TfLiteRound: half away from 0
+    exp = exp.astype(np.int64)
+    top = q == (1 << 31)
+    q, exp = np.where(top, q // 2, q), np.where(top, exp + 1, exp)
+    tiny = exp < -31
+    q, exp = np.where(tiny | (s == 0), 0, q), np.where(tiny | (s == 0), 0, exp)
+    return q, exp
+
+
+def single_rounding_requant(mul: int, exponent: int, zp: int) -> tuple[int, int]:
+    """(mul, shift) for the VXM's requant that reproduce, on every accumulator whose output is
+    not saturated, the single rounding of LiteRT's int8 FULLY_CONNECTED:
+    ``(acc * mul + 2^(30 - exponent)) >> (31 - exponent)``, plus ``zp``, clamped.
+
+    requant rounds twice (gemmlowp); with shift 0 its doubling high multiply alone rounds
+    once, half up, as that formula does, so a multiplier near ``mul / 2^-exponent`` usually
+    does it. Both are monotone, so agreeing on the unsaturated window is agreeing everywhere;
+    each candidate is checked on all of it."""
+    total = 31 - exponent
+    eff = mul / 2.0 ** total
+    if eff == 0:
+        return 0, 0
+    lo, hi = int(np.floor((-130 - zp) / eff)) - 2, int(np.ceil((130 - zp) / eff)) + 2
+    if hi - lo > 1 << 24 or lo < _INT32_MIN or hi > _INT32_MAX:
+        raise TfliteImportError(f"a fully-connected scale of {eff:.3g} is too small to "
+                                f"reproduce its rounding")
+    acc = np.arange(lo, hi + 1, dtype=np.int64)
+    want = np.clip(((acc * mul + (1 << (total - 1))) >> total) + zp, -128, 127)
+    for shift in range(32):
+        guess = mul * 2.0 ** (shift - (total - 31))
+        for m in (int(np.floor(guess)), int(np.ceil(guess)), int(np.floor(guess)) - 1,
+                  int(np.ceil(guess)) + 1):
+            if 0 <= m < 1 << 31 and np.array_equal(requantize(acc, m, shift, zp), want):
+                return m, shift
+    raise TfliteImportError(f"no requant reproduces the rounding of a fully-connected scale "
+                            f"of {eff:.6g}")
+
+
+class _Lowering:
+    def __init__(self, model: TfliteModel, name: str):
+        self.model = model
+        self.g = Graph(name)
+        self.values: dict[int, Value] = {}
+        self.names: set[str] = set()
+
+    def error(self, op: TfliteOp, message: str) -> TfliteImportError:
+        return TfliteImportError(f"{self.model.path}: operator {op.index} ({op.name}): "
+                                 f"{message}")
+
+    def name(self, index: int) -> str:
+        """A value name for tensor ``index``: the last part of its (path-like) name, made
+        unique with the tensor's index."""
+        t = self.t(index)
+        base = "".join(ch if ch.isalnum() or ch == "_" else "_"
+                       for ch in t.name.split("/")[-1].split(";")[0]) or "t"
+        name = base if base not in self.names else f"{base}_{index}"
+        self.names.add(name)
+        return name
+
+    def t(self, index: int) -> TfliteTensor:
+        return self.model.tensors[index]
+
+    def value(self, op: TfliteOp, index: int) -> Value:
+        if index not in self.values:
+            raise self.error(op, f"input tensor {self.t(index).name!r} is neither a model "
+                                 f"input nor computed before")
+        return self.values[index]
+
+    def const(self, op: TfliteOp, index: int, dtype, what: str) -> np.ndarray:
+        t = self.t(index)
+        if t.data is None or t.dtype is not dtype:
+            raise self.error(op, f"{what} {t.name!r} must be a constant "
+                                 f"{np.dtype(dtype).name} tensor")
+        return t.data
+
+    def quant(self, op: TfliteOp, index: int, what: str) -> tuple[np.ndarray, int]:
+        """(scales as float64, zero point) of an int8 tensor quantised per tensor (or, for
+        weights, per channel with zero points 0)."""
+        t = self.t(index)
+        if t.dtype is not np.int8 or t.scale is None:
+            raise self.error(op, f"{what} {t.name!r} must be a quantised int8 tensor")
+        zps = t.zero_point if t.zero_point is not None else np.zeros(1, np.int64)
+        if len(t.scale) > 1 and np.any(zps != 0):
+            raise self.error(op, f"{what} {t.name!r} has per-channel zero points")
+        return t.scale.astype(np.float64), int(zps[0])
+
+    def activation(self, op: TfliteOp, code: int, scale: float, zp: int) -> bool:
+        """relu for a fused activation whose clamp is max(., zp) only."""
+        name = _ACTIVATIONS.get(code, str(code))
+        if name == "NONE":
+            return False
+        if name == "RELU":
+            return True
+        if name == "RELU6" and zp + round(6.0 / scale) >= 127:
+            return True  # the upper clamp is int8's own
+        raise self.error(op, f"fused activation {name} is not supported")
+
+    def requant_params(self, op: TfliteOp, scales: np.ndarray) -> tuple[list, list]:
+        mul, exp = quantize_multiplier(scales)
+        if np.any(exp > 0):
+            raise self.error(op, f"an effective scale of {float(scales.max()):.3g} needs a "
+                                 f"left shift (scale >= 0.5), which requant does not do")
+        if np.any(-exp > 31):
+            raise self.error(op, "an effective scale below 2^-31")
+        return mul.tolist(), (-exp).tolist()
+
+    # --- ops --------------------------------------------------------------------------------
+
+    def run(self) -> Graph:
+        for i in self.model.inputs:
+            t = self.t(i)
+            if t.dtype is not np.int8:
+                raise TfliteImportError(f"{self.model.path}: input {t.name!r} is "
+                                        f"{np.dtype(t.dtype).name if t.dtype else 'of a type'}"
+                                        f" Conveyor does not read; it takes int8 inputs")
+            self.values[i] = self.g.input(t.name, _graph_shape(t.shape))
+        for op in self.model.ops:
+            handler = _HANDLERS.get(op.name)
+            if handler is None:
+                raise self.error(op, f"unsupported op (supported: "
+                                     f"{', '.join(SUPPORTED_OPS)})")
+            handler(self, op)
+        for i in self.model.outputs:
+            self.g.output(self.t(i).name, self.value(self.model.ops[-1], i))
+        return self.g
+
+    def conv(self, op: TfliteOp, depthwise: bool) -> None:
+        o = op.options
+        x_i, w_i = op.inputs[0], op.inputs[1]
+        x = self.value(op, x_i)
+        h, wd, c = x.type.shape
+        w = self.const(op, w_i, np.int8, "the filter")
+        if o.DilationHFactor() != 1 or o.DilationWFactor() != 1:
+            raise self.error(op, "dilated convolutions are not supported")
+        if o.StrideH() != o.StrideW():
+            raise self.error(op, f"strides {o.StrideH()}x{o.StrideW()}: the core's convolution "
+                                 f"takes one stride for both axes")
+        stride = o.StrideH()
+        if depthwise:
+            if o.DepthMultiplier() != 1 or w.shape[-1] != c:
+                raise self.error(op, "a depth multiplier other than 1 is not supported")
+            kernel = w[0]                                   # (KH, KW, C)
+            w_ours = kernel[:, :, :, None] * np.eye(c, dtype=np.int8)   # (KH, KW, C, C)
+            sums = kernel.astype(np.int64).sum(axis=(0, 1))
+        else:
+            w_ours = w.transpose(1, 2, 3, 0)                # (O, KH, KW, I) -> (KH, KW, I, O)
+            sums = w.astype(np.int64).sum(axis=(1, 2, 3))
+        kh, kw, _, k = w_ours.shape
+        sx, zx = self.quant(op, x_i, "the input")
+        sw, _ = self.quant(op, w_i, "the filter")
+        sy, zy = self.quant(op, op.outputs[0], "the output")
+        bias = self.bias(op, k, sums, zx)
+        mul, shift = self.requant_params(op, sx[0] * sw / sy[0] * np.ones(k))
+        pad = _padding(o.Padding(), (h, wd), (kh, kw), stride)
+        relu = self.activation(op, o.FusedActivationFunction(), float(sy[0]), zy)
+        name = self.name(op.outputs[0])
+        self.values[op.outputs[0]] = self.g.conv2d(
+            x, w_ours.astype(np.int8), bias, stride=stride, pad=list(pad), mul=mul,
+            shift=shift, zp=zy, relu=relu, pad_value=zx, name=name)
+        self.check_shape(op)
+
+    def bias(self, op: TfliteOp, k: int, sums: np.ndarray, zx: int) -> np.ndarray:
+        """TFLite adds the input's offset (-zx) to every input: fold -zx * sum(w) in."""
+        b = (np.zeros(k, np.int64) if len(op.inputs) < 3 or op.inputs[2] < 0 else
+             self.const(op, op.inputs[2], np.int32, "the bias").astype(np.int64))
+        folded = b - zx * sums
+        if folded.min() < _INT32_MIN or folded.max() > _INT32_MAX:
+            raise self.error(op, "the bias with the input's zero point folded in overflows "
+                                 "int32")
+        return folded.astype(np.int32)
+
+    def conv2d(self, op):
+        self.conv(op, depthwise=False)
+
+    def depthwise(self, op):
+        self.conv(op, depthwise=True)
+
+    def fully_connected(self, op: TfliteOp) -> None:
+        o = op.options
+        x_i, w_i = op.inputs[0], op.inputs[1]
+        x = self.value(op, x_i)
+        w = self.const(op, w_i, np.int8, "the weights")             # (O, I)
+        if x.type.size != w.shape[1] or x.type.shape[0] != 1 and x.type.rank != 2:
+            raise self.error(op, f"input {list(x.type.shape)} does not match weights "
+                                 f"{list(w.shape)}")
+        if x.type.rank != 2 or x.type.shape[0] != x.type.size // w.shape[1]:
+            x = self.g.reshape(x, (x.type.size // w.shape[1], w.shape[1]))
+        sx, zx = self.quant(op, x_i, "the input")
+        sw, _ = self.quant(op, w_i, "the weights")
+        sy, zy = self.quant(op, op.outputs[0], "the output")
+        k = w.shape[0]
+        bias = self.bias(op, k, w.astype(np.int64).sum(axis=1), zx)
+        muls, exps = quantize_multiplier(sx[0] * sw / sy[0] * np.ones(k))
+        pairs = [single_rounding_requant(int(m), int(e), zy) for m, e in zip(muls, exps)]
+        mul, shift = [p[0] for p in pairs], [p[1] for p in pairs]
+        relu = self.activation(op, o.FusedActivationFunction(), float(sy[0]), zy)
+        self.values[op.outputs[0]] = self.g.linear(
+            x, np.ascontiguousarray(w.T), bias, mul=mul if len(set(mul)) > 1 else mul[0],
+            shift=shift if len(set(shift)) > 1 else shift[0], zp=zy, relu=relu,
+            name=self.name(op.outputs[0]))
+
+    def add(self, op: TfliteOp) -> None:
+        a_i, b_i = op.inputs[:2]
+        a, b = self.value(op, a_i), self.value(op, b_i)
+        if a.type.shape != b.type.shape:
+            raise self.error(op, f"broadcasting {list(a.type.shape)} + {list(b.type.shape)} "
+                                 f"is not supported")
+        (sa,), za = self.quant(op, a_i, "input 1")
+        (sb,), zb = self.quant(op, b_i, "input 2")
+        (sy,), zy = self.quant(op, op.outputs[0], "the output")
+        # TFLite's int8 ADD: both inputs on the scale of twice the larger, 20 bits up
+        left_shift = 20
+        twice_max = 2 * float(np.float32(max(np.float32(sa), np.float32(sb))))
+        (ma,), (ea,) = quantize_multiplier(sa / twice_max)
+        (mb,), (eb,) = quantize_multiplier(sb / twice_max)
+        mul, shift = self.requant_params(op, np.array([twice_max / ((1 << left_shift) * sy)]))
+        relu = self.activation(op, op.options.FusedActivationFunction(), sy, zy)
+        self.values[op.outputs[0]] = self.g.qadd(
+            a, b, a_zp=za, a_mul=int(ma), a_shift=int(-ea), b_zp=zb, b_mul=int(mb),
+            b_shift=int(-eb), left_shift=left_shift, mul=mul[0], shift=shift[0], zp=zy,
+            relu=relu, name=self.name(op.outputs[0]))
+
+    def average_pool(self, op: TfliteOp) -> None:
+        o = op.options
+        x = self.value(op, op.inputs[0])
+        h, wd, _ = x.type.shape
+        window, stride = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
+        pad = _padding(o.Padding(), (h, wd), window, stride)
+        if any(pad):
+            raise self.error(op, "a padded average pool (its windows have different sizes) "
+                                 "is not supported")
+        sx, zx = self.quant(op, op.inputs[0], "the input")
+        sy, zy = self.quant(op, op.outputs[0], "the output")
+        if sx[0] != sy[0] or zx != zy:
+            raise self.error(op, "input and output must share scale and zero point")
+        if self.activation(op, o.FusedActivationFunction(), float(sy[0]), zy):
+            raise self.error(op, "a fused activation on an average pool is not supported")
+        self.values[op.outputs[0]] = self.g.avgpool(x, window, stride,
+                                                    name=self.name(op.outputs[0]))
+        self.check_shape(op)
+
+    def reshape(self, op: TfliteOp) -> None:
+        x = self.value(op, op.inputs[0])
+        out = self.t(op.outputs[0])
+        sx, zx = self.quant(op, op.inputs[0], "the input")
+        sy, zy = self.quant(op, op.outputs[0], "the output")
+        if sx[0] != sy[0] or zx != zy:
+            raise self.error(op, "a reshape that requantises is not supported")
+        self.values[op.outputs[0]] = self.g.reshape(x, _graph_shape(out.shape),
+                                                    name=self.name(op.outputs[0]))
+
+    def check_shape(self, op: TfliteOp) -> None:
+        got = tuple(self.values[op.outputs[0]].type.shape)
+        want = _graph_shape(self.t(op.outputs[0]).shape)
+        if got != want:
+            raise self.error(op, f"computes shape {list(got)}, but the model says "
+                                 f"{list(want)}")
+
+
+_HANDLERS = {
+    "CONV_2D": _Lowering.conv2d,
+    "DEPTHWISE_CONV_2D": _Lowering.depthwise,
+    "FULLY_CONNECTED": _Lowering.fully_connected,
+    "ADD": _Lowering.add,
+    "AVERAGE_POOL_2D": _Lowering.average_pool,
+    "RESHAPE": _Lowering.reshape,
+}
+
+#: The TFLite operators the import lowers to the core.
+SUPPORTED_OPS = tuple(_HANDLERS)
+
+
+def _graph_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A TFLite shape as the graph holds it: (1, H, W, C) -> (H, W, C); (N, C) stays."""
+    if len(shape) == 4:
+        if shape[0] != 1:
+            raise TfliteImportError(f"a batch of {shape[0]} is not supported (batches of one)")
+        return tuple(shape[1:])
+    return tuple(shape) if len(shape) >= 2 else (1, *shape)
+
+
+def _padding(kind: int, size: tuple[int, int], kernel: tuple[int, int],
+             stride) -> tuple[int, int, int, int]:
+    """TFLite's padding (0 SAME, 1 VALID) as (top, left, bottom, right)."""
+    if kind == 1:
+        return (0, 0, 0, 0)
+    strides = (stride, stride) if isinstance(stride, int) else stride
+    before, after = [], []
+    for n, k, s in zip(size, kernel, strides):
+        out = -(-n // s)
+        total = max((out - 1) * s + k - n, 0)
+        before.append(total // 2)
+        after.append(total - total // 2)
+    return before[0], before[1], after[0], after[1]
+
+
+
+
+def lower_tflite(model: TfliteModel, name: str) -> Graph:
+    """The graph of a loaded model whose every op is supported."""
+    return _Lowering(model, name).run()
