@@ -50,6 +50,38 @@ def _network(rng):
 
 
 
+def _tflite_network(rng):
+    """The ops TFLite models need: a convolution with per-channel multipliers *and* shifts,
+    asymmetric padding with a non-zero pad value; a depthwise convolution; TFLite's ADD with
+    its own input scales; an average pool (window 3x2, not a power of two); a linear."""
+    from conveyor.sw.ir.builder import Graph
+
+    g = Graph("tfl")
+    x = g.input("x", (7, 6, 3))
+    c = g.conv2d(x, rng.integers(-128, 128, (3, 3, 3, 20), dtype=np.int8),
+                 rng.integers(-9000, 9000, 20, dtype=np.int32), stride=2, pad=[0, 1, 1, 1],
+                 pad_value=-128, mul=rng.integers(1 << 30, 1 << 31, 20).tolist(),
+                 shift=rng.integers(7, 11, 20).tolist(), zp=-20, relu=True)
+    d = g.depthwise_conv2d(c, rng.integers(-128, 128, (3, 3, 20), dtype=np.int8),
+                           rng.integers(-900, 900, 20, dtype=np.int32), stride=1, pad=1,
+                           pad_value=-20, mul=rng.integers(1 << 30, 1 << 31, 20).tolist(),
+                           shift=rng.integers(6, 10, 20).tolist(), zp=3)
+    s = g.qadd(c, d, a_zp=-20, a_mul=1 << 30, a_shift=1, b_zp=3, b_mul=1518500250, b_shift=2,
+               left_shift=20, mul=1431655765, shift=19, zp=-7, relu=False)
+    p = g.avgpool(s, (3, 2), (1, 2))
+    f = g.flatten(p)
+    g.output("y", g.linear(f, rng.integers(-128, 128, (f.type.shape[1], 10), dtype=np.int8),
+                           None, mul=1 << 30, shift=8, zp=5))
+    g.output("pool", p)
+    return g, {"x": rng.integers(-128, 128, (7, 6, 3), dtype=np.int8)}
+
+
+@pytest.fixture
+def tflite_layer_network():
+    """(graph, inputs) of a small network of the ops TFLite int8 models need."""
+    return _tflite_network(np.random.default_rng(1))
+
+
 @pytest.fixture
 def every_layer_network():
     """(graph, inputs) of a small network using every graph op the compiler lowers."""

@@ -26,6 +26,7 @@ from ..ir.reference import evaluate
 from ..ir.transforms import Canonicalize, FuseRelu
 from . import dialects as d
 from .errors import CompileError
+from .host import apply_host_steps
 from .memory import Allocator, Placed
 from .passes import EmitMicrocode, LowerToTile, Schedule, placed_of, program_of
 
@@ -67,6 +68,7 @@ class Compiled:
     runs: list[Run]
     inputs: dict[str, np.ndarray]
     expected: dict[str, np.ndarray]
+    host: list[dict] = field(default_factory=list)  # host steps after the runs (.host)
 
     @property
     def predicted_cycles(self) -> int:
@@ -83,8 +85,9 @@ class Compiled:
             for name, (placed, shape, cols) in run.outputs.items():
                 value = placed.read(mem, self.config.lanes).reshape(shape)
                 parts.setdefault(name, []).append((cols, value))
-        return {name: np.concatenate([v for _, v in sorted(p, key=lambda c: c[0])], axis=-1)
-                for name, p in parts.items()}
+        return apply_host_steps(self.host, {
+            name: np.concatenate([v for _, v in sorted(p, key=lambda c: c[0])], axis=-1)
+            for name, p in parts.items()})
 
     def output_words(self) -> list[dict[str, list[tuple[int, int]]]]:
         """Per run, the MEM words that hold its outputs, ``{slice: [(first, count), ...]}``:
@@ -129,7 +132,8 @@ class Compiled:
                     "predicted_cycles": self.predicted_cycles,
                     "useful_macs": self.useful_macs, "runs": runs,
                     "inputs": {n: list(v.shape) for n, v in self.inputs.items()},
-                    "outputs": {n: list(v.shape) for n, v in self.expected.items()}}
+                    "outputs": {n: list(v.shape) for n, v in self.expected.items()},
+                    "host": self.host}
         (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
         return out
 
@@ -163,7 +167,7 @@ def load(directory: str | Path, config: CoreConfig | None = None) -> Compiled:
         raise
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ConveyorError(f"{d}: not a complete compiled directory ({e})") from None
-    return Compiled(config, manifest["spec"], runs, inputs, expected)
+    return Compiled(config, manifest["spec"], runs, inputs, expected, manifest.get("host", []))
 
 
 # --- compiling ----------------------------------------------------------------------------------

@@ -75,7 +75,8 @@ class _ToTile:
                        g.LinearOp: self.linear, g.Conv2dOp: self.conv2d,
                        g.ReshapeOp: self.reshape, g.ReluOp: self.relu, g.AddOp: self.add,
                        g.MaxPool2x2Op: self.maxpool, g.OutputOp: self.output,
-                       g.QAddOp: self.qadd, g.AvgPoolOp: self.avgpool}.get(type(op))
+                       g.QAddOp: self.qadd, g.AvgPoolOp: self.avgpool,
+                       g.DepthwiseConv2dOp: self.depthwise_conv2d}.get(type(op))
             if handler is None:
                 raise CompileError(f"{op.NAME} is not supported by the compiler")
             handler(op)
@@ -170,6 +171,15 @@ class _ToTile:
         a = op.attrs
         self.convolve(op, self.env[op.w], self.env[op.b], (a["stride"],) * 2, a["pad"],
                       a["pad_value"])
+
+    def depthwise_conv2d(self, op) -> None:
+        """A convolution whose kernel is diagonal in (input, output) channel: its weight tiles
+        off the diagonal are zero and skipped."""
+        a = op.attrs
+        w = self.env[op.w]                                   # (R, S, C)
+        diagonal = w[:, :, :, None] * np.eye(w.shape[-1], dtype=np.int8)
+        self.convolve(op, diagonal, self.env[op.b], (a["stride"],) * 2, a["pad"],
+                      a["pad_value"], per_channel=True)
 
     def avgpool(self, op) -> None:
         """A mean over windows is a convolution whose every tap is the identity (its weight

@@ -27,6 +27,7 @@ from .graph import (
     AvgPoolOp,
     ConstOp,
     Conv2dOp,
+    DepthwiseConv2dOp,
     InputOp,
     LinearOp,
     MatmulOp,
@@ -184,6 +185,24 @@ class Graph(Module):
                  "pad_value": _int(pad_value, "graph.conv2d: pad_value"),
                  **_requant_attrs("graph.conv2d", mul, shift, zp, relu)}
         return self._add(Conv2dOp, [x, w, b], attrs, name, "conv")
+
+    def depthwise_conv2d(self, x: Operand, w: Operand, b: Operand | None, stride: int = 1,
+                         pad: int | Sequence[int] = 0, *, mul: int | Sequence[int],
+                         shift: int | Sequence[int], zp: int = 0, relu: bool = False,
+                         pad_value: int = 0, name: str | None = None) -> Value:
+        """Depthwise convolution: x (H, W, C), w (R, S, C), b (C,) -> int8 (OH, OW, C)."""
+        w = self._value(w, "graph.depthwise_conv2d: w", "i8", "w")
+        if b is None:
+            b = np.zeros(w.type.shape[-1] if w.type.shape else 1, dtype=np.int32)
+        x = self._value(x, "graph.depthwise_conv2d: x", "i8", "x")
+        b = self._value(b, "graph.depthwise_conv2d: b", "i32", "b")
+        op = "graph.depthwise_conv2d"
+        attrs = {"stride": _int(stride, f"{op}: stride"),
+                 "pad": (_int(pad, f"{op}: pad") if not isinstance(pad, (list, tuple))
+                         else [_int(v, f"{op}: pad") for v in pad]),
+                 "pad_value": _int(pad_value, f"{op}: pad_value"),
+                 **_requant_attrs(op, mul, shift, zp, relu)}
+        return self._add(DepthwiseConv2dOp, [x, w, b], attrs, name, "dwconv")
 
     def qadd(self, a: Operand, b: Operand, *, a_zp: int, a_mul: int, a_shift: int, b_zp: int,
              b_mul: int, b_shift: int, left_shift: int, mul: int, shift: int, zp: int,

@@ -22,6 +22,7 @@ __all__ = [
     "AvgPoolOp",
     "ConstOp",
     "Conv2dOp",
+    "DepthwiseConv2dOp",
     "GraphOp",
     "InputOp",
     "LinearOp",
@@ -292,6 +293,36 @@ class Conv2dOp(GraphOp):
             raise self.error(f"a {r}x{s} kernel does not fit x %{self.x.name} ({h}x{wd}) with "
                              f"pad {pad}")
         return [TensorType((oh, ow, k), "i8")]
+
+
+class DepthwiseConv2dOp(GraphOp):
+    """Depthwise convolution (one filter per channel, depth multiplier 1): x (H, W, C) i8,
+    w (R, S, C) i8, b (C,) i32 -> (OH, OW, C) i8, padded and requantised like conv2d."""
+
+    NAME = "graph.depthwise_conv2d"
+    OPERANDS = ("x", "w", "b")
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = Conv2dOp.ATTRS
+    REQUANT = True
+
+    def infer_types(self):
+        x, w = self.tensor("x", rank=3), self.tensor("w", rank=3)
+        self.tensor("b", ("i32",), rank=1)
+        (h, wd, c), (r, s, wc) = x.shape, w.shape
+        if wc != c or self.b.type.shape[0] != c:
+            raise self.error(f"x %{self.x.name} has C={c} channels but w %{self.w.name} "
+                             f"(R, S, C) has {wc} and b %{self.b.name} {self.b.type.shape[0]}")
+        stride, pad = self.attrs["stride"], self.attrs["pad"]
+        if stride < 1 or (isinstance(pad, list) and len(pad) != 4) or min(pads(pad)) < 0:
+            raise self.error(f"stride {stride} or pad {pad} is invalid")
+        oh, ow = conv2d_output_hw(h, wd, r, s, stride, pad)
+        if oh < 1 or ow < 1:
+            raise self.error(f"a {r}x{s} kernel does not fit x %{self.x.name} ({h}x{wd})")
+        return [TensorType((oh, ow, c), "i8")]
+
+    def verify_(self) -> None:
+        super().verify_()
+        self.check_zp("pad_value")
 
 
 class MaxPool2x2Op(GraphOp):

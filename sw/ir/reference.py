@@ -18,6 +18,7 @@ from .graph import (
     AvgPoolOp,
     ConstOp,
     Conv2dOp,
+    DepthwiseConv2dOp,
     InputOp,
     LinearOp,
     MatmulOp,
@@ -29,7 +30,7 @@ from .graph import (
     pads,
 )
 
-__all__ = ["avgpool", "conv2d", "evaluate", "linear", "matmul", "maxpool2x2", "qadd", "requant",
+__all__ = ["avgpool", "conv2d", "depthwise_conv2d", "evaluate", "linear", "matmul", "maxpool2x2", "qadd", "requant",
            "rescale"]
 
 
@@ -107,6 +108,19 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int,
     return requant(conv2d_acc(x, w, b, stride, pad, pad_value), mul, shift, zp, relu)
 
 
+def depthwise_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
+                     pad: int | list[int], mul, shift, zp: int, relu: bool,
+                     pad_value: int = 0) -> np.ndarray:
+    """Channel c of the result convolves channel c of x with w[:, :, c] (int32 sums)."""
+    r, s = w.shape[:2]
+    top, left, bottom, right = pads(pad)
+    xp = np.pad(x.astype(np.int64), ((top, bottom), (left, right), (0, 0)),
+                constant_values=pad_value)
+    win = np.lib.stride_tricks.sliding_window_view(xp, (r, s), axis=(0, 1))[::stride, ::stride]
+    acc = np.einsum("yxcrs,rsc->yxc", win, w.astype(np.int64)) + b.astype(np.int64)
+    return requant(_wrap32(acc), mul, shift, zp, relu)
+
+
 def maxpool2x2(x: np.ndarray) -> np.ndarray:
     h, w, c = x.shape
     return x.reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
@@ -129,6 +143,8 @@ _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
     Conv2dOp: lambda op, args: conv2d(*args, op.attrs["stride"], op.attrs["pad"],
                                       *_requant_args(op), op.attrs["pad_value"]),
     QAddOp: lambda op, args: qadd(*args, op.attrs),
+    DepthwiseConv2dOp: lambda op, args: depthwise_conv2d(
+        *args, op.attrs["stride"], op.attrs["pad"], *_requant_args(op), op.attrs["pad_value"]),
     AvgPoolOp: lambda op, args: avgpool(args[0], op.attrs["window"], op.attrs["stride"]),
     MaxPool2x2Op: lambda op, args: maxpool2x2(args[0]),
     ReshapeOp: lambda op, args: args[0].reshape(op.attrs["shape"]),

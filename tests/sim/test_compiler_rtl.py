@@ -20,11 +20,12 @@ CASES = {
 
 
 @pytest.mark.parametrize("config", list(CASES))
-def test_compiled_layers_are_cycle_and_bit_exact_on_rtl(config, every_layer_network):
+def test_compiled_layers_are_cycle_and_bit_exact_on_rtl(config, every_layer_network,
+                                                        tflite_layer_network):
     compiled = [compile_spec(spec, config, seed=5) for spec in CASES[config]]
     if config == "small16":
-        g, inputs = every_layer_network
-        compiled.append(compile_graph(g, inputs, PRESETS[config]))
+        for g, inputs in (every_layer_network, tflite_layer_network):
+            compiled.append(compile_graph(g, inputs, PRESETS[config]))
     programs = [run.program for c in compiled for run in c.runs]
     results = verilator_batch(programs)
     k = 0

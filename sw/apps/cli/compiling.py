@@ -16,16 +16,19 @@ def add(sub) -> None:
     p = sub.add_parser("compile", help="compile a layer spec or an ONNX model to a program",
                        description="Compile SPEC (matmul:M=..,K=..,N=.. | linear:M=..,K=..,N=..[,"
                        "relu=1] | conv2d:H=..,W=..,C=..,K=..,R=..,S=..,stride=..,pad=..; random "
-                       "int8 data from --seed) or MODEL.onnx (quantised with --calibration) into "
+                       "int8 data from --seed), MODEL.onnx (quantised with --calibration) or "
+                       "MODEL.tflite (int8; random inputs from --seed, expected bytes from "
+                       "LiteRT's reference kernels) into "
                        "DIR: program image(s), assembly, every IR level (.mlir, each with its "
                        "target core), inputs, numpy expected outputs and a manifest with the "
                        "predicted cycle count. `conveyor run DIR` checks both.",
                        epilog="example: conveyor compile matmul:M=64,K=64,N=64 -o mm64 && "
                        "conveyor run mm64 --backend verilator --json")
-    p.add_argument("model", metavar="SPEC|MODEL.onnx", help="a built-in layer spec or an ONNX "
-                   "file")
+    p.add_argument("model", metavar="SPEC|MODEL.onnx|MODEL.tflite",
+                   help="a built-in layer spec, an ONNX file or a TFLite int8 file")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write")
-    p.add_argument("--seed", type=int, default=0, help="seed of a spec's random data (0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of a spec's random data or a TFLite model's inputs (0)")
     p.add_argument("--calibration", metavar="CALIB.npy|.npz",
                    help="ONNX: calibration inputs in the model's input layout; the first "
                         "sample(s) also become the compiled inputs")
@@ -72,6 +75,8 @@ def compile_model(args) -> int:
         feeds = {name: values[:1] for name, values in calib.items()}
         compiled = compile_graph(model.graph, model.quantize_inputs(feeds), config,
                                  spec=args.model, print_ir=print_ir)
+    elif args.model.endswith(".tflite"):
+        compiled = _compile_tflite(args, config, print_ir)
     else:
         from ....progress import status
         with status(f"compiling {args.model} for {config.name}"):
@@ -81,6 +86,26 @@ def compile_model(args) -> int:
     print(f"{args.model} -> {out}/: {compiled.predicted_cycles} cycles predicted on "
           f"{config.name}{runs}, {compiled.useful_macs} MACs")
     return 0
+
+
+def _compile_tflite(args, config: CoreConfig, print_ir):
+    """A TFLite int8 model: random int8 inputs from --seed compiled in, the expected bytes from
+    LiteRT's reference kernels (not from Conveyor's own reference)."""
+    import numpy as np
+
+    from ....progress import status
+    from ...compiler import compile_graph
+    from ...frontends.tflite import import_tflite
+    model = import_tflite(args.model)
+    rng = np.random.default_rng(args.seed)
+    values = {n: rng.integers(-128, 128, size=s, dtype=np.int8)
+              for n, s in model.inputs.items()}
+    with status(f"compiling {args.model} for {config.name}"):
+        compiled = compile_graph(model.graph, model.graph_inputs(values), config,
+                                 spec=args.model, print_ir=print_ir)
+    compiled.host = model.host
+    compiled.expected = model.oracle(values)
+    return compiled
 
 
 def opt(args) -> int:

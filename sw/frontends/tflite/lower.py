@@ -171,13 +171,12 @@ class _Lowering:
         if depthwise:
             if o.DepthMultiplier() != 1 or w.shape[-1] != c:
                 raise self.error(op, "a depth multiplier other than 1 is not supported")
-            kernel = w[0]                                   # (KH, KW, C)
-            w_ours = kernel[:, :, :, None] * np.eye(c, dtype=np.int8)   # (KH, KW, C, C)
-            sums = kernel.astype(np.int64).sum(axis=(0, 1))
+            w_ours = w[0]                                   # (KH, KW, C)
+            sums = w_ours.astype(np.int64).sum(axis=(0, 1))
         else:
             w_ours = w.transpose(1, 2, 3, 0)                # (O, KH, KW, I) -> (KH, KW, I, O)
             sums = w.astype(np.int64).sum(axis=(1, 2, 3))
-        kh, kw, _, k = w_ours.shape
+        kh, kw, k = w_ours.shape[0], w_ours.shape[1], w_ours.shape[-1]
         sx, zx = self.quant(op, x_i, "the input")
         sw, _ = self.quant(op, w_i, "the filter")
         sy, zy = self.quant(op, op.outputs[0], "the output")
@@ -186,9 +185,10 @@ class _Lowering:
         pad = _padding(o.Padding(), (h, wd), (kh, kw), stride)
         relu = self.activation(op, o.FusedActivationFunction(), float(sy[0]), zy)
         name = self.name(op.outputs[0])
-        self.values[op.outputs[0]] = self.g.conv2d(
-            x, w_ours.astype(np.int8), bias, stride=stride, pad=list(pad), mul=mul,
-            shift=shift, zp=zy, relu=relu, pad_value=zx, name=name)
+        build = self.g.depthwise_conv2d if depthwise else self.g.conv2d
+        self.values[op.outputs[0]] = build(
+            x, w_ours, bias, stride=stride, pad=list(pad), mul=mul, shift=shift, zp=zy,
+            relu=relu, pad_value=zx, name=name)
         self.check_shape(op)
 
     def bias(self, op: TfliteOp, k: int, sums: np.ndarray, zx: int) -> np.ndarray:

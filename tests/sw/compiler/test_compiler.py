@@ -57,6 +57,16 @@ def test_a_network_of_every_layer_kind(every_layer_network):
     assert set(compiled.expected) == {"y", "pooled"}
 
 
+def test_the_tflite_ops_are_bit_and_cycle_exact_on_golden(tflite_layer_network):
+    g, inputs = tflite_layer_network
+    compiled = compile_graph(g, inputs, PRESETS["small16"])
+    cycles, exact = _golden(compiled)
+    assert exact and cycles == compiled.predicted_cycles
+    # the outputs are not saturated (the test would be weak): many distinct values
+    assert len(np.unique(compiled.expected["pool"])) > 10
+    assert len(np.unique(compiled.expected["y"])) > 5
+
+
 def test_new_inputs_reuse_the_program():
     compiled = compile_spec("linear:M=4,K=40,N=30,relu=1", "small16", seed=1)
     g, _ = __import__("conveyor.sw.frontends.specs", fromlist=["spec_graph"]).spec_graph(
