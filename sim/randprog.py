@@ -431,7 +431,8 @@ class _Generator:
                           rng.randrange(1 << 28, 1 << 31)))
         shift = rng.choice((0, 1, rng.randint(0, 8), rng.randint(0, 31)))
         zp = rng.choice((0, rng.randint(-128, 127), -128, 127))
-        name = rng.choice(("requant", "requant.relu", "requant.v", "requant.v.relu"))
+        name = rng.choice(("requant", "requant.relu", "requant.v", "requant.v.relu",
+                           "requant.s", "requant.s.relu"))
         if name.startswith("requant.v"):  # per-lane multipliers from a group
             return Instr.make(name, a=a, b=rng.choice(groups), d=self._stream_out(1),
                               shift=shift, zp=zp)

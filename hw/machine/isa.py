@@ -374,6 +374,12 @@ def _vxm_ops() -> list[Op]:
             "shift), saturated to -128..127 (TFLite/gemmlowp)", kind="vxm"),
         _op("requant.relu", 73, _VXM, rq_syntax, rq_fields,
             "requant, then max(result, zp): ReLU fused in the quantised domain", kind="vxm"),
+        # one rounding of the whole product (TFLITE_SINGLE_ROUNDING, LiteRT's FULLY_CONNECTED)
+        _op("requant.s", 78, _VXM, rq_syntax, rq_fields,
+            "int32 to int8, rounded once: zp + ((a*mul + 2^(30+shift)) >> (31+shift)), "
+            "saturated to -128..127", kind="vxm"),
+        _op("requant.s.relu", 79, _VXM, rq_syntax, rq_fields,
+            "requant.s, then max(result, zp)", kind="vxm"),
     ]
     # Per-lane multipliers (per-output-channel quantisation): lane j's multiplier is the low 31
     # bits of lane j of b, an int32 stream group.

@@ -16,7 +16,7 @@ import numpy as np
 from .isa import BINARY, OPS, UNARY
 
 __all__ = ["INT8_MAX", "INT8_MIN", "INT32_MAX", "INT32_MIN", "SEMANTICS", "Operand", "Semantics",
-           "evaluate", "requantize", "rounding_divide_by_pot", "semantics", "srdhm"]
+           "evaluate", "requantize", "requantize_single", "rounding_divide_by_pot", "semantics", "srdhm"]
 
 INT8_MIN, INT8_MAX = -(1 << 7), (1 << 7) - 1
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -114,6 +114,18 @@ def requantize(a: np.ndarray, mul, shift: int, zp: int, relu: bool = False) -> n
     return d.astype(np.int8)
 
 
+def requantize_single(a: np.ndarray, mul: int, shift: int, zp: int,
+                      relu: bool = False) -> np.ndarray:
+    """requant.s: the product rounded once, half up: ``clamp(zp + ((a*mul + 2^(30+shift)) >>
+    (31+shift)))``, then ``max(., zp)`` for the fused ReLU."""
+    total = 31 + shift
+    q = (np.asarray(a, np.int64) * mul + (1 << (total - 1))) >> total
+    d = np.clip(q + zp, INT8_MIN, INT8_MAX)
+    if relu:
+        d = np.maximum(d, zp)
+    return d.astype(np.int8)
+
+
 def _requant(relu: bool) -> Semantics:
     return lambda a, b, args: requantize(a, args["mul"], args["shift"], args["zp"], relu)
 
@@ -131,6 +143,9 @@ _SPECIAL: dict[str, Semantics] = {
     "cvt.i32.i8": lambda a, b, args: np.clip(_i64(a), INT8_MIN, INT8_MAX).astype(np.int8),
     "requant": _requant(False),
     "requant.relu": _requant(True),
+    "requant.s": lambda a, b, args: requantize_single(a, args["mul"], args["shift"], args["zp"]),
+    "requant.s.relu": lambda a, b, args: requantize_single(a, args["mul"], args["shift"],
+                                                           args["zp"], True),
     "requant.v": _requant_v(False),
     "requant.v.relu": _requant_v(True),
     "mulq.i32": lambda a, b, args: srdhm(a, b).astype(np.int32),

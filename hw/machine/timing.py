@@ -46,6 +46,8 @@ def _vxm_latencies() -> dict[str, int]:
     table["cvt.i32.i8"] = 1
     table["requant"] = 4       # 32x31 high multiply (2), rounding shift (1), clamp (1)
     table["requant.relu"] = 4
+    table["requant.s"] = 4     # the same unit: one rounding shift of the product instead
+    table["requant.s.relu"] = 4
     table["requant.v"] = 4     # the same unit, its multiplier from a stream group
     table["requant.v.relu"] = 4
     table["mulq.i32"] = 2      # the 32x32 product (1), its rounded doubling high half (1)
@@ -76,7 +78,7 @@ BASE_LATENCY: dict[str, int] = {
 
 _VXM = tuple(op.mnemonic for op in OPS if op.kind == "vxm")
 _MULTIPLYING = ("mul.i8", "mul.i32", "requant", "requant.relu", "requant.v", "requant.v.relu",
-                "mulq.i32")
+                "mulq.i32", "requant.s", "requant.s.relu")
 
 #: The register stages a config's ``pipeline`` may add, what each is, and the ops it makes one
 #: cycle longer.

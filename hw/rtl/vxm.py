@@ -49,7 +49,8 @@ UNITS = {"alu": 1, "mul8": 2, "mul32": 2, "requant": 4, "mulq": 2, "rshr": 2}
 
 _UNIT_OF = {"mul.i8": "mul8", "mul.i32": "mul32", "requant": "requant",
             "requant.relu": "requant", "requant.v": "requant", "requant.v.relu": "requant",
-            "mulq.i32": "mulq", "rshr.i32": "rshr"}
+            "mulq.i32": "mulq", "rshr.i32": "rshr", "requant.s": "requant",
+            "requant.s.relu": "requant"}
 
 #: The units that read the shared product.
 _MULTIPLYING_UNITS = ("mul8", "mul32", "requant", "mulq")
@@ -354,12 +355,19 @@ class VxmAlu(wiring.Component):
         """gemmlowp requantisation in four stages: the 32x31 product; the rounding doubling
         high half; the rounding right shift; the zero point, clamp and optional ReLU."""
         relu = Signal(name=f"{name}_relu")
+        single = Signal(name=f"{name}_single")
         with m.Switch(opnd.opcode):
             for op in ops:
                 with m.Case(op.opcode):
-                    m.d.comb += relu.eq(op.mnemonic.endswith(".relu"))
-        # the shift is used in stage 3, the zero point and ReLU flag in stage 4
+                    m.d.comb += [relu.eq(op.mnemonic.endswith(".relu")),
+                                 single.eq(op.mnemonic.startswith("requant.s"))]
+        # requant.s rounds the product once in stage 2 and passes stage 3; the shift is used
+        # in stage 2 (requant.s) or 3, the zero point and ReLU flag in stage 4
         late = self._config.timing.extra("vxm_product")  # the product comes a cycle later
+        built_single = any(op.mnemonic.startswith("requant.s") for op in ops)
+        shift2 = delay(m, opnd.shift, 1 + late, name=f"{name}_shift2")
+        single2 = delay(m, single, 1 + late, name=f"{name}_single2")
+        single3 = delay(m, single2, 1, name=f"{name}_single3")
         shift3 = delay(m, opnd.shift, 2 + late, name=f"{name}_shift")
         zp4 = delay(m, opnd.zp.as_signed(), 3 + late, name=f"{name}_zp")
         relu4 = delay(m, relu, 3 + late, name=f"{name}_relu")
@@ -368,13 +376,19 @@ class VxmAlu(wiring.Component):
             # stage 1: a * mul, exact (mul is 0 .. 2^31-1), the shared product
             # stage 2: (a*mul + nudge) / 2^31 truncated, which equals floor((a*mul + 2^30) / 2^31)
             high = Signal(signed(WORD), name=f"{name}_high{i}")
-            m.d.sync += high.eq((prod + (1 << (_MUL_FRACTION - 1))) >> _MUL_FRACTION)
+            doubled = (prod + (1 << (_MUL_FRACTION - 1))) >> _MUL_FRACTION
+            if built_single:
+                half = Const(1, 2 * WORD) << (shift2 + (_MUL_FRACTION - 1))
+                once = (prod + half) >> (shift2 + _MUL_FRACTION)
+                m.d.sync += high.eq(Mux(single2, once, doubled))
+            else:
+                m.d.sync += high.eq(doubled)
             # stage 3: RoundingDivideByPOT(high, shift), half away from zero
             q = Signal(signed(WORD), name=f"{name}_q{i}")
             mask = (Const(1, WORD + 1) << shift3) - 1
             rem = high & mask
             threshold = (mask >> 1) + (high < 0)
-            m.d.sync += q.eq((high >> shift3) + (rem > threshold))
+            m.d.sync += q.eq(Mux(single3, high, (high >> shift3) + (rem > threshold)))
             # stage 4: zero point, clamp, fused ReLU (max with zp)
             res = Signal(WORD, name=f"{name}_r{i}")
             clamped = _sat8(q + zp4)

@@ -232,7 +232,7 @@ def _split_product(module: Module, inputs: dict, config: CoreConfig) -> list[Run
                     b = np.asarray(op.b.owner.attrs["value"])[c0:c1]
                     mul = a["mul"][c0:c1] if isinstance(a["mul"], list) else a["mul"]
                     y = g.linear(xi, w[:, c0:c1], b, mul=mul, shift=a["shift"], zp=a["zp"],
-                                 relu=a["relu"])
+                                 relu=a["relu"], rounding=a["rounding"])
                 g.output(out_name, y)
                 runs.append(_one_run(g, {x_name: x}, config, (c0, c1)))
             return runs

@@ -105,8 +105,9 @@ class MatmulOp(TileOp):
         if a["act"].shape != (a["rows"], a["ktiles"], 2):
             raise self.error(f"act is {a['act'].shape}, not (rows, ktiles, 2) = "
                              f"({a['rows']}, {a['ktiles']}, 2)")
-        if a["epilogue"] not in ("int32", "requant"):
-            raise self.error(f"epilogue {a['epilogue']!r} is not int32 or requant")
+        if a["epilogue"] not in ("int32", "requant", "requant_single"):
+            raise self.error(f"epilogue {a['epilogue']!r} is not int32, requant or "
+                             f"requant_single")
 
 
 class ReluOp(TileOp):

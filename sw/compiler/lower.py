@@ -261,7 +261,8 @@ class _ToTile:
         attrs = {"rows": len(table), "ktiles": len(ktile_rows), "ntiles": ntiles, "act": act,
                  "ktable": ktable, "slices": " ".join(self.slices),
                  "zero": f"{zero_slice}@{zero}", "weights": f"{w_slice}@{w_first}",
-                 "epilogue": "requant" if requant else "int32", "bias": bias_at,
+                 "epilogue": (("requant_single" if a.get("rounding") == "single" else "requant")
+                              if requant else "int32"), "bias": bias_at,
                  "muls": muls_at, "shifts": shifts_at, "mul": a.get("mul", 0),
                  "shift": shift, "zp": a.get("zp", 0), "relu": a.get("relu", False),
                  "mxm": mxm, "vxm": self.vxm or "", "macs": macs}
@@ -288,21 +289,14 @@ class _ToTile:
         self.env[op.result] = View(out.placed, x.shape, out.value)
 
     def add(self, op) -> None:
-        a, b = self.view(op.a), self.view(op.b)
-        for v, name in ((a, op.a.name), (b, op.b.name)):
-            if v.placed.dtype != "i8" or v.placed.shape != a.placed.shape:
-                raise CompileError(f"{op.NAME} %{op.result.name}: %{name} must be an int8 "
-                                   f"tensor laid out like the other operand")
-        if isinstance(op.attrs["mul"], list):
-            raise CompileError(f"{op.NAME} %{op.result.name}: per-channel scales on add are "
-                               f"not supported")
-        out = self.place(op.result.name, a.placed.shape, "i8")
         attrs = {k: op.attrs[k] for k in ("mul", "shift", "zp", "relu")}
-        self.ops.append(tile.AddOp([a.value, b.value, out.value], [],
-                                   {**attrs, "vxm": self.need(op.NAME, "vxm")}))
-        self.env[op.result] = View(out.placed, a.shape, out.value)
+        self.elementwise_sum(op, tile.AddOp, attrs)
 
     def qadd(self, op) -> None:
+        self.elementwise_sum(op, tile.QAddOp, dict(op.attrs))
+
+    def elementwise_sum(self, op, tile_op, attrs: dict) -> None:
+        """add / qadd: two int8 tensors of one layout, word by word, one scale per layer."""
         a, b = self.view(op.a), self.view(op.b)
         for v, name in ((a, op.a.name), (b, op.b.name)):
             if v.placed.dtype != "i8" or v.placed.shape != a.placed.shape:
@@ -312,8 +306,8 @@ class _ToTile:
             raise CompileError(f"{op.NAME} %{op.result.name}: per-channel scales on add are "
                                f"not supported")
         out = self.place(op.result.name, a.placed.shape, "i8")
-        self.ops.append(tile.QAddOp([a.value, b.value, out.value], [],
-                                    {**op.attrs, "vxm": self.need(op.NAME, "vxm")}))
+        self.ops.append(tile_op([a.value, b.value, out.value], [],
+                                {**attrs, "vxm": self.need(op.NAME, "vxm")}))
         self.env[op.result] = View(out.placed, a.shape, out.value)
 
     def maxpool(self, op) -> None:

@@ -32,7 +32,8 @@ _OP_READ, _OP_LW = op_named("read"), op_named("lw")
 @dataclass
 class Epilogue:
     """What happens to an accumulator row: ``"int32"`` (stored as four byte planes) or
-    ``"requant"`` (bias added, requantised to int8: ``mul``, ``shift``, ``zp``, ``relu``)."""
+    ``"requant"`` (bias added, requantised to int8: ``mul``, ``shift``, ``zp``, ``relu``), or
+    ``"requant_single"`` (the same rounded once: requant.s)."""
 
     kind: str
     bias: np.ndarray | None = None  # (N,) int32
@@ -203,7 +204,8 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
                                                        d=st["r"]))
         src, name, fields = "r", f"requant{relu}", {"mul": MUL_MAX, "shift": 0}
     elif ep.mul_at is None:
-        name, fields = f"requant{relu}", {"mul": ep.mul, "shift": ep.shift}
+        single = ".s" if ep.kind == "requant_single" else ""
+        name, fields = f"requant{single}{relu}", {"mul": ep.mul, "shift": ep.shift}
     else:
         name, fields = f"requant.v{relu}", {"shift": ep.shift}
     arrive = t_rq + s.latency(name) + travel(dest, p_v)

@@ -137,17 +137,17 @@ class Graph(Module):
         return self._add(MatmulOp, [x, w], {}, name, "matmul")
 
     def linear(self, x: Operand, w: Operand, b: Operand | None, mul: int | Sequence[int],
-               shift: int, zp: int = 0, relu: bool = False, *,
-               name: str | None = None) -> Value:
+               shift: int | Sequence[int], zp: int = 0, relu: bool = False, *,
+               rounding: str = "double", name: str | None = None) -> Value:
         """``requant(x @ w + b, mul, shift, zp)`` (then ``max(., zp)`` if relu) -> int8 (M, N).
-        ``b`` None means a zero bias."""
+        ``b`` None means a zero bias; ``rounding="single"`` rounds the product once."""
         w = self._value(w, "graph.linear: w", "i8", "w")
         if b is None:
             n = w.type.shape[-1] if w.type.shape else 1
             b = np.zeros(n, dtype=np.int32)
         x = self._value(x, "graph.linear: x", "i8", "x")
         b = self._value(b, "graph.linear: b", "i32", "b")
-        attrs = _requant_attrs("graph.linear", mul, shift, zp, relu)
+        attrs = {**_requant_attrs("graph.linear", mul, shift, zp, relu), "rounding": rounding}
         return self._add(LinearOp, [x, w, b], attrs, name, "linear")
 
     def add(self, a: Operand, b: Operand, mul: int | Sequence[int], shift: int, zp: int = 0,

@@ -153,13 +153,24 @@ class MatmulOp(GraphOp):
 
 class LinearOp(GraphOp):
     """``requant(x @ w + b, mul, shift, zp)``, then ``max(., zp)`` if relu: x (M, K) i8,
-    w (K, N) i8, b (N,) i32 -> (M, N) i8."""
+    w (K, N) i8, b (N,) i32 -> (M, N) i8. ``rounding`` is ``"double"`` (gemmlowp: requant)
+    or ``"single"`` (the product rounded once: requant.s, LiteRT's FULLY_CONNECTED; one mul
+    and shift for the layer)."""
 
     NAME = "graph.linear"
     OPERANDS = ("x", "w", "b")
     RESULTS = ("result",)
-    ATTRS: ClassVar[AttrKinds] = _REQUANT_ATTRS
+    ATTRS: ClassVar[AttrKinds] = {**_REQUANT_ATTRS, "rounding": str}
     REQUANT = True
+
+    def verify_(self) -> None:
+        super().verify_()
+        rounding = self.attrs["rounding"]
+        if rounding not in ("double", "single"):
+            raise self.error(f"rounding must be \"double\" or \"single\", not {rounding!r}")
+        if rounding == "single" and any(isinstance(self.attrs[k], list)
+                                        for k in ("mul", "shift")):
+            raise self.error("single rounding takes one mul and one shift for the layer")
 
     def infer_types(self):
         x, w = self.tensor("x", rank=2), self.tensor("w", rank=2)

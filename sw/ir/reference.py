@@ -11,7 +11,12 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ...hw.machine.semantics import requantize, rounding_divide_by_pot, srdhm
+from ...hw.machine.semantics import (
+    requantize,
+    requantize_single,
+    rounding_divide_by_pot,
+    srdhm,
+)
 from . import IRError, Module, Op, Value
 from .graph import (
     AddOp,
@@ -82,8 +87,10 @@ def avgpool(x: np.ndarray, window, stride) -> np.ndarray:
 
 
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, mul: int | list[int], shift: int,
-           zp: int, relu: bool) -> np.ndarray:
+           zp: int, relu: bool, rounding: str = "double") -> np.ndarray:
     acc = _wrap32(x.astype(np.int64) @ w.astype(np.int64) + b.astype(np.int64))
+    if rounding == "single":
+        return requantize_single(acc, mul, shift, zp, relu)
     return requant(acc, mul, shift, zp, relu)
 
 
@@ -136,7 +143,7 @@ def _requant_args(op: Op) -> tuple:
 _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
     ConstOp: lambda op, args: op.attrs["value"],
     MatmulOp: lambda op, args: matmul(*args),
-    LinearOp: lambda op, args: linear(*args, *_requant_args(op)),
+    LinearOp: lambda op, args: linear(*args, *_requant_args(op), op.attrs["rounding"]),
     AddOp: lambda op, args: requant(_wrap32(args[0].astype(np.int64) + args[1].astype(np.int64)),
                                     *_requant_args(op)),
     ReluOp: lambda op, args: np.maximum(args[0], op.attrs["zp"]).astype(args[0].dtype),

@@ -72,9 +72,9 @@ def test_shrink_keeps_only_valid_failing_smaller_programs():
         return True
 
     assert has_mul(program)
-    small = shrink(program, fails, valid=valid, budget=400)
+    small = shrink(program, fails, valid=valid, budget=800)
     assert has_mul(small) and valid(small)
     assert _cost(small) < _cost(program)
-    assert len(judged) <= 400 and all(valid(c) for c in judged[:50])
+    assert len(judged) <= 800 and all(valid(c) for c in judged[:50])
     ops = [i for q in small.queues.values() for i in q if i.op.kind != "icu"]
     assert 1 <= len(ops) <= 4, disassemble(small)

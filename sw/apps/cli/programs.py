@@ -43,6 +43,12 @@ def add(sub) -> None:
     p.add_argument("--dump", action="append", default=[], metavar="SLICE:ADDR:COUNT",
                    help="print COUNT words of a MEM slice from ADDR, e.g. mem3:0:4 (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--inputs", metavar="IN.npz",
+                   help="compiled DIR: run on these arrays (one per input name, shaped as the "
+                        "input or with a leading axis of samples, int8) instead of the "
+                        "compiled-in inputs")
+    p.add_argument("--outputs", metavar="OUT.npz",
+                   help="with --inputs: write every output here (same shape convention)")
     p.add_argument("--waves", metavar="FILE.fst",
                    help="verilator backend: write a waveform for GTKWave or Surfer")
     board_run_args(p)
@@ -118,6 +124,10 @@ def _run_compiled(args) -> int:
     """A compiled DIR: every run, its cycles against the prediction, outputs against numpy."""
     from ...compiler import load
     compiled = load(args.program, load_config(args.config) if args.config else None)
+    if args.inputs:
+        return _run_given(args, compiled)
+    if args.outputs:
+        raise UsageError("--outputs goes with --inputs")
     config = compiled.config
     programs = [r.program for r in compiled.runs]
     # the RTL reads back only the outputs: far faster than all of MEM
@@ -138,6 +148,45 @@ def _run_compiled(args) -> int:
         print(f"{args.program}: {cycles} cycles {same} on {config.name} ({_backend(args)}), "
               f"bit-exact {'yes' if exact else 'NO'}, MXM utilisation {utilization:.1%}")
     return 0 if exact and cycles == compiled.predicted_cycles else 1
+
+
+def _run_given(args, compiled) -> int:
+    """A compiled DIR on the arrays of --inputs: cycles per sample, outputs to --outputs."""
+    import numpy as np
+
+    from .given_inputs import read_inputs, reference_outputs
+    shapes = {name: tuple(v.shape) for name, v in compiled.inputs.items()}
+    samples, batched = read_inputs(args.inputs, shapes)
+    outs, cycles, exact, checked = [], [], True, 0
+    for sample in samples:
+        programs = compiled.programs_for(sample)
+        results = run_programs(programs, _backend(args), reads=compiled.output_words(),
+                               board=board_port(args))
+        cycles.append(sum(r.cycles for r in results))
+        got = compiled.outputs([r.mem for r in results])
+        want = reference_outputs(args.program, compiled, sample)
+        if want is not None:
+            checked += 1
+            exact &= all(np.array_equal(got.get(n), v) for n, v in want.items())
+        outs.append(got)
+    if args.outputs:
+        np.savez(args.outputs, **{n: np.stack([o[n] for o in outs]) if batched else outs[0][n]
+                                  for n in outs[0]})
+    same = all(c == compiled.predicted_cycles for c in cycles)
+    report = {"samples": len(samples), "cycles": cycles[0] if len(set(cycles)) == 1 else cycles,
+              "predicted_cycles": compiled.predicted_cycles, "bit_exact": exact if checked
+              else None, "checked": checked, "backend": _backend(args),
+              "outputs": args.outputs}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        check = (f"bit-exact {'yes' if exact else 'NO'} on {checked}" if checked
+                 else "no reference kept in DIR")
+        print(f"{args.program}: {len(samples)} sample(s) from {args.inputs}, "
+              f"{'every one' if same else 'NOT all'} {compiled.predicted_cycles} cycles "
+              f"= predicted ({_backend(args)}), {check}"
+              + (f"; outputs -> {args.outputs}" if args.outputs else ""))
+    return 0 if same and exact else 1
 
 
 def _parse_dump(spec: str, config: CoreConfig) -> tuple[str, str, int, int]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ....errors import ConveyorError
 from ...ir.builder import Graph
 from .load import TfliteImportError, TfliteModel, load_tflite
 from .lower import SUPPORTED_OPS, lower_tflite
@@ -80,8 +81,14 @@ def import_tflite(path: str | Path) -> TfliteImport:
     core_outputs = [i for i in model.outputs if i not in made]
     core_outputs += [op.inputs[0] for op in tail if op.inputs[0] not in made]
     core = TfliteModel(path, model.tensors, ops, model.inputs, core_outputs)
-    host = [_host_step(model, op) for op in tail]
-    graph = lower_tflite(core, Path(path).stem)
+    try:
+        host = [_host_step(model, op) for op in tail]
+        graph = lower_tflite(core, Path(path).stem)
+    except ConveyorError:
+        raise
+    except Exception as e:  # noqa: BLE001 - options tables are read lazily from the buffer
+        raise TfliteImportError(f"{path}: corrupt TFLite model ({type(e).__name__}: "
+                                f"{e})") from None
     return TfliteImport(path, model, graph, host)
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....hw.machine.semantics import requantize
 from ...ir.builder import Graph
 from ...ir.core import Value
 from .load import TfliteImportError, TfliteModel, TfliteOp, TfliteTensor
 
-__all__ = ["SUPPORTED_OPS", "lower_tflite", "quantize_multiplier", "single_rounding_requant"]
+__all__ = ["SUPPORTED_OPS", "lower_tflite", "quantize_multiplier"]
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -37,35 +36,6 @@ def quantize_multiplier(scale) -> tuple[np.ndarray, np.ndarray]:
     tiny = exp < -31
     q, exp = np.where(tiny | (s == 0), 0, q), np.where(tiny | (s == 0), 0, exp)
     return q, exp
-
-
-def single_rounding_requant(mul: int, exponent: int, zp: int) -> tuple[int, int]:
-    """(mul, shift) for the VXM's requant that reproduce, on every accumulator whose output is
-    not saturated, the single rounding of LiteRT's int8 FULLY_CONNECTED:
-    ``(acc * mul + 2^(30 - exponent)) >> (31 - exponent)``, plus ``zp``, clamped.
-
-    requant rounds twice (gemmlowp); with shift 0 its doubling high multiply alone rounds
-    once, half up, as that formula does, so a multiplier near ``mul / 2^-exponent`` usually
-    does it. Both are monotone, so agreeing on the unsaturated window is agreeing everywhere;
-    each candidate is checked on all of it."""
-    total = 31 - exponent
-    eff = mul / 2.0 ** total
-    if eff == 0:
-        return 0, 0
-    lo, hi = int(np.floor((-130 - zp) / eff)) - 2, int(np.ceil((130 - zp) / eff)) + 2
-    if hi - lo > 1 << 24 or lo < _INT32_MIN or hi > _INT32_MAX:
-        raise TfliteImportError(f"a fully-connected scale of {eff:.3g} is too small to "
-                                f"reproduce its rounding")
-    acc = np.arange(lo, hi + 1, dtype=np.int64)
-    want = np.clip(((acc * mul + (1 << (total - 1))) >> total) + zp, -128, 127)
-    for shift in range(32):
-        guess = mul * 2.0 ** (shift - (total - 31))
-        for m in (int(np.floor(guess)), int(np.ceil(guess)), int(np.floor(guess)) - 1,
-                  int(np.ceil(guess)) + 1):
-            if 0 <= m < 1 << 31 and np.array_equal(requantize(acc, m, shift, zp), want):
-                return m, shift
-    raise TfliteImportError(f"no requant reproduces the rounding of a fully-connected scale "
-                            f"of {eff:.6g}")
 
 
 class _Lowering:
@@ -145,16 +115,30 @@ class _Lowering:
                 raise TfliteImportError(f"{self.model.path}: input {t.name!r} is "
                                         f"{np.dtype(t.dtype).name if t.dtype else 'of a type'}"
                                         f" Conveyor does not read; it takes int8 inputs")
+            if not t.shape or min(t.shape) < 1 or int(np.prod(t.shape)) > 1 << 24:
+                raise TfliteImportError(f"{self.model.path}: input {t.name!r} has shape "
+                                        f"{list(t.shape)}")
             self.values[i] = self.g.input(t.name, _graph_shape(t.shape))
         for op in self.model.ops:
             handler = _HANDLERS.get(op.name)
             if handler is None:
                 raise self.error(op, f"unsupported op (supported: "
                                      f"{', '.join(SUPPORTED_OPS)})")
+            self.check_form(op)
             handler(self, op)
         for i in self.model.outputs:
             self.g.output(self.t(i).name, self.value(self.model.ops[-1], i))
         return self.g
+
+    def check_form(self, op: TfliteOp) -> None:
+        """The operator has its required tensors and its options table."""
+        need = _ARITY[op.name]
+        if len(op.inputs) < need or min(op.inputs[:need]) < 0 or len(op.outputs) != 1 \
+                or op.outputs[0] < 0:
+            raise self.error(op, f"needs {need} input tensor(s) and one output, has "
+                                 f"{op.inputs} -> {op.outputs}")
+        if op.name != "RESHAPE" and op.options is None:
+            raise self.error(op, "its options are missing or of another op")
 
     def conv(self, op: TfliteOp, depthwise: bool) -> None:
         o = op.options
@@ -222,14 +206,16 @@ class _Lowering:
         sy, zy = self.quant(op, op.outputs[0], "the output")
         k = w.shape[0]
         bias = self.bias(op, k, w.astype(np.int64).sum(axis=1), zx)
-        muls, exps = quantize_multiplier(sx[0] * sw / sy[0] * np.ones(k))
-        pairs = [single_rounding_requant(int(m), int(e), zy) for m, e in zip(muls, exps)]
-        mul, shift = [p[0] for p in pairs], [p[1] for p in pairs]
+        if len(sw) > 1:
+            raise self.error(op, "per-channel weight scales are not supported (LiteRT rounds a "
+                                 "fully-connected layer once, requant.s has one multiplier)")
+        # LiteRT's reference FULLY_CONNECTED rounds the product once (TFLITE_SINGLE_ROUNDING's
+        # MultiplyByQuantizedMultiplier), unlike its convolutions: requant.s
+        mul, shift = self.requant_params(op, np.array([sx[0] * sw[0] / sy[0]]))
         relu = self.activation(op, o.FusedActivationFunction(), float(sy[0]), zy)
         self.values[op.outputs[0]] = self.g.linear(
-            x, np.ascontiguousarray(w.T), bias, mul=mul if len(set(mul)) > 1 else mul[0],
-            shift=shift if len(set(shift)) > 1 else shift[0], zp=zy, relu=relu,
-            name=self.name(op.outputs[0]))
+            x, np.ascontiguousarray(w.T), bias, mul=mul[0], shift=shift[0], zp=zy, relu=relu,
+            rounding="single", name=self.name(op.outputs[0]))
 
     def add(self, op: TfliteOp) -> None:
         a_i, b_i = op.inputs[:2]
@@ -297,6 +283,10 @@ _HANDLERS = {
     "AVERAGE_POOL_2D": _Lowering.average_pool,
     "RESHAPE": _Lowering.reshape,
 }
+
+#: Required input tensors of each operator.
+_ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2,
+          "AVERAGE_POOL_2D": 1, "RESHAPE": 1}
 
 #: The TFLite operators the import lowers to the core.
 SUPPORTED_OPS = tuple(_HANDLERS)

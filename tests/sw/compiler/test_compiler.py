@@ -67,6 +67,16 @@ def test_the_tflite_ops_are_bit_and_cycle_exact_on_golden(tflite_layer_network):
     assert len(np.unique(compiled.expected["y"])) > 5
 
 
+def test_run_on_given_inputs_checks_them_against_the_saved_graph(tmp_path, capsys):
+    out = tmp_path / "lin"
+    assert main(["compile", "linear:M=3,K=5,N=4,relu=1", "-c", "tiny", "-o", str(out)]) == 0
+    xs = np.random.default_rng(0).integers(-128, 128, (2, 3, 5), dtype=np.int8)
+    np.savez(tmp_path / "in.npz", x=xs)
+    assert main(["run", str(out), "--inputs", str(tmp_path / "in.npz"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["samples"] == 2 and report["bit_exact"] is True and report["checked"] == 2
+
+
 def test_new_inputs_reuse_the_program():
     compiled = compile_spec("linear:M=4,K=40,N=30,relu=1", "small16", seed=1)
     g, _ = __import__("conveyor.sw.frontends.specs", fromlist=["spec_graph"]).spec_graph(

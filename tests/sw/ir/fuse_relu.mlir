@@ -6,10 +6,10 @@ module @fuse attributes {level = "graph"} {
   %x = graph.input {name = "x"} : tensor<2x4xi8>
   %w = graph.const {value = dense<[[1, 2, 3], [4, 5, 6], [7, 8, 9], [-1, -2, -3]]> : tensor<4x3xi8>} : tensor<4x3xi8>
   %b = graph.const {value = dense<[10, -20, 30]> : tensor<3xi32>} : tensor<3xi32>
-  // CHECK:      %y = graph.linear %x, %w, %b {mul = 1073741824, shift = 2, zp = -3, relu = true} : tensor<2x3xi8>
+  // CHECK:      %y = graph.linear %x, %w, %b {mul = 1073741824, shift = 2, zp = -3, relu = true, rounding = "double"} : tensor<2x3xi8>
   // CHECK-NEXT: %s = graph.add %y, %y {mul = 1073741824, shift = 0, zp = 0, relu = true} : tensor<2x3xi8>
   // CHECK-NEXT: graph.output %s {name = "y"}
-  %y = graph.linear %x, %w, %b {mul = 1073741824, shift = 2, zp = -3, relu = false} : tensor<2x3xi8>
+  %y = graph.linear %x, %w, %b {mul = 1073741824, shift = 2, zp = -3, relu = false, rounding = "double"} : tensor<2x3xi8>
   %r = graph.relu %y {zp = -3} : tensor<2x3xi8>
   %s = graph.add %r, %r {mul = 1073741824, shift = 0, zp = 0, relu = false} : tensor<2x3xi8>
   %t = graph.relu %s {zp = 0} : tensor<2x3xi8>

@@ -15,6 +15,6 @@ module @lin attributes {level = "graph"} {
   %x = graph.input {name = "x"} : tensor<3x6xi8>
   %w = graph.const {value = dense<3> : tensor<6x5xi8>} : tensor<6x5xi8>
   %b = graph.const {value = dense<[1, 2, 3, 4, 5]> : tensor<5xi32>} : tensor<5xi32>
-  %y = graph.linear %x, %w, %b {mul = 1073741824, shift = 3, zp = -2, relu = true} : tensor<3x5xi8>
+  %y = graph.linear %x, %w, %b {mul = 1073741824, shift = 3, zp = -2, relu = true, rounding = "double"} : tensor<3x5xi8>
   graph.output %y {name = "y"}
 }

@@ -12,7 +12,7 @@
 // CHECK-NEXT:   %w2 = graph.const {value = dense<"0x0102030405060708"> : tensor<2x4xi8>} : tensor<2x4xi8>
 // CHECK-NEXT:   %m = graph.matmul %f, %w2 : tensor<1x4xi32>
 // CHECK-NEXT:   %b2 = graph.const {value = dense<"0x00000000000000000000000000000000"> : tensor<4xi32>} : tensor<4xi32>
-// CHECK-NEXT:   %l = graph.linear %f, %w2, %b2 {mul = 1, shift = 0, zp = 127, relu = true} : tensor<1x4xi8>
+// CHECK-NEXT:   %l = graph.linear %f, %w2, %b2 {mul = 1, shift = 0, zp = 127, relu = true, rounding = "double"} : tensor<1x4xi8>
 // CHECK-NEXT:   %a = graph.add %m, %l {mul = 5, shift = 1, zp = 0, relu = false} : tensor<1x4xi8>
 // CHECK-NEXT:   %r = graph.relu %a {zp = 0} : tensor<1x4xi8>
 // CHECK-NEXT:   graph.output %r {name = "y"}
@@ -30,7 +30,7 @@ module @"round trip" attributes {level = "graph"} {
   %w2 = graph.const {value = dense<[1, 2, 3, 4, 5, 6, 7, 8]> : tensor<2x4xi8>} : tensor<2x4xi8>
   %m = graph.matmul %f,%w2:tensor<1x4xi32>
   %b2 = graph.const {value = dense<0> : tensor<4xi32>} : tensor<4xi32>
-  %l = graph.linear %f, %w2, %b2 {mul = 1, shift = 0, zp = 127, relu = true} : tensor<1x4xi8>
+  %l = graph.linear %f, %w2, %b2 {mul = 1, shift = 0, zp = 127, relu = true, rounding = "double"} : tensor<1x4xi8>
   %a = graph.add %m, %l {mul = 5, shift = 1, zp = 0, relu = false} : tensor<1x4xi8>
   %r = graph.relu %a {zp = 0} : tensor<1x4xi8>
   graph.output %r {name = "y"}

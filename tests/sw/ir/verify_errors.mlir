@@ -14,7 +14,7 @@ module @e attributes {level = "graph"} {
   %w = graph.const {value = dense<1> : tensor<4x3xi8>} : tensor<4x3xi8>
   %b = graph.const {value = dense<1> : tensor<3xi32>} : tensor<3xi32>
   // CHECK: graph.linear %y: mul has 2 per-channel values but the result has 3 channels
-  %y = graph.linear %x, %w, %b {mul = [1, 2], shift = 0, zp = 0, relu = false} : tensor<2x3xi8>
+  %y = graph.linear %x, %w, %b {mul = [1, 2], shift = 0, zp = 0, relu = false, rounding = "double"} : tensor<2x3xi8>
 }
 
 // -----
@@ -23,7 +23,7 @@ module @e attributes {level = "graph"} {
   %w = graph.const {value = dense<1> : tensor<4x3xi8>} : tensor<4x3xi8>
   %b = graph.const {value = dense<1> : tensor<3xi32>} : tensor<3xi32>
   // CHECK: graph.linear %y: shift 32 is out of range 0..31
-  %y = graph.linear %x, %w, %b {mul = 1, shift = 32, zp = 0, relu = false} : tensor<2x3xi8>
+  %y = graph.linear %x, %w, %b {mul = 1, shift = 32, zp = 0, relu = false, rounding = "double"} : tensor<2x3xi8>
 }
 
 // -----

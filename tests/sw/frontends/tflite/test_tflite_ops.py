@@ -1,0 +1,214 @@
+"""Each TFLite op the import supports, in models written here with random shapes, weights,
+scales, zero points, strides, paddings and activations: the import's reference equals LiteRT's
+reference kernels on every byte, and a compiled model equals them on the golden model. Refusals
+of what is not supported, and of broken files, are one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tflite_writer import Op, T, model_bytes, write_model
+
+from conveyor.hw.machine.config import PRESETS
+from conveyor.sim import golden
+from conveyor.sw.apps.cli import main
+from conveyor.sw.compiler import compile_graph
+from conveyor.sw.compiler.host import apply_host_steps
+from conveyor.sw.frontends.tflite import TfliteImportError, import_tflite
+from conveyor.sw.ir.reference import evaluate
+
+SAME, VALID = 0, 1
+NONE, RELU, RELU6 = 0, 1, 3
+
+
+def _scales(rng, n):
+    return (rng.uniform(0.002, 0.02, n)).tolist()
+
+
+def conv_model(rng, depthwise: bool):
+    h, w = rng.integers(4, 9, 2)
+    c = int(rng.integers(1, 6))
+    k = c if depthwise else int(rng.integers(1, 20))
+    kh, kw = rng.integers(1, 4, 2)
+    stride = int(rng.integers(1, 3))
+    padding = int(rng.integers(0, 2))
+    sx, zx = float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128))
+    sw = _scales(rng, k)
+    oh = -(-h // stride) if padding == SAME else (h - kh) // stride + 1
+    ow = -(-w // stride) if padding == SAME else (w - kw) // stride + 1
+    if oh < 1 or ow < 1:
+        return conv_model(rng, depthwise)
+    shape = (1, kh, kw, k) if depthwise else (k, kh, kw, c)
+    tensors = [
+        T("x", (1, h, w, c), scale=[sx], zero_point=[zx]),
+        T("w", shape, scale=sw, zero_point=[0] * k, quantized_dimension=3 if depthwise else 0,
+          data=rng.integers(-127, 128, shape, dtype=np.int8)),
+        T("b", (k,), np.int32, scale=[sx * s for s in sw], zero_point=[0] * k,
+          data=rng.integers(-3000, 3000, k, dtype=np.int32)),
+        T("y", (1, oh, ow, k), scale=[float(rng.uniform(0.05, 0.3))],
+          zero_point=[int(rng.integers(-128, 100))])]
+    options = {"Padding": padding, "StrideH": stride, "StrideW": stride,
+               "FusedActivationFunction": int(rng.choice([NONE, RELU])),
+               "DilationHFactor": 1, "DilationWFactor": 1}
+    if depthwise:
+        options["DepthMultiplier"] = 1
+    return tensors, [Op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [0, 1, 2], [3],
+                        options)], [0], [3]
+
+
+def fc_model(rng, softmax: bool = False):
+    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(2, 20))
+    sx, sw = float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.002, 0.02))
+    tensors = [T("x", (1, n_in), scale=[sx], zero_point=[int(rng.integers(-128, 128))]),
+               T("w", (n_out, n_in), scale=[sw], zero_point=[0],
+                 data=rng.integers(-127, 128, (n_out, n_in), dtype=np.int8)),
+               T("b", (n_out,), np.int32, scale=[sx * sw], zero_point=[0],
+                 data=rng.integers(-3000, 3000, n_out, dtype=np.int32)),
+               T("y", (1, n_out), scale=[float(rng.uniform(0.02, 0.3))],
+                 zero_point=[int(rng.integers(-128, 128))])]
+    ops = [Op("FULLY_CONNECTED", [0, 1, 2], [3],
+              {"FusedActivationFunction": int(rng.choice([NONE, RELU]))})]
+    if not softmax:
+        return tensors, ops, [0], [3]
+    tensors.append(T("p", (1, n_out), scale=[1 / 256], zero_point=[-128]))
+    ops.append(Op("SOFTMAX", [3], [4], {"Beta": float(rng.choice([1.0, 0.5, 2.0]))}))
+    return tensors, ops, [0], [4]
+
+
+def add_model(rng):
+    h, w, c = (int(v) for v in rng.integers(1, 7, 3))
+    shape = (1, h, w, c)
+    tensors = [T(n, shape, scale=[float(rng.uniform(0.01, 0.2))],
+                 zero_point=[int(rng.integers(-128, 128))]) for n in ("a", "b", "y")]
+    return tensors, [Op("ADD", [0, 1], [2], {"FusedActivationFunction":
+                                             int(rng.choice([NONE, RELU]))})], [0, 1], [2]
+
+
+def pool_model(rng):
+    h, w, c = (int(v) for v in rng.integers(2, 9, 3))
+    fh, fw = int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))
+    sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    oh, ow = (h - fh) // sh + 1, (w - fw) // sw + 1
+    q = {"scale": [0.05], "zero_point": [int(rng.integers(-128, 128))]}
+    tensors = [T("x", (1, h, w, c), **q), T("y", (1, oh, ow, c), **q)]
+    return tensors, [Op("AVERAGE_POOL_2D", [0], [1], {
+        "Padding": VALID, "StrideH": sh, "StrideW": sw, "FilterHeight": fh, "FilterWidth": fw,
+        "FusedActivationFunction": NONE})], [0], [1]
+
+
+BUILDERS = {"conv": lambda r: conv_model(r, False), "depthwise": lambda r: conv_model(r, True),
+            "fc": fc_model, "fc_softmax": lambda r: fc_model(r, True), "add": add_model,
+            "avgpool": pool_model}
+
+
+def _feeds(model, rng, count):
+    return [{n: rng.integers(-128, 128, s, dtype=np.int8) for n, s in model.inputs.items()}
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+@pytest.mark.parametrize("seed", range(8))
+def test_the_import_is_litert(tmp_path, kind, seed):
+    rng = np.random.default_rng(seed)
+    model = import_tflite(write_model(tmp_path / "m.tflite", *BUILDERS[kind](rng)))
+    for feed in _feeds(model, rng, 6):
+        want = model.oracle(feed)
+        got = apply_host_steps(model.host, evaluate(model.graph, model.graph_inputs(feed)))
+        for name, value in want.items():
+            assert np.array_equal(got[name], value), name
+
+
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "add", "avgpool", "fc_softmax"])
+def test_a_compiled_op_is_litert_on_golden(tmp_path, kind):
+    rng = np.random.default_rng(100)
+    model = import_tflite(write_model(tmp_path / "m.tflite", *BUILDERS[kind](rng)))
+    feed, = _feeds(model, rng, 1)
+    compiled = compile_graph(model.graph, model.graph_inputs(feed), PRESETS["small16"])
+    compiled.host = model.host
+    results = [golden.run(r.program) for r in compiled.runs]
+    assert sum(r.cycles for r in results) == compiled.predicted_cycles
+    got = compiled.outputs([r.mem for r in results])
+    for name, value in model.oracle(feed).items():
+        assert np.array_equal(got[name], value), name
+
+
+def _cli_error(capsys, path, tmp_path) -> str:
+    assert main(["compile", str(path), "-c", "small16", "-o", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_unsupported_ops_and_options_are_refused_in_one_line(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    q = {"scale": [0.05], "zero_point": [0]}
+    tanh = write_model(tmp_path / "tanh.tflite", [T("x", (1, 4), **q), T("y", (1, 4), **q)],
+                       [Op("TANH", [0], [1])], [0], [1])
+    assert "operator 0 (TANH): unsupported op" in _cli_error(capsys, tanh, tmp_path)
+    tensors, ops, ins, outs = conv_model(rng, False)
+    ops[0].options["DilationHFactor"] = 2
+    dilated = write_model(tmp_path / "dil.tflite", tensors, ops, ins, outs)
+    assert "dilated convolutions are not supported" in _cli_error(capsys, dilated, tmp_path)
+    tensors, ops, ins, outs = pool_model(rng)
+    ops[0].options["Padding"] = SAME
+    ops[0].options["FilterHeight"] = 2
+    tensors[1].shape = (1, *tensors[0].shape[1:])
+    ops[0].options.update(StrideH=1, StrideW=1)
+    padded = write_model(tmp_path / "pad.tflite", tensors, ops, ins, outs)
+    assert "padded average pool" in _cli_error(capsys, padded, tmp_path)
+
+
+def test_broken_files_are_refused_in_one_line(tmp_path, capsys):
+    good = model_bytes(*conv_model(np.random.default_rng(3), False))
+    cases = {"empty.tflite": b"", "text.tflite": b"not a model at all",
+             "short.tflite": good[:len(good) // 3], "noid.tflite": good[:4] + b"XXXX" + good[8:]}
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        err = _cli_error(capsys, path, tmp_path)
+        assert name in err, err
+    assert "no such file" in _cli_error(capsys, tmp_path / "missing.tflite", tmp_path)
+
+
+def test_flipped_bytes_never_crash(tmp_path):
+    """Every corruption is a model that imports or one TfliteImportError (or a clear refusal
+    from the graph builder), never another exception."""
+    from conveyor.errors import ConveyorError
+    good = bytearray(model_bytes(*fc_model(np.random.default_rng(4))))
+    rng = np.random.default_rng(5)
+    for i in range(150):
+        data = bytearray(good)
+        for pos in rng.integers(8, len(data), int(rng.integers(1, 4))):
+            data[pos] = int(rng.integers(0, 256))
+        path = tmp_path / f"f{i}.tflite"
+        path.write_bytes(bytes(data))
+        try:
+            import_tflite(path)
+        except ConveyorError as e:
+            assert "\n" not in str(e)
+
+
+def test_a_tflite_model_compiles_and_runs_from_the_command_line(tmp_path, capsys):
+    path = write_model(tmp_path / "fc.tflite", *fc_model(np.random.default_rng(9), True))
+    out = tmp_path / "fc"
+    assert main(["compile", path, "-c", "small16", "-o", str(out), "--seed", "2"]) == 0
+    assert "cycles predicted on small16" in capsys.readouterr().out
+    assert main(["run", str(out)]) == 0
+    assert "bit-exact yes" in capsys.readouterr().out
+    # the user's own inputs: 4 samples in the model's shape (1, N) with a samples axis
+    model = import_tflite(path)
+    (name, shape), = model.inputs.items()
+    xs = np.random.default_rng(1).integers(-128, 128, (4, *shape), dtype=np.int8)
+    np.savez(tmp_path / "in.npz", **{name: xs})
+    assert main(["run", str(out), "--inputs", str(tmp_path / "in.npz"), "--outputs",
+                 str(tmp_path / "out.npz")]) == 0
+    assert "4 sample(s)" in capsys.readouterr().out
+    with np.load(tmp_path / "out.npz") as f:
+        for i in range(4):
+            for key, value in model.oracle({name: xs[i]}).items():
+                assert np.array_equal(f[key][i], value), key
+    np.savez(tmp_path / "bad.npz", other=xs)
+    assert main(["run", str(out), "--inputs", str(tmp_path / "bad.npz")]) != 0
+    assert "missing" in capsys.readouterr().err
+    with pytest.raises(TfliteImportError, match="no such file"):
+        import_tflite(tmp_path / "nope.tflite")
