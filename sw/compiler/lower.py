@@ -233,7 +233,7 @@ class _ToTile:
         n = w.shape[1]
         ntiles = -(-n // L)
         words, ktable = _weight_tiles(w, ktile_rows, ntiles, L)
-        w_slice = self.alloc.roomiest()
+        w_slice = self.alloc.roomiest(need=len(words))
         w_first = self.alloc.block(w_slice, words.reshape(-1, L), f"{name} weights")
         a = requant_attrs or op.attrs
         requant = dtype == "i8"
@@ -254,7 +254,7 @@ class _ToTile:
                 shifts_at = self.constants(f"{name}_shift", np.asarray(shift, np.int32),
                                            ntiles, side)
         out = self.place(name, shape, dtype, avoid=(w_slice,))
-        zero_slice = self.alloc.roomiest(avoid=(w_slice,))
+        zero_slice = self.alloc.roomiest(avoid=(w_slice,), need=1)
         zero = self.alloc.block(zero_slice, np.full((1, L), pad_value), f"{name} padding")
         act = np.array([[(-1, 0) if at is None else (self.slices.index(at[0]), at[1])
                          for at in row] for row in table], np.int32)

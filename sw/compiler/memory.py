@@ -96,24 +96,36 @@ class Allocator:
     def __init__(self, config: CoreConfig):
         self.config = config
         self.next = {s.name: 0 for s in config.mem_slices}
+        self.held: dict[str, dict[str, int]] = {s.name: {} for s in config.mem_slices}
         self.data: list[DataBlock] = []
 
     def _take(self, slice_name: str, words: int, what: str) -> int:
         base = self.next[slice_name]
-        if base + words > self.config.mem_depth:
+        depth = self.config.mem_depth
+        if base + words > depth:
             used = sum(self.next.values())
+            held = sorted(self.held[slice_name].items(), key=lambda kv: -kv[1])[:3]
+            holders = ", ".join(f"{name!r} {n:,}" for name, n in held) or "nothing"
+            why = (f"a tensor's channel tile is {words:,} words, more than a slice's "
+                   f"{depth:,}" if words > depth else
+                   f"{slice_name} has {depth - base:,} of {depth:,} left (it holds {holders})")
             raise CompileError(
-                f"tensor {what!r} needs {words} words of MEM but {slice_name} has "
-                f"{self.config.mem_depth - base} left (the model uses {used + words} of "
-                f"{self.config.mem_depth * len(self.next)} words on config "
-                f"{self.config.name!r})")
+                f"tensor {what!r} needs {words:,} word{'s' * (words != 1)} in one MEM slice: "
+                f"{why}; the model "
+                f"uses {used + words:,} of {depth * len(self.next):,} words on config "
+                f"{self.config.name!r}, and a tensor's channel tile (a layer's weights, a "
+                f"per-channel constant) does not spread over slices")
         self.next[slice_name] = base + words
+        self.held[slice_name][what] = self.held[slice_name].get(what, 0) + words
         return base
 
-    def roomiest(self, among=None, avoid=()) -> str:
-        """The slice with the most free words, preferring those not in ``avoid``."""
+    def roomiest(self, among=None, avoid=(), need: int = 0) -> str:
+        """The slice with the most free words, preferring those with ``need`` words free,
+        then those not in ``avoid``."""
         names = list(among or self.next)
-        return min(names, key=lambda n: (n in avoid, self.next[n], n))
+        depth = self.config.mem_depth
+        return min(names, key=lambda n: (self.next[n] + need > depth, n in avoid,
+                                         self.next[n], n))
 
     def place(self, name: str, shape: tuple[int, ...], dtype: str, *, avoid=(),
               values: np.ndarray | None = None) -> Placed:
@@ -125,9 +137,9 @@ class Allocator:
         for _ in range(-(-cols // self.config.lanes)):
             parts, used = [], set()
             for _ in range(GROUP if dtype == "i32" else 1):
-                s = self.roomiest(None, avoid=set(avoid) | used) if len(used) < len(
-                    self.next) else None
-                if s is None or s in used:
+                free = [n for n in self.next if n not in used]
+                s = self.roomiest(free, avoid=avoid, need=rows) if free else None
+                if s is None:
                     raise CompileError(f"tensor {name!r}: an int32 tile needs {GROUP} MEM "
                                        f"slices, config {self.config.name!r} has fewer")
                 used.add(s)
@@ -143,8 +155,12 @@ class Allocator:
         planes in ``slices`` (read together as a stream group)."""
         ntiles = len(values) // self.config.lanes
         tiles = []
-        for _ in range(ntiles):
-            tiles.append(tuple((s, self._take(s, 1, name)) for s in slices))
+        try:
+            for _ in range(ntiles):
+                tiles.append(tuple((s, self._take(s, 1, name)) for s in slices))
+        except CompileError as e:
+            raise CompileError(f"{e} (per-channel constants must be in {', '.join(slices)}, "
+                               f"the MEM slices next to the VXM)") from None
         placed = Placed(name, (1, len(values)), "i32", 1, tuple(tiles))
         self.fill(placed, values.reshape(1, -1))
         return placed

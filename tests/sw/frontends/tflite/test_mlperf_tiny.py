@@ -105,3 +105,15 @@ def test_the_readme_gives_the_compiled_figures(compiled):
 @pytest.mark.slow
 def test_the_compiled_model_is_litert_on_golden_for_many_inputs(model, compiled):
     _golden_agrees(model, compiled, inputs_for(model, 100, seed=11))
+
+
+def test_a_model_too_big_for_a_slice_names_the_tensor_and_what_fills_it():
+    from conveyor.hw.machine.config import PRESETS
+    from conveyor.sw.compiler import CompileError
+    model = import_tflite(RESNET)
+    feed = inputs_for(model, 1, seed=0)[-1]
+    with pytest.raises(CompileError) as info:
+        compile_graph(model.graph, model.graph_inputs(feed), PRESETS["small16"])
+    message = str(info.value)
+    assert "mem0 has 0 of 1,024 left (it holds 'input_1_int8' 1,024)" in message
+    assert "next to the VXM" in message and "\n" not in message
