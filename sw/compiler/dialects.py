@@ -4,7 +4,7 @@
 - **tile**: where every tensor lives (``tile.tensor``, its words per channel tile as
   ``"mem0@0 mem1@64"``), preloaded words (``tile.data``), and the work on them: ``tile.matmul``
   with its activation table (for every output row and K tile, the word it multiplies),
-  ``tile.relu``, ``tile.add``, ``tile.qadd``, ``tile.maxpool2x2``, and ``tile.output``.
+  ``tile.relu``, ``tile.add``, ``tile.qadd``, ``tile.maxpool``, and ``tile.output``.
 - **sched**: one ``sched.queue`` per queue, its instructions and their cycles; the verifier
   checks that no queue issues twice in a cycle and that no two instructions write one stream
   cell.
@@ -134,9 +134,11 @@ class QAddOp(TileOp):
 
 
 class MaxPoolOp(TileOp):
-    NAME = "tile.maxpool2x2"
+    """``windows`` (out rows, k) int32: each output row's input rows, -1 padding."""
+
+    NAME = "tile.maxpool"
     OPERANDS = ("x", "out")
-    ATTRS: ClassVar[AttrKinds] = {"vxm": str}
+    ATTRS: ClassVar[AttrKinds] = {"windows": np.ndarray, "vxm": str}
 
 
 class InputOp(TileOp):

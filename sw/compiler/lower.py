@@ -74,7 +74,8 @@ class _ToTile:
             handler = {g.InputOp: self.input, g.ConstOp: self.const, g.MatmulOp: self.matmul,
                        g.LinearOp: self.linear, g.Conv2dOp: self.conv2d,
                        g.ReshapeOp: self.reshape, g.ReluOp: self.relu, g.AddOp: self.add,
-                       g.MaxPool2x2Op: self.maxpool, g.OutputOp: self.output,
+                       g.MaxPool2x2Op: self.maxpool, g.MaxPoolOp: self.maxpool,
+                       g.OutputOp: self.output,
                        g.QAddOp: self.qadd, g.AvgPoolOp: self.avgpool,
                        g.DepthwiseConv2dOp: self.depthwise_conv2d}.get(type(op))
             if handler is None:
@@ -312,9 +313,18 @@ class _ToTile:
 
     def maxpool(self, op) -> None:
         x = self.view(op.x)
+        if isinstance(op, g.MaxPool2x2Op):
+            h, w, _ = x.shape
+            windows = [[(2 * oy + dy) * w + 2 * ox + dx for dy in (0, 1) for dx in (0, 1)]
+                       for oy in range(h // 2) for ox in range(w // 2)]
+        else:
+            windows = op.windows()
+        table = np.full((len(windows), max(map(len, windows))), -1, np.int32)
+        for i, rows in enumerate(windows):
+            table[i, :len(rows)] = rows
         out = self.place(op.result.name, tuple(op.result.type.shape), "i8")
         self.ops.append(tile.MaxPoolOp([x.value, out.value], [],
-                                       {"vxm": self.need(op.NAME, "vxm")}))
+                                       {"windows": table, "vxm": self.need(op.NAME, "vxm")}))
         self.env[op.result] = out
 
 
@@ -408,7 +418,8 @@ def schedule_tile(module: Module, config: CoreConfig) -> Scheduled:
         elif isinstance(op, tile.QAddOp):
             schedule_qadd(s, placed[op.a], placed[op.b], placed[op.out], op.attrs, ready)
         elif isinstance(op, tile.MaxPoolOp):
-            schedule_maxpool(s, op.attrs["vxm"], placed[op.x], placed[op.out], ready)
+            windows = [[int(r) for r in row if r >= 0] for row in op.attrs["windows"]]
+            schedule_maxpool(s, op.attrs["vxm"], placed[op.x], placed[op.out], windows, ready)
         elif isinstance(op, tile.OutputOp):
             a = op.attrs
             out.outputs[a["name"]] = (placed[op.value], tuple(a["shape"]), tuple(a["columns"]))

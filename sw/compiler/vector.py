@@ -153,34 +153,33 @@ def _schedule_sum(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep:
             _place(s, chain, start_min + (step if same else 0), ready, out, m, t, w)
 
 
-def schedule_maxpool(s: Scheduler, vxm: str, x: Placed, out: Placed, ready: dict) -> None:
-    """out[oy, ox] = max of the 2x2 window at (2 oy, 2 ox), for (H, W, C) tensors."""
-    h, w, _ = x.shape
+def schedule_maxpool(s: Scheduler, vxm: str, x: Placed, out: Placed,
+                     windows: list[list[int]], ready: dict) -> None:
+    """out row i = the max of x's rows ``windows[i]``, tile by tile."""
     alus = _alus(s, vxm)
     p = s.position[vxm]
+    step = s.latency("max.i8")
+    assert s.latency("mov.i8") == step, "mov and max are one ALU stage"
     for t in range(len(x.tiles)):
-        for oy in range(h // 2):
-            for ox in range(w // 2):
-                rows = [(2 * oy + dy) * w + 2 * ox + dx for dy in (0, 1) for dx in (0, 1)]
-                chain = Chain()
-                # each word arrives as the partial max it meets is ready
-                step = s.latency("max.i8")
-                assert s.latency("mov.i8") == step, "mov and max are one ALU stage"
-                arrive = [_read(s, chain, f"v{k}", x, r, t, vxm, k * step)
-                          for k, r in enumerate(rows)]
-                # v0 is carried by a mov, then each partial max meets the next word
-                chain.path("m0", p, p, arrive[0] + s.latency("mov.i8"))
-                chain.add(alus[0], arrive[0], lambda st: Instr.make("mov.i8", a=st["v0"],
-                                                                     d=st["m0"]))
-                for k in (1, 2, 3):
-                    key = f"m{k}" if k < 3 else "y"
-                    at = arrive[k]
-                    assert at == arrive[0] + k * step
-                    if k < 3:
-                        chain.path(key, p, p, at + s.latency("max.i8"))
-                    chain.add(alus[k % len(alus)], at, lambda st, k=k, key=key: Instr.make(
-                        "max.i8", a=st[f"m{k - 1}"], b=st[f"v{k}"], d=st[key]))
-                row = oy * (w // 2) + ox
-                wr = _write(s, chain, "y", out, row, t, vxm, arrive[3] + s.latency("max.i8"))
-                words = [(x.slice_of(t), x.word(r, t)) for r in rows]
-                _place(s, chain, _earliest(ready, *words), ready, out, row, t, wr)
+        for row, rows in enumerate(windows):
+            chain = Chain()
+            # each word arrives as the partial max it meets is ready
+            arrive = [_read(s, chain, f"v{k}", x, r, t, vxm, k * step)
+                      for k, r in enumerate(rows)]
+            last = len(rows) - 1
+            # v0 is carried by a mov, then each partial max meets the next word
+            first_key = "y" if last == 0 else "m0"
+            if last:
+                chain.path(first_key, p, p, arrive[0] + step)
+            chain.add(alus[0], arrive[0], lambda st, key=first_key: Instr.make(
+                "mov.i8", a=st["v0"], d=st[key]))
+            for k in range(1, last + 1):
+                key = f"m{k}" if k < last else "y"
+                assert arrive[k] == arrive[0] + k * step
+                if k < last:
+                    chain.path(key, p, p, arrive[k] + step)
+                chain.add(alus[k % len(alus)], arrive[k], lambda st, k=k, key=key: Instr.make(
+                    "max.i8", a=st[f"m{k - 1}"], b=st[f"v{k}"], d=st[key]))
+            wr = _write(s, chain, "y", out, row, t, vxm, arrive[last] + step)
+            words = [(x.slice_of(t), x.word(r, t)) for r in rows]
+            _place(s, chain, _earliest(ready, *words), ready, out, row, t, wr)

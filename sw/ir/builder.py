@@ -32,6 +32,7 @@ from .graph import (
     LinearOp,
     MatmulOp,
     MaxPool2x2Op,
+    MaxPoolOp,
     OutputOp,
     QAddOp,
     ReluOp,
@@ -230,6 +231,17 @@ class Graph(Module):
         """Max over 2x2 windows, stride 2: (H, W, C) -> (H/2, W/2, C)."""
         x = self._value(x, "graph.maxpool2x2: x", "i8", "x")
         return self._add(MaxPool2x2Op, [x], {}, name, "pool")
+
+    def maxpool(self, x: Operand, window: Sequence[int], stride: Sequence[int] | None = None,
+                pad: Sequence[int] = (0, 0, 0, 0), *, name: str | None = None) -> Value:
+        """TFLite's max pool: (H, W, C) -> (OH, OW, C); ``stride`` defaults to the window,
+        ``pad`` is [top, left, bottom, right] (positions outside x are left out)."""
+        x = self._value(x, "graph.maxpool: x", "i8", "x")
+        window = [_int(v, "graph.maxpool: window") for v in window]
+        stride = window if stride is None else [_int(v, "graph.maxpool: stride") for v in stride]
+        pad = [_int(v, "graph.maxpool: pad") for v in pad]
+        return self._add(MaxPoolOp, [x], {"window": window, "stride": stride, "pad": pad}, name,
+                         "pool")
 
     def reshape(self, x: Operand, shape: Sequence[int], *, name: str | None = None) -> Value:
         """The same elements, row-major, in ``shape`` (one dimension may be -1: inferred)."""

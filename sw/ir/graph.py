@@ -28,6 +28,7 @@ __all__ = [
     "LinearOp",
     "MatmulOp",
     "MaxPool2x2Op",
+    "MaxPoolOp",
     "OutputOp",
     "QAddOp",
     "ReluOp",
@@ -371,6 +372,41 @@ class AvgPoolOp(GraphOp):
                              f"({h}x{w})")
         oh, ow = (h - window[0]) // stride[0] + 1, (w - window[1]) // stride[1] + 1
         return [TensorType((oh, ow, c), "i8")]
+
+
+class MaxPoolOp(GraphOp):
+    """TFLite's MAX_POOL_2D: the max of each ``window`` (R, S) at steps ``stride`` (SY, SX),
+    ``pad`` [top, left, bottom, right] positions outside x taking no part; x (H, W, C) i8 ->
+    (OH, OW, C) i8 (``OH = (H + top + bottom - R) // SY + 1``)."""
+
+    NAME = "graph.maxpool"
+    OPERANDS = ("x",)
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"window": "ints", "stride": "ints", "pad": "ints"}
+
+    def infer_types(self):
+        h, w, c = self.tensor("x", rank=3).shape
+        (r, s), (sy, sx), pad = self.attrs["window"], self.attrs["stride"], self.attrs["pad"]
+        if len(pad) != 4 or min(pad) < 0 or min(r, s, sy, sx) < 1:
+            raise self.error(f"window {[r, s]}, stride {[sy, sx]} and pad {pad} must be "
+                             f"positive (pad non-negative, four values)")
+        if max(pad[0], pad[2]) >= r or max(pad[1], pad[3]) >= s:
+            raise self.error(f"pad {pad} leaves windows with no element of x")
+        oh, ow = (h + pad[0] + pad[2] - r) // sy + 1, (w + pad[1] + pad[3] - s) // sx + 1
+        if oh < 1 or ow < 1:
+            raise self.error(f"a {r}x{s} window does not fit x %{self.x.name} ({h}x{w})")
+        return [TensorType((oh, ow, c), "i8")]
+
+    def windows(self) -> list[list[int]]:
+        """For every output pixel (row-major), the input rows (pixels) of its window."""
+        h, w, _ = self.x.type.shape
+        oh, ow, _ = self.result.type.shape
+        (r, s), (sy, sx), (top, left, _, _) = (self.attrs["window"], self.attrs["stride"],
+                                               self.attrs["pad"])
+        return [[iy * w + ix for iy in range(oy * sy - top, oy * sy - top + r)
+                 for ix in range(ox * sx - left, ox * sx - left + s)
+                 if 0 <= iy < h and 0 <= ix < w]
+                for oy in range(oh) for ox in range(ow)]
 
 
 class ReshapeOp(GraphOp):

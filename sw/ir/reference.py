@@ -28,6 +28,7 @@ from .graph import (
     LinearOp,
     MatmulOp,
     MaxPool2x2Op,
+    MaxPoolOp,
     OutputOp,
     QAddOp,
     ReluOp,
@@ -128,6 +129,12 @@ def depthwise_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
     return requant(_wrap32(acc), mul, shift, zp, relu)
 
 
+def maxpool(x: np.ndarray, windows: list[list[int]], out_shape) -> np.ndarray:
+    """Max over each window's input pixels (rows of x as (H*W, C))."""
+    rows = x.reshape(-1, x.shape[-1])
+    return np.stack([rows[w].max(axis=0) for w in windows]).reshape(out_shape)
+
+
 def maxpool2x2(x: np.ndarray) -> np.ndarray:
     h, w, c = x.shape
     return x.reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
@@ -154,6 +161,7 @@ _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
         *args, op.attrs["stride"], op.attrs["pad"], *_requant_args(op), op.attrs["pad_value"]),
     AvgPoolOp: lambda op, args: avgpool(args[0], op.attrs["window"], op.attrs["stride"]),
     MaxPool2x2Op: lambda op, args: maxpool2x2(args[0]),
+    MaxPoolOp: lambda op, args: maxpool(args[0], op.windows(), op.result.type.shape),
     ReshapeOp: lambda op, args: args[0].reshape(op.attrs["shape"]),
 }
 

@@ -257,6 +257,25 @@ class _Lowering:
                                                     name=self.name(op.outputs[0]))
         self.check_shape(op)
 
+    def max_pool(self, op: TfliteOp) -> None:
+        o = op.options
+        x = self.value(op, op.inputs[0])
+        h, wd, _ = x.type.shape
+        window, stride = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
+        if min(window + stride) < 1:
+            raise self.error(op, f"window {list(window)} and stride {list(stride)} must be "
+                                 f"positive")
+        pad = _padding(o.Padding(), (h, wd), window, stride)
+        sx, zx = self.quant(op, op.inputs[0], "the input")
+        sy, zy = self.quant(op, op.outputs[0], "the output")
+        if sx[0] != sy[0] or zx != zy:
+            raise self.error(op, "input and output must share scale and zero point")
+        relu = self.activation(op, o.FusedActivationFunction(), float(sy[0]), zy)
+        name = self.name(op.outputs[0])
+        y = self.g.maxpool(x, window, stride, pad, name=None if relu else name)
+        self.values[op.outputs[0]] = self.g.relu(y, zy, name=name) if relu else y
+        self.check_shape(op)
+
     def reshape(self, op: TfliteOp) -> None:
         x = self.value(op, op.inputs[0])
         out = self.t(op.outputs[0])
@@ -281,12 +300,13 @@ _HANDLERS = {
     "FULLY_CONNECTED": _Lowering.fully_connected,
     "ADD": _Lowering.add,
     "AVERAGE_POOL_2D": _Lowering.average_pool,
+    "MAX_POOL_2D": _Lowering.max_pool,
     "RESHAPE": _Lowering.reshape,
 }
 
 #: Required input tensors of each operator.
 _ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2,
-          "AVERAGE_POOL_2D": 1, "RESHAPE": 1}
+          "AVERAGE_POOL_2D": 1, "MAX_POOL_2D": 1, "RESHAPE": 1}
 
 #: The TFLite operators the import lowers to the core.
 SUPPORTED_OPS = tuple(_HANDLERS)

@@ -96,9 +96,25 @@ def pool_model(rng):
         "FusedActivationFunction": NONE})], [0], [1]
 
 
+def maxpool_model(rng):
+    h, w, c = (int(v) for v in rng.integers(2, 9, 3))
+    fh, fw = int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1))
+    sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    padding = int(rng.integers(0, 2))
+    if padding == SAME:
+        oh, ow = -(-h // sh), -(-w // sw)
+    else:
+        oh, ow = (h - fh) // sh + 1, (w - fw) // sw + 1
+    q = {"scale": [0.05], "zero_point": [int(rng.integers(-128, 128))]}
+    tensors = [T("x", (1, h, w, c), **q), T("y", (1, oh, ow, c), **q)]
+    return tensors, [Op("MAX_POOL_2D", [0], [1], {
+        "Padding": padding, "StrideH": sh, "StrideW": sw, "FilterHeight": fh,
+        "FilterWidth": fw, "FusedActivationFunction": int(rng.choice([NONE, RELU]))})], [0], [1]
+
+
 BUILDERS = {"conv": lambda r: conv_model(r, False), "depthwise": lambda r: conv_model(r, True),
             "fc": fc_model, "fc_softmax": lambda r: fc_model(r, True), "add": add_model,
-            "avgpool": pool_model}
+            "avgpool": pool_model, "maxpool": maxpool_model}
 
 
 def _feeds(model, rng, count):
@@ -118,7 +134,8 @@ def test_the_import_is_litert(tmp_path, kind, seed):
             assert np.array_equal(got[name], value), name
 
 
-@pytest.mark.parametrize("kind", ["conv", "depthwise", "add", "avgpool", "fc_softmax"])
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "add", "avgpool", "maxpool",
+                                  "fc_softmax"])
 def test_a_compiled_op_is_litert_on_golden(tmp_path, kind):
     rng = np.random.default_rng(100)
     model = import_tflite(write_model(tmp_path / "m.tflite", *BUILDERS[kind](rng)))
