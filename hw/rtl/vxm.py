@@ -353,7 +353,9 @@ class VxmAlu(wiring.Component):
 
     def _unit_requant(self, m, ops, opnd, name):
         """gemmlowp requantisation in four stages: the 32x31 product; the rounding doubling
-        high half; the rounding right shift; the zero point, clamp and optional ReLU."""
+        high half; the rounding right shift; the zero point, clamp and optional ReLU.
+        requant.s (if built) rounds the product once by 31 + shift in stage 2 instead and
+        passes stage 3."""
         relu = Signal(name=f"{name}_relu")
         single = Signal(name=f"{name}_single")
         with m.Switch(opnd.opcode):
@@ -388,14 +390,14 @@ class VxmAlu(wiring.Component):
             mask = (Const(1, WORD + 1) << shift3) - 1
             rem = high & mask
             threshold = (mask >> 1) + (high < 0)
-            m.d.sync += q.eq(Mux(single3, high, (high >> shift3) + (rem > threshold)))
+            rounded = (high >> shift3) + (rem > threshold)
+            m.d.sync += q.eq(Mux(single3, high, rounded) if built_single else rounded)
             # stage 4: zero point, clamp, fused ReLU (max with zp)
             res = Signal(WORD, name=f"{name}_r{i}")
             clamped = _sat8(q + zp4)
             m.d.sync += res.eq(Mux(relu4 & (clamped < zp4), zp4, clamped))
             out.append(res)
         return out
-
 
     def _unit_mulq(self, m, ops, opnd, name):
         """SaturatingRoundingDoublingHighMul: the shared product, then its rounded high half;
