@@ -1,7 +1,7 @@
 """MLPerf Tiny's two int8 reference models (examples/mlperf-tiny) against LiteRT's
 reference kernels, the definition: every output byte, on random and structured inputs, from
 the compiler's reference and from the compiled program on the golden model with the predicted
-cycles. Verilator runs them in test_mlperf_tiny_rtl.py."""
+cycles. Verilator runs them in test_tflite_rtl.py."""
 
 from __future__ import annotations
 
