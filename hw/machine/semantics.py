@@ -87,22 +87,15 @@ def srdhm(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
 
 
-def rounding_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
-    """RoundingDivideByPOT: ``x / 2^exponent`` rounded to nearest, ties away from zero."""
+def rounding_divide_by_pot(x: np.ndarray, exponent) -> np.ndarray:
+    """RoundingDivideByPOT: ``x / 2^exponent`` rounded to nearest, ties away from zero; the
+    exponent is one int or one per element."""
     x = np.asarray(x, dtype=np.int64)
-    mask = (1 << exponent) - 1
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
     remainder = x & mask
     threshold = (mask >> 1) + (x < 0)
     return (x >> exponent) + (remainder > threshold)
-
-
-def _rounding_shift(a: Operand, b: Operand) -> np.ndarray:
-    """rshr.i32: RoundingDivideByPOT by a per-lane (or immediate) amount, taken mod 32."""
-    x = np.asarray(_i64(a), dtype=np.int64)
-    exponent = np.asarray(b, dtype=np.int64) & 31
-    mask = (np.int64(1) << exponent) - 1
-    threshold = (mask >> 1) + (x < 0)
-    return ((x >> exponent) + ((x & mask) > threshold)).astype(np.int32)
 
 
 def requantize(a: np.ndarray, mul, shift: int, zp: int, relu: bool = False) -> np.ndarray:
@@ -149,7 +142,8 @@ _SPECIAL: dict[str, Semantics] = {
     "requant.v": _requant_v(False),
     "requant.v.relu": _requant_v(True),
     "mulq.i32": lambda a, b, args: srdhm(a, b).astype(np.int32),
-    "rshr.i32": lambda a, b, args: _rounding_shift(a, b),
+    "rshr.i32": lambda a, b, args: rounding_divide_by_pot(
+        a, np.asarray(b, np.int64) & 31).astype(np.int32),
 }
 
 #: The bits of a per-lane multiplier that requant.v uses.

@@ -163,7 +163,8 @@ class InstructionQueue(wiring.Component):
 
     def __init__(self, *, config: CoreConfig, queue: Queue):
         self._config, self._queue = config, queue
-        self._ops = [op for op in ops_for_role(queue.role).values() if op.kind != "icu"]
+        self._ops = [op for op in ops_for_role(queue.role).values()
+                     if op.kind != "icu" and config.builds(op)]  # no program has the others
         super().__init__({
             "start": In(1),
             "running": In(1),

@@ -358,18 +358,20 @@ class VxmAlu(wiring.Component):
         passes stage 3."""
         relu = Signal(name=f"{name}_relu")
         single = Signal(name=f"{name}_single")
+        built_single = any(op.mnemonic.startswith("requant.s") for op in ops)
         with m.Switch(opnd.opcode):
             for op in ops:
                 with m.Case(op.opcode):
-                    m.d.comb += [relu.eq(op.mnemonic.endswith(".relu")),
-                                 single.eq(op.mnemonic.startswith("requant.s"))]
+                    m.d.comb += relu.eq(op.mnemonic.endswith(".relu"))
+                    if built_single:
+                        m.d.comb += single.eq(op.mnemonic.startswith("requant.s"))
         # requant.s rounds the product once in stage 2 and passes stage 3; the shift is used
         # in stage 2 (requant.s) or 3, the zero point and ReLU flag in stage 4
         late = self._config.timing.extra("vxm_product")  # the product comes a cycle later
-        built_single = any(op.mnemonic.startswith("requant.s") for op in ops)
-        shift2 = delay(m, opnd.shift, 1 + late, name=f"{name}_shift2")
-        single2 = delay(m, single, 1 + late, name=f"{name}_single2")
-        single3 = delay(m, single2, 1, name=f"{name}_single3")
+        if built_single:
+            shift2 = delay(m, opnd.shift, 1 + late, name=f"{name}_shift2")
+            single2 = delay(m, single, 1 + late, name=f"{name}_single2")
+            single3 = delay(m, single2, 1, name=f"{name}_single3")
         shift3 = delay(m, opnd.shift, 2 + late, name=f"{name}_shift")
         zp4 = delay(m, opnd.zp.as_signed(), 3 + late, name=f"{name}_zp")
         relu4 = delay(m, relu, 3 + late, name=f"{name}_relu")

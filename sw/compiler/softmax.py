@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from ...hw.machine.semantics import rounding_divide_by_pot, srdhm
+
 __all__ = ["SoftmaxParams", "softmax_int8"]
 
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
@@ -27,24 +29,13 @@ def _wrap(x: int) -> int:
 
 
 def _mul(a: int, b: int) -> int:
-    """SaturatingRoundingDoublingHighMul."""
-    if a == b == _I32_MIN:
-        return _I32_MAX
-    ab = a * b
-    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
-    return _trunc_div(ab + nudge, 1 << 31)
-
-
-def _trunc_div(n: int, d: int) -> int:
-    q = abs(n) // d
-    return q if n >= 0 else -q
+    """SaturatingRoundingDoublingHighMul (the VXM's mulq.i32)."""
+    return int(srdhm(a, b))
 
 
 def _rdbpot(x: int, exponent: int) -> int:
-    """RoundingDivideByPOT."""
-    mask = (1 << exponent) - 1
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> exponent) + (1 if (x & mask) > threshold else 0)
+    """RoundingDivideByPOT (the VXM's rshr.i32)."""
+    return int(rounding_divide_by_pot(x, exponent))
 
 
 def _sat_shl(x: int, exponent: int) -> int:
@@ -92,7 +83,8 @@ def _reciprocal(x: int) -> tuple[int, int]:
     headroom = 32 - x.bit_length() if x > 0 else 32  # leading zeros of a uint32
     over = _ACCUM_BITS - headroom
     a = _wrap(((x << headroom) & 0xFFFFFFFF) - (1 << 31))
-    half = _trunc_div(a + _I32_MAX + (1 if a + _I32_MAX >= 0 else -1), 2)  # RoundingHalfSum
+    total = a + _I32_MAX
+    half = (abs(total) + 1) // 2 * (1 if total >= 0 else -1)  # RoundingHalfSum: ties away
     r = _wrap(1515870810 + _mul(half, -1010580540))    # 48/17 - 32/17 d, Q2.29
     for _ in range(3):
         one_minus = _wrap((1 << 29) - _mul(half, r))

@@ -181,8 +181,7 @@ class Graph(Module):
         x = self._value(x, "graph.conv2d: x", "i8", "x")
         b = self._value(b, "graph.conv2d: b", "i32", "b")
         attrs = {"stride": _int(stride, "graph.conv2d: stride"),
-                 "pad": (_int(pad, "graph.conv2d: pad") if not isinstance(pad, (list, tuple))
-                         else [_int(v, "graph.conv2d: pad") for v in pad]),
+                 "pad": _pad(pad, "graph.conv2d: pad"),
                  "pad_value": _int(pad_value, "graph.conv2d: pad_value"),
                  **_requant_attrs("graph.conv2d", mul, shift, zp, relu)}
         return self._add(Conv2dOp, [x, w, b], attrs, name, "conv")
@@ -199,8 +198,7 @@ class Graph(Module):
         b = self._value(b, "graph.depthwise_conv2d: b", "i32", "b")
         op = "graph.depthwise_conv2d"
         attrs = {"stride": _int(stride, f"{op}: stride"),
-                 "pad": (_int(pad, f"{op}: pad") if not isinstance(pad, (list, tuple))
-                         else [_int(v, f"{op}: pad") for v in pad]),
+                 "pad": _pad(pad, f"{op}: pad"),
                  "pad_value": _int(pad_value, f"{op}: pad_value"),
                  **_requant_attrs(op, mul, shift, zp, relu)}
         return self._add(DepthwiseConv2dOp, [x, w, b], attrs, name, "dwconv")
@@ -323,6 +321,11 @@ def _int_array(v: object, dtype: str, what: str) -> np.ndarray:
     if array.size and (array.min() < info.min or array.max() > info.max):
         raise IRError(f"{what} has values outside {target} ({info.min}..{info.max})")
     return array.astype(target)
+
+
+def _pad(pad: object, what: str) -> int | list[int]:
+    """A convolution's pad: one int, or [top, left, bottom, right]."""
+    return [_int(v, what) for v in pad] if isinstance(pad, (list, tuple)) else _int(pad, what)
 
 
 def _per_channel(op: str, name: str, value: object) -> int | list[int]:

@@ -13,7 +13,8 @@ __all__ = ["add"]
 
 
 def add(sub) -> None:
-    p = sub.add_parser("compile", help="compile a layer spec or an ONNX model to a program",
+    p = sub.add_parser("compile",
+                       help="compile a layer spec, an ONNX or a TFLite model to a program",
                        description="Compile SPEC (matmul:M=..,K=..,N=.. | linear:M=..,K=..,N=..[,"
                        "relu=1] | conv2d:H=..,W=..,C=..,K=..,R=..,S=..,stride=..,pad=..; random "
                        "int8 data from --seed), MODEL.onnx (quantised with --calibration) or "

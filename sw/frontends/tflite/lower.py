@@ -196,11 +196,12 @@ class _Lowering:
         x_i, w_i = op.inputs[0], op.inputs[1]
         x = self.value(op, x_i)
         w = self.const(op, w_i, np.int8, "the weights")             # (O, I)
-        if x.type.size != w.shape[1] or x.type.shape[0] != 1 and x.type.rank != 2:
+        if w.ndim != 2 or x.type.size % w.shape[1]:
             raise self.error(op, f"input {list(x.type.shape)} does not match weights "
                                  f"{list(w.shape)}")
-        if x.type.rank != 2 or x.type.shape[0] != x.type.size // w.shape[1]:
-            x = self.g.reshape(x, (x.type.size // w.shape[1], w.shape[1]))
+        rows = (x.type.size // w.shape[1], w.shape[1])  # TFLite flattens to rows of I
+        if tuple(x.type.shape) != rows:
+            x = self.g.reshape(x, rows)
         sx, zx = self.quant(op, x_i, "the input")
         sw, _ = self.quant(op, w_i, "the weights")
         sy, zy = self.quant(op, op.outputs[0], "the output")
