@@ -21,7 +21,7 @@ import numpy as np
 
 from ..hw.machine.cells import DIRECTIONS, Tracks, operand_cells
 from ..hw.machine.config import GROUP, CoreConfig, Queue
-from ..hw.machine.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value
+from ..hw.machine.isa import BINARY, MAX_WINDOW, UNARY, Instr, Stream, check_value, op_named
 from ..hw.machine.program import DataBlock, Program
 
 __all__ = ["DEFAULT_SIZE", "random_program"]
@@ -432,8 +432,8 @@ class _Generator:
         shift = rng.choice((0, 1, rng.randint(0, 8), rng.randint(0, 31)))
         zp = rng.choice((0, rng.randint(-128, 127), -128, 127))
         name = rng.choice(("requant", "requant.relu", "requant.v", "requant.v.relu",
-                           "requant.s", "requant.s.relu"))
-        if name.startswith("requant.v"):  # per-lane multipliers from a group
+                           "requant.s", "requant.s.relu", "requant.s.v", "requant.s.v.relu"))
+        if op_named(name).has("b"):  # per-lane multipliers from a group
             return Instr.make(name, a=a, b=rng.choice(groups), d=self._stream_out(1),
                               shift=shift, zp=zp)
         return Instr.make(name, a=a, d=self._stream_out(1), mul=mul, shift=shift, zp=zp)

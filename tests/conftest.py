@@ -51,9 +51,10 @@ def _network(rng):
 
 
 def _tflite_network(rng):
-    """The ops TFLite models need: a convolution with per-channel multipliers *and* shifts,
-    asymmetric padding with a non-zero pad value; a depthwise convolution; TFLite's ADD with
-    its own input scales; an average pool (window 3x2, not a power of two); a linear."""
+    """The ops quantised (TFLite, onnxruntime) models need: a convolution with per-channel
+    multipliers *and* shifts, asymmetric padding with a non-zero pad value; a depthwise
+    convolution; TFLite's ADD with its own input scales; an average pool (window 3x2, not a
+    power of two); a linear rounded once with per-channel multipliers (requant.s.v)."""
     from conveyor.sw.ir.builder import Graph
 
     g = Graph("tfl")
@@ -71,7 +72,8 @@ def _tflite_network(rng):
     p = g.avgpool(s, (3, 2), (1, 2))
     f = g.flatten(p)
     g.output("y", g.linear(f, rng.integers(-128, 128, (f.type.shape[1], 10), dtype=np.int8),
-                           None, mul=1 << 30, shift=8, zp=5))
+                           None, mul=rng.integers(1 << 29, 1 << 31, 10).tolist(), shift=8,
+                           zp=5, rounding="single"))
     g.output("pool", p)
     return g, {"x": rng.integers(-128, 128, (7, 6, 3), dtype=np.int8)}
 

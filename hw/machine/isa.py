@@ -392,6 +392,11 @@ def _vxm_ops() -> list[Op]:
             kind="vxm"),
         _op("requant.v.relu", 75, _VXM, rqv_syntax, rqv_fields,
             "requant.v, then max(result, zp)", kind="vxm"),
+        # both: onnxruntime's per-channel QLinearConv/QLinearMatMul round once
+        _op("requant.s.v", 82, _VXM, rqv_syntax, rqv_fields,
+            "requant.s with lane j's multiplier the low 31 bits of b[j]", kind="vxm"),
+        _op("requant.s.v.relu", 83, _VXM, rqv_syntax, rqv_fields,
+            "requant.s.v, then max(result, zp)", kind="vxm"),
     ]
     # gemmlowp's two fixed-point primitives on their own, int32 to int32: with them a program
     # rescales by per-lane multipliers *and* shifts (TFLite's per-channel quantisation) and

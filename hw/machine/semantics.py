@@ -107,7 +107,7 @@ def requantize(a: np.ndarray, mul, shift: int, zp: int, relu: bool = False) -> n
     return d.astype(np.int8)
 
 
-def requantize_single(a: np.ndarray, mul: int, shift: int, zp: int,
+def requantize_single(a: np.ndarray, mul, shift: int, zp: int,
                       relu: bool = False) -> np.ndarray:
     """requant.s: the product rounded once, half up: ``clamp(zp + ((a*mul + 2^(30+shift)) >>
     (31+shift)))``, then ``max(., zp)`` for the fused ReLU."""
@@ -129,6 +129,12 @@ def _requant_v(relu: bool) -> Semantics:
                                          args["zp"], relu)
 
 
+def _requant_s_v(relu: bool) -> Semantics:
+    """requant.s with lane j's multiplier the low 31 bits of b[j]."""
+    return lambda a, b, args: requantize_single(a, np.asarray(b, np.int64) & MUL_MASK,
+                                                args["shift"], args["zp"], relu)
+
+
 # --- the table --------------------------------------------------------------------------------
 
 _SPECIAL: dict[str, Semantics] = {
@@ -141,6 +147,8 @@ _SPECIAL: dict[str, Semantics] = {
                                                            args["zp"], True),
     "requant.v": _requant_v(False),
     "requant.v.relu": _requant_v(True),
+    "requant.s.v": _requant_s_v(False),
+    "requant.s.v.relu": _requant_s_v(True),
     "mulq.i32": lambda a, b, args: srdhm(a, b).astype(np.int32),
     "rshr.i32": lambda a, b, args: rounding_divide_by_pot(
         a, np.asarray(b, np.int64) & 31).astype(np.int32),

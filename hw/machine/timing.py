@@ -50,6 +50,8 @@ def _vxm_latencies() -> dict[str, int]:
     table["requant.s.relu"] = 4
     table["requant.v"] = 4     # the same unit, its multiplier from a stream group
     table["requant.v.relu"] = 4
+    table["requant.s.v"] = 4   # the same unit: requant.s with requant.v's multipliers
+    table["requant.s.v.relu"] = 4
     table["mulq.i32"] = 2      # the 32x32 product (1), its rounded doubling high half (1)
     table["rshr.i32"] = 2      # the shift and its rounding bit (1), the increment (1)
     return table
@@ -78,7 +80,7 @@ BASE_LATENCY: dict[str, int] = {
 
 _VXM = tuple(op.mnemonic for op in OPS if op.kind == "vxm")
 _MULTIPLYING = ("mul.i8", "mul.i32", "requant", "requant.relu", "requant.v", "requant.v.relu",
-                "mulq.i32", "requant.s", "requant.s.relu")
+                "mulq.i32", "requant.s", "requant.s.relu", "requant.s.v", "requant.s.v.relu")
 
 #: The register stages a config's ``pipeline`` may add, what each is, and the ops it makes one
 #: cycle longer.

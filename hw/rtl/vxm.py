@@ -50,7 +50,7 @@ UNITS = {"alu": 1, "mul8": 2, "mul32": 2, "requant": 4, "mulq": 2, "rshr": 2}
 _UNIT_OF = {"mul.i8": "mul8", "mul.i32": "mul32", "requant": "requant",
             "requant.relu": "requant", "requant.v": "requant", "requant.v.relu": "requant",
             "mulq.i32": "mulq", "rshr.i32": "rshr", "requant.s": "requant",
-            "requant.s.relu": "requant"}
+            "requant.s.relu": "requant", "requant.s.v": "requant", "requant.s.v.relu": "requant"}
 
 #: The units that read the shared product.
 _MULTIPLYING_UNITS = ("mul8", "mul32", "requant", "mulq")
@@ -110,8 +110,9 @@ class _Operands:
         mul = field("mul", "rq_mul")
         self.shift = field("shift", "rq_shift")
         self.zp = field("zp", "rq_zp")
-        # requant.v's b is a plain group field (no immediate): the per-lane multipliers
-        per_lane_ops = [op for op in ops if op.mnemonic.startswith("requant.v")]
+        # requant.v's and requant.s.v's b is a plain group field (no immediate): the per-lane
+        # multipliers
+        per_lane_ops = [op for op in ops if op.mnemonic.startswith("requant") and op.has("b")]
         m_code = field("b", "m_code", per_lane_ops)
 
         wide_a, wide_b, per_lane, scalar_mul = (Signal(name=n) for n in (

@@ -203,16 +203,17 @@ def _epilogue(s: Scheduler, job: MatmulJob, m: int, nt: int, acc: int, earliest:
         chain.add(alus[0], t_r, lambda st: Instr.make("rshr.i32", a=st["q"], b=st["shift"],
                                                        d=st["r"]))
         src, name, fields = "r", f"requant{relu}", {"mul": MUL_MAX, "shift": 0}
-    elif ep.mul_at is None:
-        single = ".s" if ep.kind == "requant_single" else ""
-        name, fields = f"requant{single}{relu}", {"mul": ep.mul, "shift": ep.shift}
     else:
-        name, fields = f"requant.v{relu}", {"shift": ep.shift}
+        single = ".s" if ep.kind == "requant_single" else ""
+        if ep.mul_at is None:
+            name, fields = f"requant{single}{relu}", {"mul": ep.mul, "shift": ep.shift}
+        else:
+            name, fields = f"requant{single}.v{relu}", {"shift": ep.shift}
     arrive = t_rq + s.latency(name) + travel(dest, p_v)
     chain.path("y", p_v, dest, arrive)
 
     def requant(st):
-        extra = {"b": st["mul"]} if name.startswith("requant.v") else {}
+        extra = {"b": st["mul"]} if ep.mul_at is not None and ep.shift_at is None else {}
         return Instr.make(name, a=st[src], d=st["y"], zp=ep.zp, **fields, **extra)
 
     chain.add(alus[-1], t_rq, requant)

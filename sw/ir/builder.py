@@ -168,11 +168,11 @@ class Graph(Module):
                pad: int | Sequence[int] = 0,
                mul: int | Sequence[int] | None = None,
                shift: int | Sequence[int] | None = None, zp: int = 0, relu: bool = False, *,
-               pad_value: int = 0, name: str | None = None) -> Value:
+               pad_value: int = 0, rounding: str = "double", name: str | None = None) -> Value:
         """Channels-last convolution: x (H, W, C), w (R, S, C, K), b (K,) -> int8 (OH, OW, K),
         ``pad`` words of ``pad_value`` on every side (or [top, left, bottom, right]),
-        requantised like :meth:`linear`. ``mul``
-        and ``shift`` are required."""
+        requantised like :meth:`linear` (``rounding`` too). ``mul`` and ``shift`` are
+        required."""
         if mul is None or shift is None:
             raise IRError("graph.conv2d: mul and shift are required")
         w = self._value(w, "graph.conv2d: w", "i8", "w")
@@ -183,7 +183,7 @@ class Graph(Module):
         attrs = {"stride": _int(stride, "graph.conv2d: stride"),
                  "pad": _pad(pad, "graph.conv2d: pad"),
                  "pad_value": _int(pad_value, "graph.conv2d: pad_value"),
-                 **_requant_attrs("graph.conv2d", mul, shift, zp, relu)}
+                 **_requant_attrs("graph.conv2d", mul, shift, zp, relu), "rounding": rounding}
         return self._add(Conv2dOp, [x, w, b], attrs, name, "conv")
 
     def depthwise_conv2d(self, x: Operand, w: Operand, b: Operand | None, stride: int = 1,

@@ -100,6 +100,16 @@ class GraphOp(Op):
         if not ZP_MIN <= self.attrs[name] <= ZP_MAX:
             raise self.error(f"{name} {self.attrs[name]} is out of range {ZP_MIN}..{ZP_MAX}")
 
+    def check_rounding(self) -> None:
+        """``rounding`` is "double" (requant) or "single" (requant.s, whose shift is one for the
+        layer: per-channel shifts need requant's two steps)."""
+        rounding = self.attrs["rounding"]
+        if rounding not in ("double", "single"):
+            raise self.error(f"rounding must be \"double\" or \"single\", not {rounding!r}")
+        if rounding == "single" and isinstance(self.attrs["shift"], list) \
+                and len(set(self.attrs["shift"])) > 1:
+            raise self.error("single rounding takes one shift for the layer")
+
 
 class InputOp(GraphOp):
     """A runtime input, int8, read by name from the inputs the host provides."""
@@ -155,8 +165,8 @@ class MatmulOp(GraphOp):
 class LinearOp(GraphOp):
     """``requant(x @ w + b, mul, shift, zp)``, then ``max(., zp)`` if relu: x (M, K) i8,
     w (K, N) i8, b (N,) i32 -> (M, N) i8. ``rounding`` is ``"double"`` (gemmlowp: requant)
-    or ``"single"`` (the product rounded once: requant.s, LiteRT's FULLY_CONNECTED; one mul
-    and shift for the layer)."""
+    or ``"single"`` (the product rounded once: requant.s, LiteRT's FULLY_CONNECTED and
+    onnxruntime; one shift for the layer, and one mul or one per channel)."""
 
     NAME = "graph.linear"
     OPERANDS = ("x", "w", "b")
@@ -166,12 +176,7 @@ class LinearOp(GraphOp):
 
     def verify_(self) -> None:
         super().verify_()
-        rounding = self.attrs["rounding"]
-        if rounding not in ("double", "single"):
-            raise self.error(f"rounding must be \"double\" or \"single\", not {rounding!r}")
-        if rounding == "single" and any(isinstance(self.attrs[k], list)
-                                        for k in ("mul", "shift")):
-            raise self.error("single rounding takes one mul and one shift for the layer")
+        self.check_rounding()
 
     def infer_types(self):
         x, w = self.tensor("x", rank=2), self.tensor("w", rank=2)
@@ -269,19 +274,20 @@ def pads(pad: int | list[int]) -> tuple[int, int, int, int]:
 
 class Conv2dOp(GraphOp):
     """Channels-last convolution: x (H, W, C) i8, w (R, S, C, K) i8, b (K,) i32 -> (OH, OW, K)
-    i8, requantised like linear. The padding holds ``pad_value`` (the input's zero point for a
+    i8, requantised like linear (``rounding`` too). The padding holds ``pad_value`` (the input's zero point for a
     model with asymmetric activations, whose bias then carries ``-zp * sum(w)``)."""
 
     NAME = "graph.conv2d"
     OPERANDS = ("x", "w", "b")
     RESULTS = ("result",)
     ATTRS: ClassVar[AttrKinds] = {"stride": int, "pad": (int, "ints"), "pad_value": int,
-                                  **_REQUANT_ATTRS}
+                                  **_REQUANT_ATTRS, "rounding": str}
     REQUANT = True
 
     def verify_(self) -> None:
         super().verify_()
         self.check_zp("pad_value")
+        self.check_rounding()
 
     def infer_types(self):
         x, w = self.tensor("x", rank=3), self.tensor("w", rank=4)
@@ -314,7 +320,8 @@ class DepthwiseConv2dOp(GraphOp):
     NAME = "graph.depthwise_conv2d"
     OPERANDS = ("x", "w", "b")
     RESULTS = ("result",)
-    ATTRS: ClassVar[AttrKinds] = Conv2dOp.ATTRS
+    ATTRS: ClassVar[AttrKinds] = {"stride": int, "pad": (int, "ints"), "pad_value": int,
+                                  **_REQUANT_ATTRS}
     REQUANT = True
 
     def infer_types(self):

@@ -91,8 +91,16 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, mul: int | list[int], sh
            zp: int, relu: bool, rounding: str = "double") -> np.ndarray:
     acc = _wrap32(x.astype(np.int64) @ w.astype(np.int64) + b.astype(np.int64))
     if rounding == "single":
-        return requantize_single(acc, mul, shift, zp, relu)
+        return _requant_single(acc, mul, shift, zp, relu)
     return requant(acc, mul, shift, zp, relu)
+
+
+def _requant_single(acc: np.ndarray, mul: int | list[int], shift: int | list[int], zp: int,
+                    relu: bool) -> np.ndarray:
+    """requant.s (one mul) or requant.s.v (one per channel, the last axis); one shift."""
+    m = np.asarray(mul, dtype=np.int64) if isinstance(mul, list) else mul
+    sh = shift[0] if isinstance(shift, list) else shift
+    return requantize_single(acc, m, sh, zp, relu)
 
 
 def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
@@ -112,8 +120,11 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int,
            mul: int | list[int], shift: int | list[int], zp: int, relu: bool,
-           pad_value: int = 0) -> np.ndarray:
-    return requant(conv2d_acc(x, w, b, stride, pad, pad_value), mul, shift, zp, relu)
+           pad_value: int = 0, rounding: str = "double") -> np.ndarray:
+    acc = conv2d_acc(x, w, b, stride, pad, pad_value)
+    if rounding == "single":
+        return _requant_single(acc, mul, shift, zp, relu)
+    return requant(acc, mul, shift, zp, relu)
 
 
 def depthwise_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
@@ -155,7 +166,8 @@ _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
                                     *_requant_args(op)),
     ReluOp: lambda op, args: np.maximum(args[0], op.attrs["zp"]).astype(args[0].dtype),
     Conv2dOp: lambda op, args: conv2d(*args, op.attrs["stride"], op.attrs["pad"],
-                                      *_requant_args(op), op.attrs["pad_value"]),
+                                      *_requant_args(op), op.attrs["pad_value"],
+                                      op.attrs["rounding"]),
     QAddOp: lambda op, args: qadd(*args, op.attrs),
     DepthwiseConv2dOp: lambda op, args: depthwise_conv2d(
         *args, op.attrs["stride"], op.attrs["pad"], *_requant_args(op), op.attrs["pad_value"]),

@@ -27,7 +27,7 @@ def _config(**kw) -> CoreConfig:
 # wrong STAGES table fails this test.
 @pytest.mark.parametrize("stage, longer, same", [
     ("vxm_operands", ["add.i8", "mul.i32", "requant", "cvt.i32.i8"], ["read", "mm.set", "shift"]),
-    ("vxm_product", ["mul.i8", "mul.i32", "requant.v.relu"], ["add.i8", "cvt.i8.i32", "read"]),
+    ("vxm_product", ["mul.i8", "mul.i32", "requant.v.relu", "requant.s.v"], ["add.i8", "cvt.i8.i32", "read"]),
     ("ram_out", ["read", "accrd"], ["write", "add.i8", "mm.add"]),
     ("mxm_tree", ["mm.set", "mm.add"], ["accrd", "iw", "lw", "requant"]),
 ])

@@ -26,16 +26,16 @@ module @keep attributes {level = "graph"} {
   %w = graph.const {value = dense<1> : tensor<3x3x1x2xi8>} : tensor<3x3x1x2xi8>
   %b = graph.const {value = dense<0> : tensor<2xi32>} : tensor<2xi32>
   %w2 = graph.const {value = dense<-1> : tensor<3x3x2x2xi8>} : tensor<3x3x2x2xi8>
-  // CHECK:      %c0 = graph.conv2d %x, %w, %b {stride = 1, pad = 1, pad_value = 0, mul = 1073741824, shift = 1, zp = 0, relu = true}
-  // CHECK-NEXT: %d = graph.conv2d %c0, %w2, %b {{.*}} zp = 5, relu = false} : tensor<4x4x2xi8>
+  // CHECK:      %c0 = graph.conv2d %x, %w, %b {stride = 1, pad = 1, pad_value = 0, mul = 1073741824, shift = 1, zp = 0, relu = true, rounding = "double"}
+  // CHECK-NEXT: %d = graph.conv2d %c0, %w2, %b {{.*}} zp = 5, relu = false, rounding = "double"} : tensor<4x4x2xi8>
   // CHECK-NEXT: %r0 = graph.relu %d {zp = 4}
   // CHECK-NEXT: %r1 = graph.relu %d {zp = 5}
   // CHECK-NEXT: %r2 = graph.relu %r1 {zp = 5}
   // CHECK:      %m = graph.matmul
   // CHECK-NEXT: %r3 = graph.relu %m {zp = 0} : tensor<16x2xi32>
-  %c0 = graph.conv2d %x, %w, %b {stride = 1, pad = 1, pad_value = 0, mul = 1073741824, shift = 1, zp = 0, relu = false} : tensor<4x4x2xi8>
+  %c0 = graph.conv2d %x, %w, %b {stride = 1, pad = 1, pad_value = 0, mul = 1073741824, shift = 1, zp = 0, relu = false, rounding = "double"} : tensor<4x4x2xi8>
   %c = graph.relu %c0 {zp = 0} : tensor<4x4x2xi8>
-  %d = graph.conv2d %c, %w2, %b {stride = 1, pad = 1, pad_value = 0, mul = 1073741824, shift = 1, zp = 5, relu = false} : tensor<4x4x2xi8>
+  %d = graph.conv2d %c, %w2, %b {stride = 1, pad = 1, pad_value = 0, mul = 1073741824, shift = 1, zp = 5, relu = false, rounding = "double"} : tensor<4x4x2xi8>
   %r0 = graph.relu %d {zp = 4} : tensor<4x4x2xi8>
   %r1 = graph.relu %d {zp = 5} : tensor<4x4x2xi8>
   %r2 = graph.relu %r1 {zp = 5} : tensor<4x4x2xi8>

@@ -6,7 +6,7 @@
 // CHECK-NEXT:   %x = graph.input {name = "x:0"} : tensor<4x4x2xi8>
 // CHECK-NEXT:   %w = graph.const {value = dense<"0x01FF7F80"> : tensor<1x1x2x2xi8>} : tensor<1x1x2x2xi8>
 // CHECK-NEXT:   %b = graph.const {value = dense<"0xFFFFFFFF00000080"> : tensor<2xi32>} : tensor<2xi32>
-// CHECK-NEXT:   %c = graph.conv2d %x, %w, %b {stride = 2, pad = 0, pad_value = 0, mul = [1, 2147483647], shift = 31, zp = -128, relu = false} : tensor<2x2x2xi8>
+// CHECK-NEXT:   %c = graph.conv2d %x, %w, %b {stride = 2, pad = 0, pad_value = 0, mul = [1, 2147483647], shift = 31, zp = -128, relu = false, rounding = "single"} : tensor<2x2x2xi8>
 // CHECK-NEXT:   %p = graph.maxpool2x2 %c : tensor<1x1x2xi8>
 // CHECK-NEXT:   %f = graph.reshape %p {shape = [1, 2]} : tensor<1x2xi8>
 // CHECK-NEXT:   %w2 = graph.const {value = dense<"0x0102030405060708"> : tensor<2x4xi8>} : tensor<2x4xi8>
@@ -23,7 +23,8 @@ module @"round trip" attributes {level = "graph"} {
   %w = graph.const {value = dense<[[[[1, -1], [127, -128]]]]> : tensor<1x1x2x2xi8>} : tensor<1x1x2x2xi8>
   %b = graph.const {value = dense<"0xFFFFFFFF00000080"> : tensor<2xi32>} : tensor<2xi32>
   %c = graph.conv2d %x, %w, %b {stride = 2, pad = 0, pad_value = 0,
-                                mul = [1, 2147483647], shift = 31, zp = -128, relu = false}
+                                mul = [1, 2147483647], shift = 31, zp = -128, relu = false,
+                                rounding = "single"}
        : tensor<2x2x2xi8>
   %p = graph.maxpool2x2 %c : tensor<1x1x2xi8>
   %f = graph.reshape %p {shape = [1, 2]} : tensor<1x2xi8>

@@ -82,5 +82,5 @@ module @e attributes {level = "graph"} {
   %w = graph.const {value = dense<1> : tensor<3x3x1x1xi8>} : tensor<3x3x1x1xi8>
   %b = graph.const {value = dense<1> : tensor<1xi32>} : tensor<1xi32>
   // CHECK: graph.conv2d %c: stride must be at least 1, not 0
-  %c = graph.conv2d %x, %w, %b {stride = 0, pad = 0, pad_value = 0, mul = 1, shift = 0, zp = 0, relu = false} : tensor<4x4x1xi8>
+  %c = graph.conv2d %x, %w, %b {stride = 0, pad = 0, pad_value = 0, mul = 1, shift = 0, zp = 0, relu = false, rounding = "double"} : tensor<4x4x1xi8>
 }
