@@ -96,9 +96,10 @@ class Compiled:
         for run in self.runs:
             words: dict[str, list[tuple[int, int]]] = {}
             for placed, _, _ in run.outputs.values():
-                for tile in placed.tiles:
-                    for s, base in tile:
-                        words.setdefault(s, []).append((base, placed.rows))
+                for _, block in placed.blocks():
+                    for tile in block.tiles:
+                        for s, base in tile:
+                            words.setdefault(s, []).append((base, block.rows))
             out.append(words)
         return out
 

@@ -32,14 +32,25 @@ __all__ = ["placed_attr", "placed_from"]
 
 def placed_attr(placed: Placed) -> str:
     """``"mem0@0 mem1@64"`` (int8: one slice@word per tile) or ``"mem0@0,mem1@0,mem2@0,mem3@0
-    ..."`` (int32: four planes per tile)."""
-    return " ".join(",".join(f"{s}@{b}" for s, b in tile) for tile in placed.tiles)
+    ..."`` (int32: four planes per tile); a spread tensor's further blocks of rows follow, each
+    after ``| ROW:`` (its first row), e.g. ``"mem4@0 | 512: mem5@0"``."""
+    blocks = [(0, placed.tiles), *placed.more]
+    return " | ".join(f"{first}: " * (first > 0) + _tiles_attr(tiles)
+                      for first, tiles in blocks)
+
+
+def _tiles_attr(tiles) -> str:
+    return " ".join(",".join(f"{s}@{b}" for s, b in tile) for tile in tiles)
 
 
 def placed_from(name: str, text: str, shape, dtype: str, rows: int) -> Placed:
-    tiles = tuple(tuple((s, int(b)) for s, b in (p.split("@") for p in t.split(",")))
-                  for t in text.split())
-    return Placed(name, tuple(shape), dtype, rows, tiles)
+    blocks = []
+    for k, part in enumerate(text.split("|")):
+        first, _, rest = part.rpartition(":") if k else ("0", "", part)
+        tiles = tuple(tuple((s, int(b)) for s, b in (p.split("@") for p in t.split(",")))
+                      for t in rest.split())
+        blocks.append((int(first), tiles))
+    return Placed(name, tuple(shape), dtype, rows, blocks[0][1], tuple(blocks[1:]))
 
 
 class TileOp(Op):
@@ -63,10 +74,19 @@ class TensorOp(TileOp):
         super().verify_()
         a = self.attrs
         want = 4 if a["dtype"] == "i32" else 1
-        for tile in a["at"].split():
-            if len(tile.split(",")) != want:
-                raise self.error(f"%{self.result.name}: an {a['dtype']} tile needs {want} "
-                                 f"slice@word place(s), not {tile!r}")
+        try:
+            placed = self.placed()
+        except ValueError:
+            raise self.error(f"%{self.result.name}: cannot read the placement "
+                             f"{a['at']!r}") from None
+        for first, block in placed.blocks():
+            if block.rows < 1 or len(block.tiles) != len(placed.tiles):
+                raise self.error(f"%{self.result.name}: the block of rows from {first} must "
+                                 f"hold rows before the next and {len(placed.tiles)} tiles")
+            for tile in block.tiles:
+                if len(tile) != want:
+                    raise self.error(f"%{self.result.name}: an {a['dtype']} tile needs {want} "
+                                     f"slice@word place(s), not {_tiles_attr((tile,))!r}")
 
     def placed(self) -> Placed:
         a = self.attrs

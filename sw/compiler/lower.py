@@ -26,7 +26,7 @@ from ..ir.graph import MUL_MAX, SHIFT_MAX
 from . import dialects as tile
 from .errors import CompileError
 from .matmul import Epilogue, MatmulJob, schedule_matmul
-from .memory import Allocator, Placed
+from .memory import Allocator, OutOfMemory, Placed
 from .schedule import Scheduler
 from .vector import schedule_add, schedule_maxpool, schedule_qadd, schedule_relu
 
@@ -59,10 +59,11 @@ def _vxm_side(config: CoreConfig, vxm: str) -> tuple[str, ...]:
 class _ToTile:
     """Graph ops -> tile ops, placing tensors as it goes."""
 
-    def __init__(self, config: CoreConfig, inputs: dict[str, np.ndarray] | None):
+    def __init__(self, config: CoreConfig, inputs: dict[str, np.ndarray] | None,
+                 pack: tuple[str, ...] = ()):
         self.config, self.L = config, config.lanes
         self.inputs = inputs or {}
-        self.alloc = Allocator(config)
+        self.alloc = Allocator(config, pack)
         self.env: dict[Value, object] = {}  # graph Value -> View or np.ndarray (constants)
         self.ops: list = []
         self.slices = [s.name for s in config.mem_slices]
@@ -70,6 +71,7 @@ class _ToTile:
         self.vxm = config.slices_of("vxm")[0].name if config.slices_of("vxm") else None
 
     def run(self, module: Module) -> list:
+        self.reserve_constants(module)
         for op in module.ops:
             handler = {g.InputOp: self.input, g.ConstOp: self.const, g.MatmulOp: self.matmul,
                        g.LinearOp: self.linear, g.Conv2dOp: self.conv2d,
@@ -85,6 +87,18 @@ class _ToTile:
                                      "value": np.asarray(b.values, np.int8)})
                 for b in self.alloc.data]
         return data + self.ops
+
+    def reserve_constants(self, module: Module) -> None:
+        """Set aside next to the VXM the words of every layer's per-channel constants (they
+        can go nowhere else) before any tensor takes them."""
+        words = 0
+        for op in module.ops:
+            if isinstance(op, (g.LinearOp, g.Conv2dOp, g.DepthwiseConv2dOp)) \
+                    and isinstance(op.b.owner, g.ConstOp):
+                ntiles = -(-op.result.type.shape[-1] // self.L)
+                words += ntiles * len(_per_channel(op.attrs, op.b.owner.attrs["value"]))
+        if words and self.vxm is not None:
+            self.alloc.reserve(_vxm_side(self.config, self.vxm), words)
 
     # --- tensors ----------------------------------------------------------------------------
 
@@ -163,8 +177,7 @@ class _ToTile:
             raise CompileError(f"{op.NAME} %{op.results[0].name}: x %{x_value.name} is "
                                f"{x.shape}, a view of a {p.shape} tensor the compiler cannot "
                                f"read as rows")
-        table = [[None if t is None else (p.slice_of(t), p.word(r, t)) for t, r in row]
-                 for row in act]
+        table = [[None if t is None else p.at(r, t) for t, r in row] for row in act]
         self.job(op, x, table, rows, w, bias, dtype, m_rows * k * w.shape[1], (m_rows,
                                                                               w.shape[1]))
 
@@ -214,7 +227,7 @@ class _ToTile:
             for r, s, t in taps:
                 iy, ix = oy * stride[0] + r - top, ox * stride[1] + s - left
                 inside = 0 <= iy < h and 0 <= ix < wd
-                row.append((p.slice_of(t), p.word(iy * wd + ix, t)) if inside else None)
+                row.append(p.at(iy * wd + ix, t) if inside else None)
             table.append(row)
         rows = [self.rows((r * s_ + s) * c + t * self.L, (r * s_ + s) * c + c)
                 for r, s, t in taps]
@@ -234,28 +247,21 @@ class _ToTile:
         n = w.shape[1]
         ntiles = -(-n // L)
         words, ktable = _weight_tiles(w, ktile_rows, ntiles, L)
-        w_slice = self.alloc.roomiest(need=len(words))
-        w_first = self.alloc.block(w_slice, words.reshape(-1, L), f"{name} weights")
+        w_slice = self.alloc.slice_for(len(words), kind="blocks", avoid={s for s, _ in x.placed.tiles[0]} if "blocks" in self.alloc.pack else ())
+        w_first = self.alloc.block(w_slice, words.reshape(-1, L), f"{name} weights",
+                                   " (a layer's weights are read from one slice)")
         a = requant_attrs or op.attrs
         requant = dtype == "i8"
-        bias_at = muls_at = shifts_at = ""
-        shift = a.get("shift", 0)
-        if isinstance(shift, list) and len(set(shift)) == 1:
-            shift = shift[0]
+        at = {}
+        shift = _layer_shift(a)
         if requant:
             self.need(op.NAME, "vxm")
             side = _vxm_side(self.config, self.vxm)
-            b = np.asarray(bias, np.int32)
-            if b.any():
-                bias_at = self.constants(f"{name}_bias", b, ntiles, side)
-            if isinstance(a["mul"], list):
-                muls_at = self.constants(f"{name}_mul", np.asarray(a["mul"], np.int32),
-                                         ntiles, side)
-            if isinstance(shift, list):
-                shifts_at = self.constants(f"{name}_shift", np.asarray(shift, np.int32),
-                                           ntiles, side)
+            at = {k: self.constants(f"{name}_{k}", v, ntiles, side)
+                  for k, v in _per_channel(a, bias).items()}
+        bias_at, muls_at, shifts_at = (at.get(k, "") for k in ("bias", "mul", "shift"))
         out = self.place(name, shape, dtype, avoid=(w_slice,))
-        zero_slice = self.alloc.roomiest(avoid=(w_slice,), need=1)
+        zero_slice = self.alloc.slice_for(1, avoid=(w_slice,), kind="blocks")
         zero = self.alloc.block(zero_slice, np.full((1, L), pad_value), f"{name} padding")
         act = np.array([[(-1, 0) if at is None else (self.slices.index(at[0]), at[1])
                          for at in row] for row in table], np.int32)
@@ -328,6 +334,26 @@ class _ToTile:
         self.env[op.result] = out
 
 
+def _layer_shift(a: dict):
+    """A product's shift: one for the layer, or a list of one per output channel."""
+    shift = a.get("shift", 0)
+    return shift[0] if isinstance(shift, list) and len(set(shift)) == 1 else shift
+
+
+def _per_channel(a: dict, bias) -> dict[str, np.ndarray]:
+    """A requantising product's per-channel int32 constants by name, in the order they are
+    placed: its bias unless all zero, its multipliers and shifts if given per channel."""
+    found = {}
+    b = np.asarray(bias, np.int32)
+    if b.any():
+        found["bias"] = b
+    if isinstance(a["mul"], list):
+        found["mul"] = np.asarray(a["mul"], np.int32)
+    if isinstance(_layer_shift(a), list):
+        found["shift"] = np.asarray(_layer_shift(a), np.int32)
+    return found
+
+
 def _weight_tiles(w: np.ndarray, ktile_rows, ntiles: int, L: int):
     """The weight words to store and the K tiles each output tile multiplies.
 
@@ -374,10 +400,24 @@ def _type(placed: Placed):
     return TensorType(placed.shape, placed.dtype)
 
 
+#: The placements tried in turn (:class:`.memory.Allocator`'s ``pack``).
+_PLACEMENTS = ((), ("blocks",), ("blocks", "tensors"))
+
+
 def lower_to_tile(module: Module, inputs: dict[str, np.ndarray] | None,
                   config: CoreConfig) -> list:
-    """The tile ops of a graph-level module (inputs' values preloaded; zeros if not given)."""
-    return _ToTile(config, inputs).run(module)
+    """The tile ops of a graph-level module (inputs' values preloaded; zeros if not given).
+
+    Every tensor goes to the roomiest slice first, which spreads the work over the slices'
+    queues and ports. If the model does not fit so (tensors spread over every slice leave
+    none empty enough for a layer's weights), it is placed again with the weights packed into
+    the fullest slices that have room, then with everything packed."""
+    for pack in _PLACEMENTS[:-1]:
+        try:
+            return _ToTile(config, inputs, pack).run(module)
+        except OutOfMemory:
+            pass
+    return _ToTile(config, inputs, _PLACEMENTS[-1]).run(module)
 
 
 # --- tile -> schedule ---------------------------------------------------------------------------
@@ -447,6 +487,8 @@ def _schedule_product(s: Scheduler, op, out: Placed, ready: dict, config: CoreCo
                   mul_at=planes(a["muls"], "mul"), shift_at=planes(a["shifts"], "shift"),
                   mul=a["mul"], shift=a["shift"], zp=a["zp"], relu=a["relu"])
     ktable = [[(int(kt), int(w)) for kt, w in row if kt >= 0] for row in a["ktable"]]
-    job = MatmulJob(out.name, a["rows"], a["ktiles"], a["ntiles"], act,
-                    (w_slice, int(w_first)), out, ep, ktable, mxm=a["mxm"], vxm=a["vxm"])
-    schedule_matmul(s, job, ready, (zero_slice, int(zero_word)))
+    for first, block in out.blocks():  # a spread output: one product per block of its rows
+        job = MatmulJob(out.name, block.rows, a["ktiles"], a["ntiles"],
+                        lambda m, kt, first=first: act(first + m, kt), (w_slice, int(w_first)),
+                        block, ep, ktable, mxm=a["mxm"], vxm=a["vxm"])
+        schedule_matmul(s, job, ready, (zero_slice, int(zero_word)))

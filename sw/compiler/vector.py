@@ -27,8 +27,7 @@ def _alus(s: Scheduler, vxm: str) -> list[str]:
 def _read(s: Scheduler, chain: Chain, key: str, placed: Placed, row: int, tile: int,
           vxm: str, offset: int) -> int:
     """Read a word at ``offset``; returns the offset at which it is at the VXM."""
-    sl = placed.slice_of(tile)
-    addr = placed.word(row, tile)
+    sl, addr = placed.at(row, tile)
     arrive = offset + s.latency("read") + travel(s.position[vxm], s.position[sl])
     chain.path(key, s.position[sl], s.position[vxm], arrive)
     chain.add(s.config.mem_queue(sl, "read"), offset,
@@ -40,8 +39,7 @@ def _write(s: Scheduler, chain: Chain, key: str, out: Placed, row: int, tile: in
            ready_at: int) -> int:
     """Write the value the VXM puts on ``key`` at ``ready_at`` into ``out``; returns the
     write's offset."""
-    sl = out.slice_of(tile)
-    addr = out.word(row, tile)
+    sl, addr = out.at(row, tile)
     at = ready_at + travel(s.position[sl], s.position[vxm])
     chain.path(key, s.position[vxm], s.position[sl], at)
     chain.add(s.config.mem_queue(sl, "write"), at,
@@ -52,7 +50,7 @@ def _write(s: Scheduler, chain: Chain, key: str, out: Placed, row: int, tile: in
 def _place(s: Scheduler, chain: Chain, earliest: int, ready: dict, out: Placed, row: int,
            tile: int, write_at: int) -> None:
     start = s.place(chain, earliest)
-    ready[out.slice_of(tile), out.word(row, tile)] = start + write_at + s.latency("write")
+    ready[out.at(row, tile)] = start + write_at + s.latency("write")
 
 
 def _earliest(ready: dict, *words) -> int:
@@ -69,7 +67,7 @@ def schedule_relu(s: Scheduler, vxm: str, x: Placed, out: Placed, zp: int,
             at = _read(s, chain, "x", x, m, t, vxm, 0)
             chain.add(alu, at, lambda st: Instr.make("max.i8", a=st["x"], b=zp, d=st["y"]))
             w = _write(s, chain, "y", out, m, t, vxm, at + s.latency("max.i8"))
-            _place(s, chain, _earliest(ready, (x.slice_of(t), x.word(m, t))), ready, out, m,
+            _place(s, chain, _earliest(ready, x.at(m, t)), ready, out, m,
                    t, w)
 
 
@@ -110,7 +108,7 @@ def _schedule_sum(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep:
     for t in range(len(a.tiles)):
         for m in range(a.rows):
             chain = Chain()
-            same = a.slice_of(t) == b.slice_of(t)
+            same = a.at(m, t)[0] == b.at(m, t)[0]
             ta = _read(s, chain, "a", a, m, t, vxm, 0)
             step = s.latency("mov.i8")
             if same:  # b later from the same slice, while a waits on a mov
@@ -119,8 +117,8 @@ def _schedule_sum(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep:
                 chain.add(last, ta, lambda st: Instr.make("mov.i8", a=st["a"], d=st["a1"]))
                 src_a, tc = "a1", tb
             else:  # both arrive together
-                db = travel(p, s.position[b.slice_of(t)])
-                da = travel(p, s.position[a.slice_of(t)])
+                db = travel(p, s.position[b.at(m, t)[0]])
+                da = travel(p, s.position[a.at(m, t)[0]])
                 tb = _read(s, chain, "b", b, m, t, vxm, da - db)
                 src_a, tc = "a", ta
             assert tc == tb
@@ -148,7 +146,7 @@ def _schedule_sum(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep:
             chain.add(last, tr, lambda st: Instr.make(name, a=st["S"], d=st["y"], mul=ep.mul,
                                                       shift=ep.shift, zp=ep.zp))
             w = _write(s, chain, "y", out, m, t, vxm, tr + s.latency(name))
-            words = [(a.slice_of(t), a.word(m, t)), (b.slice_of(t), b.word(m, t))]
+            words = [a.at(m, t), b.at(m, t)]
             start_min = _earliest(ready, *words)
             _place(s, chain, start_min + (step if same else 0), ready, out, m, t, w)
 
@@ -163,8 +161,10 @@ def schedule_maxpool(s: Scheduler, vxm: str, x: Placed, out: Placed,
     for t in range(len(x.tiles)):
         for row, rows in enumerate(windows):
             chain = Chain()
-            # each word arrives as the partial max it meets is ready
-            arrive = [_read(s, chain, f"v{k}", x, r, t, vxm, k * step)
+            # each word arrives as the partial max it meets is ready (read earlier from a
+            # slice farther away: the rows of a spread tensor are in several)
+            far = [travel(p, s.position[x.at(r, t)[0]]) for r in rows]
+            arrive = [_read(s, chain, f"v{k}", x, r, t, vxm, k * step + max(far) - far[k])
                       for k, r in enumerate(rows)]
             last = len(rows) - 1
             # v0 is carried by a mov, then each partial max meets the next word
@@ -181,5 +181,5 @@ def schedule_maxpool(s: Scheduler, vxm: str, x: Placed, out: Placed,
                 chain.add(alus[k % len(alus)], arrive[k], lambda st, k=k, key=key: Instr.make(
                     "max.i8", a=st[f"m{k - 1}"], b=st[f"v{k}"], d=st[key]))
             wr = _write(s, chain, "y", out, row, t, vxm, arrive[last] + step)
-            words = [(x.slice_of(t), x.word(r, t)) for r in rows]
+            words = [x.at(r, t) for r in rows]
             _place(s, chain, _earliest(ready, *words), ready, out, row, t, wr)

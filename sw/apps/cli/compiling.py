@@ -32,7 +32,8 @@ def add(sub) -> None:
                    help="seed of a spec's random data or a TFLite model's inputs (0)")
     p.add_argument("--calibration", metavar="CALIB.npy|.npz",
                    help="ONNX: calibration inputs in the model's input layout; the first "
-                        "sample(s) also become the compiled inputs")
+                        "samples (as many as the model's batch) also become the compiled "
+                        "inputs")
     p.add_argument("--print-ir-after-all", action="store_true",
                    help="print the IR after every pass and lowering, on stderr")
     config_arg(p)
@@ -73,7 +74,7 @@ def compile_model(args) -> int:
             raise UsageError(f"{args.model}: a float ONNX model needs --calibration CALIB.npy")
         model = import_onnx(args.model, args.calibration)
         calib = load_calibration(args.calibration, [s.name for s in model.inputs])
-        feeds = {name: values[:1] for name, values in calib.items()}
+        feeds = _first_samples(args.calibration, model.inputs, calib)
         compiled = compile_graph(model.graph, model.quantize_inputs(feeds), config,
                                  spec=args.model, print_ir=print_ir)
     elif args.model.endswith(".tflite"):
@@ -87,6 +88,20 @@ def compile_model(args) -> int:
     print(f"{args.model} -> {out}/: {compiled.predicted_cycles} cycles predicted on "
           f"{config.name}{runs}, {compiled.useful_macs} MACs")
     return 0
+
+
+def _first_samples(path: str, specs, calib: dict) -> dict:
+    """The compiled inputs: each input's first samples from the calibration data, as many as
+    the model's batch (the rows of a fixed-batch (N, F) input; one image)."""
+    feeds = {}
+    for spec in specs:
+        n = spec.onnx_shape[0]
+        values = calib[spec.name]
+        if len(values) < n:
+            raise UsageError(f"{path}: input {spec.name!r} has a batch of {n} and the "
+                             f"calibration data only {len(values)} sample(s); give at least {n}")
+        feeds[spec.name] = values[:n]
+    return feeds
 
 
 def _compile_tflite(args, config: CoreConfig, print_ir):

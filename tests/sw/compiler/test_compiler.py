@@ -96,7 +96,7 @@ def test_a_product_too_big_for_one_run_is_split_by_columns():
 
 
 def test_too_big_for_any_split_names_the_tensor():
-    with pytest.raises(CompileError, match=r"tensor .x. needs [\d,]+ words in one MEM slice"):
+    with pytest.raises(CompileError, match=r"tensor .x. needs [\d,]+ words of MEM"):
         compile_spec("matmul:M=512,K=512,N=16", "tiny")
 
 
