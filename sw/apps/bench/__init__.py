@@ -11,7 +11,11 @@ What it measures (on ``small16`` unless told otherwise):
   build time recorded when it was built);
 - simulated cycles per second of the RTL (a busy core: MEM read, VXM add, MEM write every
   cycle) and of the golden model (six queues issuing every cycle, and the sweep's matmuls);
-- fmax and resources from the board reports that ``conveyor build`` wrote, if there are any.
+- fmax and resources from the board reports that ``conveyor build`` wrote, if there are any;
+- with ``--models``, MLPerf Tiny's KWS and ResNet-8 (int8 TFLite) on every board core,
+  ``small16``, ``mlperf16`` and ``tsp``: whether each fits (if not, the compiler's reason),
+  predicted and golden cycles per inference, bit-exactness against LiteRT's reference kernels,
+  MXM utilisation, µs and inferences/s at the config's clock.
 
 The modules:
 
@@ -19,14 +23,18 @@ The modules:
   shared with ``bench/verilator_speed.py`` and ``bench/golden_speed.py``;
 - :mod:`.measure`: :class:`BenchPlan` and :func:`run_bench`, which returns the results as a
   JSON-ready dict, and :func:`results_ok`;
+- :mod:`.models`: the models part, :func:`measure_model` (one model on one config) and
+  :func:`run_models`;
 - :mod:`.render`: :func:`render_table`, :func:`render_markdown` and :func:`write_outputs`.
 """
 
 from __future__ import annotations
 
 from .measure import FULL_SWEEP, QUICK_SWEEP, BenchPlan, results_ok, run_bench
+from .models import MODELS, measure_model, model_configs, run_models
 from .programs import busy, golden_pipeline, idle
-from .render import render_markdown, render_table, write_outputs
+from .render import model_rows, render_markdown, render_table, write_outputs
 
-__all__ = ["FULL_SWEEP", "QUICK_SWEEP", "BenchPlan", "busy", "golden_pipeline", "idle",
-           "render_markdown", "render_table", "results_ok", "run_bench", "write_outputs"]
+__all__ = ["FULL_SWEEP", "MODELS", "QUICK_SWEEP", "BenchPlan", "busy", "golden_pipeline", "idle",
+           "measure_model", "model_configs", "model_rows", "render_markdown", "render_table",
+           "results_ok", "run_bench", "run_models", "write_outputs"]

@@ -5,8 +5,9 @@ The dict holds ``generated``, ``quick``, ``config``, ``lanes``, ``clock_mhz``, `
 machine, CPUs, load average), ``sweep`` (a row per spec: runs, useful MACs, predicted, golden
 and RTL cycles, bit-exactness, MXM utilisation, µs at the config's clock, compile and golden
 seconds), ``verilog``, ``verilator_build``, ``rtl_batch``, ``rtl_speed``, ``golden_speed``,
-``rtl_macs`` and ``boards`` (the reports under ``BOARD/report.json``). What was not measured is
-None (``rtl_batch`` is then absent).
+``rtl_macs``, ``boards`` (the reports under ``BOARD/report.json``) and ``models`` (a row per
+MLPerf Tiny model and config, :mod:`.models`). What was not measured is None (``rtl_batch`` is
+then absent).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from ....hw.machine.config import CoreConfig, load_config
 from ....hw.machine.program import Program, cycle_count, mxm_utilization
+from .models import run_models
 from .programs import busy, golden_pipeline
 
 __all__ = ["FULL_SWEEP", "QUICK_SWEEP", "BenchPlan", "results_ok", "run_bench"]
@@ -50,8 +52,12 @@ class BenchPlan:
     rtl_speed_cycles : cycles of the busy program for the RTL's cycles/s (0: not measured).
     golden_blocks : sweeps of the golden pipeline program (0: not measured).
     boards_dir : where ``conveyor build`` left ``BOARD/report.json``.
-    seed : the specs' random data.
-    quick : recorded in the results, to say which kind of run measured them.
+    seed : the specs' and the models' random data.
+    quick : recorded in the results, to say which kind of run measured them; a quick run
+        skips the models' slowest compiles (:data:`~.models.QUICK_SKIPS`).
+    models : MLPerf Tiny models to measure (keys of :data:`~.models.MODELS`; none: no models
+        part).
+    model_configs : the configs they are compiled for (None: :func:`~.models.model_configs`).
     """
 
     specs: Sequence[str] = QUICK_SWEEP
@@ -64,6 +70,8 @@ class BenchPlan:
     boards_dir: str | Path = "build"
     seed: int = 0
     quick: bool = True
+    models: Sequence[str] = ()
+    model_configs: Sequence[str] | None = None
 
     @classmethod
     def quick_plan(cls, **changes) -> BenchPlan:
@@ -104,7 +112,7 @@ def run_bench(plan: BenchPlan, *, show_progress: bool | None = None,
                      "host": _host(), "sweep": [], "verilog": None, "verilator_build": None,
                      "rtl_speed": None, "golden_speed": None,
                      "rtl_macs": plan.rtl_macs if plan.rtl else None,
-                     "boards": _boards(plan.boards_dir)}
+                     "boards": _boards(plan.boards_dir), "models": None}
     compiled = {}
     with progress("compiling and running on the golden model", len(plan.specs),
                   show=show_progress) as advance:
@@ -141,6 +149,10 @@ def run_bench(plan: BenchPlan, *, show_progress: bool | None = None,
     results["golden_speed"] = speed
     if plan.rtl:
         _rtl(plan, config, compiled, results, show_progress, log, verbose)
+    if plan.models:
+        results["models"] = run_models(plan.models, plan.model_configs, quick=plan.quick,
+                                       rtl_macs=plan.rtl_macs if plan.rtl else None,
+                                       seed=plan.seed, show_progress=show_progress, log=log)
     return results
 
 
@@ -292,8 +304,10 @@ def _boards(boards_dir: str | Path) -> list[dict]:
 # --- the verdict ----------------------------------------------------------------------------
 
 def results_ok(results: dict) -> bool:
-    """Every measured cycle count equals the prediction and every output is bit-exact."""
+    """Every measured cycle count equals the prediction and every output is bit-exact (a model
+    that does not fit a config is a fact, not a failure)."""
+    models = [r for r in results.get("models") or () if r["fits"]]
     return all(r["golden_cycles"] == r["predicted_cycles"] and r["golden_bit_exact"]
                and r["rtl_cycles"] in (None, r["predicted_cycles"])
                and r["rtl_bit_exact"] is not False and "rtl_error" not in r
-               for r in results["sweep"])
+               for r in [*results["sweep"], *models])

@@ -2,17 +2,22 @@
 tables on the terminal (:func:`render_table`), a Markdown page (:func:`render_markdown`, the
 page ``--docs`` writes, e.g. ``docs/performance.md``) and the files (:func:`write_outputs`).
 
-The terminal and the page show the same cells: :func:`sweep_rows`, :func:`tool_rows` and
-:func:`board_rows` under :data:`SWEEP_HEADER`, :data:`TOOL_HEADER` and :data:`BOARD_HEADER`.
+The terminal and the page show the same cells: :func:`sweep_rows`, :func:`model_rows`,
+:func:`tool_rows` and :func:`board_rows` under :data:`SWEEP_HEADER`, :data:`MODEL_HEADER`,
+:data:`TOOL_HEADER` and :data:`BOARD_HEADER`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-__all__ = ["BOARD_HEADER", "SWEEP_HEADER", "TOOL_HEADER", "board_rows", "render_markdown",
-           "render_table", "sweep_rows", "tool_rows", "write_outputs"]
+from .models import OPEN_FPGA_US
+
+__all__ = ["BOARD_HEADER", "MODEL_HEADER", "SWEEP_HEADER", "TOOL_HEADER", "board_rows",
+           "model_comparison", "model_rows", "render_markdown", "render_table", "short_reason",
+           "sweep_rows", "tool_rows", "write_outputs"]
 
 
 # --- the cells ------------------------------------------------------------------------------
@@ -43,6 +48,64 @@ def sweep_rows(results: dict) -> list[list[str]]:
                      f"{r['mxm_utilization']:.1%}", f"{r['microseconds']:,.1f}",
                      f"{r['compile_seconds']:.2f}"])
     return rows
+
+
+MODEL_HEADER = ["model", "config", "MXM", "clock", "MACs", "predicted", "golden", "RTL",
+                "cycles equal", "bit-exact", "MXM util.", "µs", "inferences/s", "compile s",
+                "note"]
+
+
+def short_reason(reason: str) -> str:
+    """The compiler's one-line reason, shortened for a table cell: its first clause (up to a
+    semicolon), without parenthetical asides. The JSON keeps the whole line."""
+    return re.sub(r" \([^()]*\)", "", reason.split("; ")[0]).strip()
+
+
+def model_rows(results: dict) -> list[list[str]]:
+    """The models part as table cells: a row per (model, config), a model that does not fit
+    with the compiler's reason, one not compiled with why."""
+    rows = []
+    for r in results.get("models") or []:
+        clock = f"{r['clock_mhz']:g} MHz ({r['clock']})" if r["clock_mhz"] else "—"
+        head = [r["label"], r["config"], r["mxm"] or "—", clock]
+        if not r["fits"]:
+            note = r["skipped"] or f"does not fit: {short_reason(r['reason'] or '')}"
+            rows.append([*head, *["—"] * (len(MODEL_HEADER) - len(head) - 2),
+                         "—" if r["compile_seconds"] is None else f"{r['compile_seconds']:.1f}",
+                         note])
+            continue
+        same = r["golden_cycles"] == r["predicted_cycles"] and (
+            r["rtl_cycles"] is None or r["rtl_cycles"] == r["predicted_cycles"])
+        exact = r["golden_bit_exact"] and r["rtl_bit_exact"] is not False
+        rtl = _num(r["rtl_cycles"]) if "rtl_error" not in r else "error"
+        runs = f"{r['runs']} runs" if r["runs"] > 1 else ""
+        rows.append([*head, _num(r["useful_macs"]), _num(r["predicted_cycles"]),
+                     _num(r["golden_cycles"]), rtl, "yes" if same else "NO",
+                     "yes" if exact else "NO", f"{r['mxm_utilization']:.1%}",
+                     f"{r['microseconds']:,.1f}", f"{r['inferences_per_second']:,.0f}",
+                     f"{r['compile_seconds']:.1f}", runs])
+    return rows
+
+
+def model_comparison(results: dict) -> list[str]:
+    """A sentence per model: its fastest fitting row against the open-FPGA entries' 20 µs,
+    and whether a board core holds it."""
+    lines = []
+    models = results.get("models") or []
+    for label in dict.fromkeys(r["label"] for r in models):
+        mine = [r for r in models if r["label"] == label and r["fits"]]
+        boards = [r for r in mine if r["clock"] != "nominal"]
+        board = ("" if boards else "; no board core holds it yet, so that clock is a config's "
+                 "nominal one, not a signed-off build")
+        if not mine:
+            lines.append(f"{label}: fits none of these configs.")
+            continue
+        best = min(mine, key=lambda r: r["microseconds"])
+        lines.append(f"{label}: at best {best['microseconds']:,.1f} µs per inference "
+                     f"({best['inferences_per_second']:,.0f} inferences/s) on `{best['config']}` "
+                     f"at {best['clock_mhz']:g} MHz, {best['microseconds'] / OPEN_FPGA_US:.0f}× "
+                     f"the open entries' {OPEN_FPGA_US:g} µs{board}.")
+    return lines
 
 
 TOOL_HEADER = ["what", "figure", "detail"]
@@ -123,6 +186,17 @@ def render_table(results: dict, console=None) -> None:
     for row in sweep_rows(results):
         table.add_row(*row)
     console.print(table)
+    if results.get("models"):
+        table = Table(title="MLPerf Tiny models (cycles per inference; µs at each config's "
+                            "clock)")
+        for k, name in enumerate(MODEL_HEADER):
+            table.add_column(name, justify="right" if 4 <= k < len(MODEL_HEADER) - 1 else
+                             "left")
+        for row in model_rows(results):
+            table.add_row(*row)
+        console.print(table)
+        for line in model_comparison(results):
+            console.print(line)
     table = Table(title="Tools and simulators")
     for name in TOOL_HEADER:
         table.add_column(name)
@@ -152,7 +226,9 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def render_markdown(results: dict) -> str:
     """The performance page (``docs/performance.md``) from the results."""
-    mode = "`conveyor bench --quick`" if results["quick"] else "`conveyor bench`"
+    flags = (" --quick" if results["quick"] else "") + (" --models" if results.get("models")
+                                                        else "")
+    mode = f"`conveyor bench{flags}`"
     host, cfg = results["host"], results["config"]
     rtl_macs = results.get("rtl_macs")
     rtl = (f"and, up to {rtl_macs:,} MACs, on the Verilator RTL" if rtl_macs else
@@ -160,7 +236,7 @@ def render_markdown(results: dict) -> str:
     boards = board_rows(results)
     parts = [
         ("<!-- Generated by `conveyor bench` from its JSON results; do not edit by hand: run "
-         "`conveyor bench --docs docs/performance.md` (or with `--quick`) again. -->\n"),
+         "`conveyor bench --models --docs docs/performance.md` (or with `--quick`) again. -->\n"),
         "# Performance\n",
         (f"Measured by {mode} on {results['generated']} ({host['system']} {host['machine']}, "
          f"{host['cpus']} CPUs, load average {host.get('load_average')} at the start, Python "
@@ -175,6 +251,7 @@ def render_markdown(results: dict) -> str:
          f"chart.svg` shows where a compiled program's MXM idles and why "
          f"([the 64³ matmul](schedule-matmul64.svg)).\n"),
         _md_table(SWEEP_HEADER, sweep_rows(results)),
+        *_models_part(results),
         "## Tools and simulators\n",
         _md_table(TOOL_HEADER, tool_rows(results)),
         "## Boards\n",
@@ -185,14 +262,53 @@ def render_markdown(results: dict) -> str:
         parts.append("No board reports were present when this was measured: `conveyor build "
                      "--board ulx3s-85f` (or `icebreaker`) writes `build/BOARD/report.json`, "
                      "which `conveyor bench` reads (see [boards.md](boards.md)).\n")
+    commands = [
+        ("conveyor bench --quick --models --docs docs/performance.md", "the sweep and the models"),
+        ("conveyor bench --models --docs docs/performance.md",
+         "the full sweep, Verilog, simulator speeds, every model compile"),
+        ("conveyor bench --quick", "the sweep alone, a few minutes on 2 cores, no page"),
+        ("conveyor schedule DIR -o chart.svg", "where a compiled program's MXM idles")]
     parts += ["## Reproducing\n",
-              ("```sh\n"
-               "conveyor bench --quick --docs docs/performance.md   # a few minutes on 2 cores\n"
-               "conveyor bench --docs docs/performance.md           # the full sweep, Verilog "
-               "and simulator speeds\n"
-               "conveyor schedule DIR -o chart.svg                  # where a compiled "
-               "program's MXM idles\n```\n")]
+              "```sh\n" + "".join(f"{c:<60}# {why}\n" for c, why in commands) + "```\n"]
     return "\n".join(parts)
+
+
+def _models_part(results: dict) -> list[str]:
+    """The page's section on MLPerf Tiny's models."""
+    parts = ["## MLPerf Tiny models\n"]
+    models = results.get("models")
+    if not models:
+        return [*parts, ("Not measured in this run: `conveyor bench --models` compiles and "
+                         "runs them.\n")]
+    rtl_macs = results.get("rtl_macs")
+    ran = [f"{r['label']} on `{r['config']}`" for r in models if r["rtl_cycles"] is not None]
+    rtl = ("The RTL was not run." if not rtl_macs else
+           f"A model of at most {rtl_macs:,} useful MACs also runs on the Verilator RTL "
+           f"(`--rtl-macs N`): " + (", ".join(ran) + "." if ran else
+                                   "none did in this run, each has more."))
+    quick = (" A quick run does not compile the pairs whose compile alone takes over a "
+             "minute; the note says which." if results["quick"] else "")
+    parts += [
+        ("Keyword spotting (DS-CNN) and CIFAR-10 ResNet-8, MLPerf Tiny's int8 TFLite reference "
+         "models in [examples/mlperf-tiny](../examples/mlperf-tiny/README.md), compiled "
+         "(`conveyor compile MODEL.tflite -c CONFIG`) for every board core, at the clock its "
+         "board's build signs off at, and for `small16`, `mlperf16` (`small16`'s geometry with "
+         "deeper MEM slices and queues: `bench/cores/mlperf16.toml`) and `tsp`, at their "
+         "nominal clocks, with random int8 inputs (seed "
+         f"{models[0]['seed']}). A model that does not fit a config says why, in the "
+         "compiler's words (shortened; the JSON has the whole line)." + quick + " Where it "
+         "fits, the program runs on the golden model: *predicted* is the compiler's cycle "
+         "count and *golden* the cycles measured, which are the cycles per inference; "
+         "*bit-exact* compares every output byte (the logits the core computes and the "
+         "softmax the host adds) with **LiteRT's reference kernels**. " + rtl + " MXM "
+         "utilisation is useful MACs / (MXM rows × columns × MXM slices × cycles), as above.\n"),
+        _md_table(MODEL_HEADER, model_rows(results)),
+        ("Against MLPerf Tiny's open-division FPGA entries (hls4ml and FINN on Pynq-Z2 and "
+         f"Arty A7-100T), whose latencies start at {OPEN_FPGA_US:g} µs per inference "
+         "(arXiv 2206.11791):\n"),
+        "\n".join(f"- {line}" for line in model_comparison(results)) + "\n",
+    ]
+    return parts
 
 
 # --- the files ------------------------------------------------------------------------------

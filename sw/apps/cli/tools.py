@@ -121,8 +121,16 @@ def _bench_parser(sub) -> None:
                        "cycles per second, and fmax and resources from board reports. Prints "
                        "tables and writes the results as JSON; with --docs FILE.md, also as a "
                        "Markdown page (no page is written without it). Exit 1 if a cycle count "
-                       "differs from the prediction or an output is not bit-exact.",
-                       epilog="example: conveyor bench --quick --docs docs/performance.md")
+                       "differs from the prediction or an output is not bit-exact. With "
+                       "--models, also compile MLPerf Tiny's KWS and ResNet-8 (int8 TFLite, "
+                       "examples/mlperf-tiny) for every board core, small16, mlperf16 and tsp, "
+                       "and report for each whether it fits (if not, the compiler's reason), "
+                       "cycles per inference on the golden model against the prediction, "
+                       "bit-exactness against LiteRT's reference kernels, MXM utilisation, "
+                       "and µs and inferences/s at the clock a board signs off at (else the "
+                       "config's nominal one).",
+                       epilog="example: conveyor bench --quick --models --docs "
+                       "docs/performance.md")
     p.add_argument("--quick", action="store_true",
                    help="a few minutes on 2 cores: short speed runs, Verilog timed only if "
                         "the model must be built")
@@ -138,6 +146,14 @@ def _bench_parser(sub) -> None:
                    help="where `conveyor build` left BOARD/report.json (build)")
     p.add_argument("--spec", action="append", metavar="SPEC",
                    help="measure this layer spec instead of the sweep (repeatable)")
+    p.add_argument("--models", nargs="?", const="kws,resnet8", metavar="kws,resnet8",
+                   help="also MLPerf Tiny's models on every board core, small16, mlperf16 and "
+                        "tsp (all of them, or those named): minutes; --quick does not compile "
+                        "ResNet-8 for tsp (over a minute itself)")
+    p.add_argument("--rtl-macs", type=int, metavar="N",
+                   help="run specs and models of at most N MACs on the RTL (default: the "
+                        "sweep's smaller specs, neither model; each model's config builds its "
+                        "own Verilator model, minutes for mlperf16)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="a line per measurement as it completes, and the Verilator build log")
     config_arg(p)
@@ -176,13 +192,21 @@ def schedule(args) -> int:
 
 
 def bench(args) -> int:
-    from ..bench import BenchPlan, render_table, results_ok, run_bench, write_outputs
+    from ..bench import MODELS, BenchPlan, render_table, results_ok, run_bench, write_outputs
     if args.docs is not None and Path(args.docs).is_dir():  # refused before minutes of work
         raise UsageError(f"--docs {args.docs}: is a directory; name the page, e.g. "
                           f"{Path(args.docs) / 'performance.md'}")
+    models = tuple(m for m in (args.models or "").split(",") if m)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise UsageError(f"--models {args.models}: no model {unknown[0]!r} (have "
+                         f"{', '.join(MODELS)})")
+    if args.rtl_macs is not None and args.rtl_macs < 0:
+        raise UsageError(f"--rtl-macs must be 0 or more, not {args.rtl_macs}")
     plan = (BenchPlan.quick_plan if args.quick else BenchPlan.full_plan)(
-        config=args.config, rtl=not args.no_rtl, boards_dir=args.boards,
-        **({"specs": tuple(args.spec)} if args.spec else {}))
+        config=args.config, rtl=not args.no_rtl, boards_dir=args.boards, models=models,
+        **({"specs": tuple(args.spec)} if args.spec else {}),
+        **({"rtl_macs": args.rtl_macs} if args.rtl_macs is not None else {}))
     log = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
     results = run_bench(plan, log=log, verbose=args.verbose)
     try:
