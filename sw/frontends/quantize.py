@@ -30,12 +30,14 @@ __all__ = [
     "BIAS_BITS",
     "INT8_QMAX",
     "activation_scale",
+    "add_rescale",
     "bias_min_weight_scale",
     "calibration_amax",
     "dequantize",
     "quantize",
     "quantize_bias",
     "quantize_weights",
+    "tflite_multiplier",
 ]
 
 #: The largest magnitude of a symmetric int8 value (weights use -127..127).
@@ -108,3 +110,42 @@ def quantize_bias(b: np.ndarray, s_x: float, s_w: np.ndarray) -> np.ndarray:
     A bias too large for int32 saturates (it would dominate any accumulator anyway)."""
     q = np.rint(np.asarray(b, np.float64) / (s_x * np.asarray(s_w, np.float64)))
     return np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+
+
+def tflite_multiplier(scale) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite's ``QuantizeMultiplier`` on each double ``scale``: (multiplier in [2^30, 2^31),
+    exponent) with ``scale = multiplier * 2^(exponent - 31)``; 0 gives (0, 0)."""
+    s = np.atleast_1d(np.asarray(scale, np.float64))
+    mant, exp = np.frexp(s)
+    q = np.floor(mant * (1 << 31) + 0.5).astype(np.int64)  # TfLiteRound: half away from 0
+    exp = exp.astype(np.int64)
+    top = q == (1 << 31)
+    q, exp = np.where(top, q // 2, q), np.where(top, exp + 1, exp)
+    tiny = exp < -31
+    q, exp = np.where(tiny | (s == 0), 0, q), np.where(tiny | (s == 0), 0, exp)
+    return q, exp
+
+
+#: TFLite's int8 ADD lifts both inputs this many bits before rescaling them.
+ADD_LEFT_SHIFT = 20
+
+
+def add_rescale(a: tuple[float, int], b: tuple[float, int], y: tuple[float, int]) -> dict:
+    """TFLite's int8 ADD of ``a`` and ``b`` into ``y``, each (scale, zero point): the
+    keyword arguments of :meth:`~conveyor.sw.ir.builder.Graph.qadd`. Both inputs go onto the
+    scale of twice the larger, ``ADD_LEFT_SHIFT`` bits up; ValueError if the output's
+    multiplier would need a left shift (requant cannot multiply up)."""
+    (sa, za), (sb, zb), (sy, zy) = a, b, y
+    twice_max = 2 * float(np.float32(max(np.float32(sa), np.float32(sb))))
+    (ma,), (ea,) = tflite_multiplier(sa / twice_max)
+    (mb,), (eb,) = tflite_multiplier(sb / twice_max)
+    real = twice_max / ((1 << ADD_LEFT_SHIFT) * sy)
+    (mul,), (exp,) = tflite_multiplier(real)
+    if exp > 0:
+        raise ValueError(f"the output scale {sy:.3g} is too small for the inputs' "
+                         f"{max(sa, sb):.3g}: its multiplier {real:.3g} needs a left shift")
+    if -exp > 31:
+        raise ValueError("an effective scale below 2^-31")
+    return {"a_zp": int(za), "a_mul": int(ma), "a_shift": int(-ea), "b_zp": int(zb),
+            "b_mul": int(mb), "b_shift": int(-eb), "left_shift": ADD_LEFT_SHIFT,
+            "mul": int(mul), "shift": int(-exp), "zp": int(zy)}

@@ -6,7 +6,7 @@ between it runs in numpy: :meth:`FloatModel.run` equals onnx's reference evaluat
 model, and with ``all_tensors`` gives every internal tensor, which is what calibration measures.
 
 Each :class:`FloatOp` is one op of :class:`~conveyor.sw.ir.builder.Graph` (``linear``,
-``conv2d``, ``add``, ``relu``, ``maxpool2x2``, ``reshape``) in the graph's layouts: images are
+``conv2d``, ``add``, ``qadd``, ``relu``, ``maxpool``, ``reshape``) in the graph's layouts: images are
 (N, H, W, C) and 2-D tensors keep ONNX's shape. :class:`TensorSpec` converts a model input or
 output between ONNX's layout and the graph's.
 """
@@ -110,13 +110,17 @@ class FloatOp:
 
     Members
     -------
-    kind : ``linear``, ``conv2d``, ``add``, ``relu``, ``maxpool2x2`` or ``reshape``.
+    kind : ``linear``, ``conv2d``, ``add``, ``qadd`` (an add of two tensors the model
+        quantised each with its own scale: TFLite's ADD), ``relu``, ``maxpool`` or ``reshape``.
     node : the ONNX node it came from (for messages).
     inputs, output : tensor names.
     w, b : float weights (linear (K, N); conv2d (R, S, C, K)) and bias (N,).
-    wq : ``(q, scale)`` when the model gave the int8 weights (QDQ), in ``w``'s layout, scale
-        per output channel; else None and :func:`import_onnx` quantises ``w``.
-    relu : a fused ReLU. stride, pad : conv2d's. shape : reshape's target (without batch).
+    wq : ``(q, scale)`` when the model gave the int8 weights (QDQ, QOperator), in ``w``'s
+        layout, scale per output channel; else None and :func:`import_onnx` quantises ``w``.
+    bq : ``(q, scale)`` when the model gave the int32 bias (QDQ, QOperator), else None.
+    relu : a fused ReLU. stride : conv2d's and maxpool's (rows, columns). pad : conv2d's and
+        maxpool's [top, left, bottom, right]. window : maxpool's. shape : reshape's target
+        (without batch).
     """
 
     kind: str
@@ -126,9 +130,11 @@ class FloatOp:
     w: np.ndarray | None = None
     b: np.ndarray | None = None
     wq: tuple[np.ndarray, np.ndarray] | None = None
+    bq: tuple[np.ndarray, np.ndarray] | None = None
     relu: bool = False
-    stride: int = 1
-    pad: int = 0
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    window: tuple[int, int] = (1, 1)
     shape: tuple[int, ...] = ()
 
 
@@ -187,14 +193,13 @@ def _run_op(op: FloatOp, args: list[np.ndarray]) -> np.ndarray:
     if op.kind == "linear":
         y = x @ op.w + op.b
     elif op.kind == "conv2d":
-        y = _conv_nhwc(x, op.w, op.stride, op.pad) + op.b
-    elif op.kind == "add":
+        y = _conv_nhwc(x, op.w, op.stride[0], op.pad) + op.b
+    elif op.kind in ("add", "qadd"):
         y = x + args[1]
     elif op.kind == "relu":
         y = np.maximum(x, 0)
-    elif op.kind == "maxpool2x2":
-        n, h, w, c = x.shape
-        y = x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+    elif op.kind == "maxpool":
+        y = _maxpool_nhwc(x, op.window, op.stride, op.pad)
     elif op.kind == "reshape":
         y = x.reshape((x.shape[0],) + op.shape)
     else:  # pragma: no cover - every kind above is the whole list
@@ -202,13 +207,23 @@ def _run_op(op: FloatOp, args: list[np.ndarray]) -> np.ndarray:
     return np.maximum(y, 0) if op.relu else y
 
 
-def _conv_nhwc(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
-    """x (N, H, W, C), w (R, S, C, K) -> (N, OH, OW, K), zero padding."""
-    n, h, wd, c = x.shape
+def _conv_nhwc(x: np.ndarray, w: np.ndarray, stride: int, pad) -> np.ndarray:
+    """x (N, H, W, C), w (R, S, C, K) -> (N, OH, OW, K), zero padding [top, left, bottom,
+    right]."""
+    n, c = x.shape[0], x.shape[3]
     r, s, _, k = w.shape
-    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    oh, ow = (h + 2 * pad - r) // stride + 1, (wd + 2 * pad - s) // stride + 1
+    top, left, bottom, right = pad
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    oh, ow = (xp.shape[1] - r) // stride + 1, (xp.shape[2] - s) // stride + 1
     cols = [xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
             for i in range(r) for j in range(s)]
     patches = np.stack(cols, axis=3).reshape(n, oh, ow, r * s * c)
     return patches @ w.reshape(r * s * c, k)
+
+
+def _maxpool_nhwc(x: np.ndarray, window, stride, pad) -> np.ndarray:
+    """Max over each window of x (N, H, W, C); padding never wins (ONNX's MaxPool)."""
+    top, left, bottom, right = pad
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=-np.inf)
+    win = np.lib.stride_tricks.sliding_window_view(xp, tuple(window), axis=(1, 2))
+    return win[:, ::stride[0], ::stride[1]].max(axis=(4, 5))

@@ -22,6 +22,7 @@ import numpy as np
 from ..calibration import load_calibration
 from ..quantize import (
     activation_scale,
+    add_rescale,
     bias_min_weight_scale,
     calibration_amax,
     quantize_bias,
@@ -121,7 +122,7 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
         groups.find(spec.name)
     for op in fm.ops:
         groups.find(op.output)
-        if op.kind in ("relu", "maxpool2x2", "reshape"):
+        if op.kind in ("relu", "maxpool", "reshape"):
             groups.union(op.output, op.inputs[0])
         elif op.kind == "add":
             groups.union(op.inputs[0], op.inputs[1])
@@ -199,21 +200,20 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
         if op.kind in ("linear", "conv2d"):
             q, s_w = wq[i]
             s_x, z_x = s_of(op.inputs[0]), z_of(op.inputs[0])
-            if z_x and op.kind == "conv2d" and op.pad:
-                raise OnnxImportError(f"{src}: conv2d {op.node!r}: input zero point {z_x} with "
-                                      f"padding {op.pad} (the graph pads with 0, not the zero "
-                                      f"point)")
-            bias = quantize_bias(op.b, s_x, s_w).astype(np.int64)
+            bias = _bias(op, s_x, s_w)
             if z_x:  # fold the input zero point: x_real ~ s_x * (x - z_x)
                 bias = bias - z_x * q.astype(np.int64).reshape(-1, q.shape[-1]).sum(axis=0)
             bias = np.clip(bias, -(1 << 31), (1 << 31) - 1).astype(np.int32)
             mul, shift = quantize_multiplier(s_x * s_w / s_of(op.output))
+            # a model that quantised this layer itself is onnxruntime's: it rounds once
+            rounding = "single" if groups.find(op.output) in pinned else "double"
             if op.kind == "linear":
                 v = g.linear(x, q, bias, mul=mul, shift=shift, zp=z_of(op.output),
-                             relu=op.relu)
+                             relu=op.relu, rounding=rounding)
             else:
-                v = g.conv2d(x, q, bias, stride=op.stride, pad=op.pad, mul=mul, shift=shift,
-                             zp=z_of(op.output), relu=op.relu)
+                v = g.conv2d(x, q, bias, stride=op.stride[0], pad=list(op.pad), mul=mul,
+                             shift=shift, zp=z_of(op.output), relu=op.relu, pad_value=z_x,
+                             rounding=rounding)
         elif op.kind == "add":
             if z_of(op.inputs[0]) or z_of(op.inputs[1]):
                 raise OnnxImportError(f"{src}: add {op.node!r}: inputs with a zero point other "
@@ -223,8 +223,15 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
                       relu=op.relu)
         elif op.kind == "relu":
             v = g.relu(x, zp=z_of(op.inputs[0]))
-        elif op.kind == "maxpool2x2":
+        elif op.kind == "qadd":
+            v = g.qadd(x, values[op.inputs[1]], **add_rescale(
+                (s_of(op.inputs[0]), z_of(op.inputs[0])), (s_of(op.inputs[1]),
+                                                           z_of(op.inputs[1])),
+                (s_of(op.output), z_of(op.output))), relu=op.relu)
+        elif op.kind == "maxpool" and op.window == op.stride == (2, 2) and not any(op.pad):
             v = g.maxpool2x2(x)
+        elif op.kind == "maxpool":
+            v = g.maxpool(x, op.window, op.stride, op.pad)
         else:
             v = g.reshape(x, out_t.graph_shape)
         values[op.output] = v
@@ -238,6 +245,14 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
         g.output(s.name, values[fm.output_values[s.name]])
     scales = {t: (s_of(t), z_of(t)) for t in groups.parent}
     return ImportedModel(g, fm, inputs, outputs, scales)
+
+
+def _bias(op: FloatOp, s_x: float, s_w: np.ndarray) -> np.ndarray:
+    """The int32 bias on the accumulator's scale: the model's integers where it gave them on
+    that scale (QDQ, QOperator), else the float bias quantised."""
+    if op.bq is not None and np.allclose(op.bq[1], s_x * s_w, rtol=1e-5, atol=0):
+        return op.bq[0].astype(np.int64)
+    return quantize_bias(op.b, s_x, s_w).astype(np.int64)
 
 
 def _graph_name(name: str) -> str:

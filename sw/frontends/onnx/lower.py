@@ -66,6 +66,7 @@ class _Builder:
         self.producer: dict[str, FloatOp] = {}
         self.quantized: dict[str, tuple[str, float, int]] = {}  # Q output -> (input, s, zp)
         self.pins: dict[str, tuple[float, int]] = {}
+        self.int8: set[str] = set()  # QOperator tensors: integers (their pins say how)
         self.ops: list[FloatOp] = []
         self.graph_outputs = {o.name for o in model.graph.output}
         self.readers: dict[str, int] = {}
@@ -84,14 +85,34 @@ class _Builder:
             name = self.alias[name]
         return name
 
-    def runtime(self, node, name: str) -> tuple[str, Tensor]:
+    def runtime(self, node, name: str, integers: bool = False) -> tuple[str, Tensor]:
+        """The float model's tensor that ``name`` is. ``integers``: the op moves values
+        without arithmetic (MaxPool, Flatten, Reshape), so an int8 tensor (a QuantizeLinear's
+        or a QOperator op's output) stands for its pinned float tensor."""
         name = self.resolve(name)
         if name in self.quantized:
-            raise self.fail(node, f"reads {name!r}, the int8 output of a QuantizeLinear; only "
-                                  f"a DequantizeLinear may read it")
+            if not integers:
+                raise self.fail(node, f"reads {name!r}, the int8 output of a QuantizeLinear; "
+                                      f"only a DequantizeLinear or a QLinear op may read it")
+            src, scale, zp = self.quantized[name]
+            self.pin(node, src, scale, zp)
+            return src, self.tensors[src]
+        if name in self.int8 and not integers:
+            raise self.fail(node, f"reads {name!r}, an int8 tensor; dequantize it first")
         if name not in self.tensors:
             raise self.fail(node, f"input {name!r} is not a runtime tensor of the model")
         return name, self.tensors[name]
+
+    def carry_int8(self, onnx_input: str, out: str) -> None:
+        """``out`` moves the values of ONNX tensor ``onnx_input``: if that is int8 (a
+        QuantizeLinear's or a QOperator op's output), so is ``out``, equally quantised."""
+        name = self.resolve(onnx_input)
+        if name in self.quantized:
+            self.int8.add(out)
+            self.pins[out] = self.quantized[name][1:]
+        elif name in self.int8:
+            self.int8.add(out)
+            self.pins[out] = self.pins[name]
 
     def const(self, node, name: str, what: str) -> _Const:
         if name not in self.consts:
@@ -174,6 +195,8 @@ class _Builder:
     def node(self, node) -> None:
         standard = node.domain in ("", "ai.onnx")
         handler = getattr(self, f"op_{node.op_type}", None) if standard else None
+        if node.domain == "com.microsoft" and node.op_type in _MICROSOFT_OPS:
+            handler = getattr(self, f"op_{node.op_type}")
         if standard and node.op_type != "DequantizeLinear" and (
                 node.op_type == "Constant"
                 or (node.input and all(self.resolve(i) in self.consts for i in node.input if i))):
@@ -227,14 +250,19 @@ class _Builder:
         scale, zp = self.qparams(node)
         self.quantized[node.output[0]] = (name, scale, zp)
 
-    def qparams(self, node) -> tuple[float, int]:
-        """Per-tensor (scale, zero point) of a Q/DQ on an activation, in int8 terms."""
-        scale = self.const(node, node.input[1], "scale").value
+    def qparams(self, node, s_name: str | None = None, z_name: str | None = None
+                ) -> tuple[float, int]:
+        """Per-tensor (scale, zero point) of an activation, in int8 terms: a Q/DQ's (its
+        inputs 1 and 2), or the constants ``s_name`` and ``z_name`` (a QLinear op's)."""
+        if s_name is None:
+            s_name = node.input[1]
+            z_name = node.input[2] if len(node.input) > 2 else ""
+        scale = self.const(node, s_name, "scale").value
         if scale.size != 1:
             raise self.fail(node, f"activations need one scale per tensor, not {scale.shape}")
         dtype, zp = np.dtype(np.uint8), 0
-        if len(node.input) > 2 and node.input[2]:
-            z = self.const(node, node.input[2], "zero point").value
+        if z_name:
+            z = self.const(node, z_name, "zero point").value
             if z.size != 1:
                 raise self.fail(node, f"activations need one zero point, not {z.shape}")
             dtype, zp = z.dtype, int(z.reshape(-1)[0])
@@ -254,6 +282,10 @@ class _Builder:
         src = self.resolve(node.input[0])
         if src in self.consts:
             return self.dequantize_const(node)
+        if src in self.int8:  # the integer output of a QOperator op
+            self.pin(node, src, *self.qparams(node))
+            self.alias[node.output[0]] = src
+            return
         if src not in self.quantized:
             raise self.fail(node, f"reads {src!r}, which no QuantizeLinear produced (int8 model "
                                   f"inputs are not supported)")
@@ -262,11 +294,16 @@ class _Builder:
         if not math.isclose(s, s_q, rel_tol=1e-6) or zp != zp_q:
             raise self.fail(node, f"scale/zero point ({s}, {zp}) differ from its QuantizeLinear's "
                                   f"({s_q}, {zp_q})")
+        self.pin(node, name, s, zp)
+        self.alias[node.output[0]] = name
+
+    def pin(self, node, name: str, s: float, zp: int) -> None:
+        """Tensor ``name`` is quantised with (s, zp) by the model itself."""
         if name in self.pins and (not math.isclose(self.pins[name][0], s, rel_tol=1e-6)
                                   or self.pins[name][1] != zp):
-            raise self.fail(node, f"{name!r} is quantised twice with different parameters")
+            raise self.fail(node, f"{name!r} is quantised twice with different parameters "
+                                  f"({self.pins[name]} and {(s, zp)})")
         self.pins[name] = (s, zp)
-        self.alias[node.output[0]] = name
 
     def dequantize_const(self, node) -> None:
         x = self.consts[self.resolve(node.input[0])].value
@@ -288,11 +325,13 @@ class _Builder:
         const = _Const(value)
         if x.dtype in (np.int8, np.uint8) and q.min(initial=0) >= -128 and q.max(initial=0) <= 127:
             const = _Const(value, q.astype(np.int8), scale.reshape(-1), axis)
+        elif x.dtype == np.int32:  # a bias, kept as the model's integers
+            const = _Const(value, q, scale.reshape(-1), axis)
         self.consts[node.output[0]] = const
 
     def op_Relu(self, node) -> None:
         op = self.fusable(node, node.input[0])
-        if op is not None and op.kind in ("linear", "conv2d", "add"):
+        if op is not None and op.kind in ("linear", "conv2d", "add", "qadd"):
             op.relu = True
             self.alias[node.output[0]] = op.output
             return
@@ -312,7 +351,10 @@ class _Builder:
         if ta.layout != tb.layout or (ta.perm is not None and tb.perm is not None
                                       and not np.array_equal(ta.perm, tb.perm)):
             raise self.fail(node, "adds tensors held in different layouts")
-        self.emit(FloatOp("add", _node_name(node), [na, nb], node.output[0]), ta.shape,
+        # two tensors the model quantised (QDQ), each with its own scale: TFLite's ADD, as
+        # onnxruntime fuses this into a QLinearAdd
+        kind = "qadd" if na in self.pins and nb in self.pins else "add"
+        self.emit(FloatOp(kind, _node_name(node), [na, nb], node.output[0]), ta.shape,
                   ta.layout, ta.perm)
 
     def bias_add(self, node, x: str, c: _Const) -> None:
@@ -330,16 +372,19 @@ class _Builder:
         else:
             raise self.fail(node, f"constant of shape {v.shape} is not a per-channel bias of "
                                   f"{self.tensors[op.output].shape}")
-        op.b = op.b + bias
+        op.b, op.bq = op.b + bias, None
         self.alias[node.output[0]] = op.output
 
     def op_Gemm(self, node) -> None:
         a = self.attrs(node)
         if a.get("transA", 0):
             raise self.fail(node, "transA=1 is not supported (A must be the activation)")
-        self.linear(node, node.input[0], node.input[1], node.input[2] if len(node.input) > 2
-                    else "", bool(a.get("transB", 0)), float(a.get("alpha", 1.0)),
-                    float(a.get("beta", 1.0)))
+        name, t = self.runtime(node, node.input[0])
+        c = self.const(node, node.input[2], "bias") if len(node.input) > 2 and node.input[2] \
+            else None
+        self.linear(node, name, t, self.const(node, node.input[1], "weight"), c,
+                    bool(a.get("transB", 0)), float(a.get("alpha", 1.0)),
+                    float(a.get("beta", 1.0)), node.output[0])
 
     def op_MatMul(self, node) -> None:
         if self.resolve(node.input[0]) in self.consts:
@@ -348,18 +393,20 @@ class _Builder:
         if self.resolve(node.input[1]) not in self.consts:
             raise self.fail(node, "MatMul of two runtime tensors is not supported (the right "
                                   "operand must be constant weights)")
-        self.linear(node, node.input[0], node.input[1], "", False, 1.0, 1.0)
+        name, t = self.runtime(node, node.input[0])
+        self.linear(node, name, t, self.const(node, node.input[1], "weight"), None, False, 1.0,
+                    1.0, node.output[0])
 
-    def linear(self, node, x: str, w_name: str, c_name: str, trans_b: bool, alpha: float,
-               beta: float) -> None:
-        name, t = self.runtime(node, x)
+    def linear(self, node, name: str, t: Tensor, wc: _Const, c: _Const | None, trans_b: bool,
+               alpha: float, beta: float, out: str) -> None:
+        """Gemm, MatMul, QGemm or QLinearMatMul: ``wc`` the weights (with the model's
+        integers, if it gave them), ``c`` the bias or None."""
         if len(t.shape) != 2:
             raise self.fail(node, f"input {name!r} is {t.shape}: Gemm/MatMul take a 2-D "
                                   f"(N, K) activation (Flatten images first)")
-        wc = self.const(node, w_name, "weight")
         w = wc.value.astype(np.float64)
         if w.ndim != 2:
-            raise self.fail(node, f"weight {w_name!r} must be 2-D, not {w.shape}")
+            raise self.fail(node, f"the weight must be 2-D, not {w.shape}")
         q, qscale, qaxis = wc.q, wc.qscale, wc.qaxis
         if trans_b:
             w = w.T
@@ -375,26 +422,142 @@ class _Builder:
         wq = None
         if q is not None and qaxis in (None, 1):
             wq = (q, np.broadcast_to(qscale * alpha, (n,)).astype(np.float64))
-        bias = np.zeros(n)
-        if c_name:
-            c = self.const(node, c_name, "bias").value.astype(np.float64)
-            if c.size == 1:
-                bias = np.full(n, float(c.reshape(-1)[0]))
-            elif c.shape in ((n,), (1, n)):
-                bias = c.reshape(n)
+        bias, bq = np.zeros(n), None
+        if c is not None:
+            v = c.value.astype(np.float64)
+            if v.size == 1:
+                bias = np.full(n, float(v.reshape(-1)[0]))
+            elif v.shape in ((n,), (1, n)):
+                bias = v.reshape(n)
+                bq = _integers(c, n) if beta == 1.0 else None
             else:
-                raise self.fail(node, f"bias C of shape {c.shape} is not one value per output "
+                raise self.fail(node, f"bias C of shape {v.shape} is not one value per output "
                                       f"column ({n})")
-        op = FloatOp("linear", _node_name(node), [name], node.output[0], w=alpha * w,
-                     b=beta * bias, wq=wq)
+        op = FloatOp("linear", _node_name(node), [name], out, w=alpha * w, b=beta * bias,
+                     wq=wq, bq=bq)
         self.emit(op, (t.shape[0], n))
+
+    # -- QOperator: integer tensors between QuantizeLinear and DequantizeLinear ---------------
+
+    def int8_input(self, node, x: str, s_name: str, z_name: str) -> tuple[str, Tensor]:
+        """A QLinear op's int8 input ``x``, quantised with the constants ``s_name`` and
+        ``z_name``: the float model's tensor it stands for, pinned to them."""
+        name = self.resolve(x)
+        s, zp = self.qparams(node, s_name, z_name)
+        if name in self.quantized:
+            src, s_q, z_q = self.quantized[name]
+            if not math.isclose(s, s_q, rel_tol=1e-6) or zp != z_q:
+                raise self.fail(node, f"reads {x!r} as ({s}, {zp}) but its QuantizeLinear "
+                                      f"made it ({s_q}, {z_q})")
+            self.pin(node, src, s, zp)
+            return src, self.tensors[src]
+        if name in self.int8:
+            self.pin(node, name, s, zp)
+            return name, self.tensors[name]
+        raise self.fail(node, f"reads {x!r}, which is not int8 (no QuantizeLinear or QLinear "
+                              f"op made it)")
+
+    def int8_output(self, node, out: str, s_name: str, z_name: str) -> None:
+        self.pin(node, out, *self.qparams(node, s_name, z_name))
+        self.int8.add(out)
+
+    def int8_weight(self, node, w_name: str, s_name: str, z_name: str, axis: int) -> _Const:
+        """Constant integer weights with a scale and zero point per tensor or per channel
+        along ``axis``, as the integers ``w - zp`` (which must be int8) and their scales."""
+        w = self.const(node, w_name, "weight").value
+        scale = self.const(node, s_name, "weight scale").value.astype(np.float64).reshape(-1)
+        zp = (self.const(node, z_name, "weight zero point").value.astype(np.int64).reshape(-1)
+              if z_name else np.zeros(1, np.int64))
+        if w.dtype not in (np.int8, np.uint8) or w.ndim < 2:
+            raise self.fail(node, f"weight {w_name!r} must be int8 or uint8 of rank >= 2, not "
+                                  f"{w.dtype} {w.shape}")
+        n = w.shape[axis]
+        if scale.size not in (1, n) or zp.size not in (1, n):
+            raise self.fail(node, f"weight {w_name!r}: {scale.size} scales and {zp.size} zero "
+                                  f"points for {n} channels")
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        q = w.astype(np.int64) - zp.reshape(shape if zp.size > 1 else ())
+        if q.min(initial=0) < -128 or q.max(initial=0) > 127:
+            raise self.fail(node, f"weight {w_name!r} minus its zero point leaves int8")
+        if not np.all(scale > 0):
+            raise self.fail(node, f"weight {w_name!r}: scales must be positive")
+        value = (q * scale.reshape(shape if scale.size > 1 else ())).astype(np.float32)
+        return _Const(value, q.astype(np.int8), np.broadcast_to(scale, (n,)).copy(), axis)
+
+    def int32_bias(self, node, b_name: str, scale: np.ndarray) -> _Const:
+        """A QLinear op's int32 bias, on the accumulator's scale (``x_scale * w_scale``)."""
+        b = self.const(node, b_name, "bias").value
+        if b.dtype != np.int32 or b.ndim != 1 or b.size != scale.size:
+            raise self.fail(node, f"bias {b_name!r} must be int32 with one value per output "
+                                  f"channel ({scale.size}), not {b.dtype} {b.shape}")
+        q = b.astype(np.int64)
+        return _Const((q * scale).astype(np.float32), q, scale, 0)
+
+    def op_QLinearConv(self, node) -> None:
+        x, xs, xz, w, ws, wz, ys, yz = (list(node.input) + [""] * 9)[:8]
+        name, t = self.int8_input(node, x, xs, xz)
+        wc = self.int8_weight(node, w, ws, wz, axis=0)
+        bias = None
+        if len(node.input) > 8 and node.input[8]:
+            bias = self.int32_bias(node, node.input[8], self.pins[name][0] * wc.qscale)
+        self.conv(node, name, t, wc, bias, node.output[0])
+        self.int8_output(node, node.output[0], ys, yz)
+
+    def op_QLinearMatMul(self, node) -> None:
+        a, as_, az, b, bs, bz, ys, yz = (list(node.input) + [""] * 8)[:8]
+        if self.resolve(b) not in self.consts:
+            raise self.fail(node, "QLinearMatMul of two runtime tensors is not supported (the "
+                                  "right operand must be constant weights)")
+        name, t = self.int8_input(node, a, as_, az)
+        wc = self.int8_weight(node, b, bs, bz, axis=1)
+        self.linear(node, name, t, wc, None, False, 1.0, 1.0, node.output[0])
+        self.int8_output(node, node.output[0], ys, yz)
+
+    def op_QGemm(self, node) -> None:
+        """com.microsoft's QGemm: A, its scale and zero point, B, its, the int32 bias C, and
+        the output's scale and zero point (without them the output is float)."""
+        inputs = (list(node.input) + [""] * 9)[:9]
+        a_, as_, az, b, bs, bz, c, ys, yz = inputs
+        attrs = self.attrs(node)
+        if attrs.get("transA", 0):
+            raise self.fail(node, "transA=1 is not supported (A must be the activation)")
+        trans_b = bool(attrs.get("transB", 0))
+        name, t = self.int8_input(node, a_, as_, az)
+        wc = self.int8_weight(node, b, bs, bz, axis=0 if trans_b else 1)
+        bias = self.int32_bias(node, c, self.pins[name][0] * wc.qscale) if c else None
+        self.linear(node, name, t, wc, bias, trans_b, float(attrs.get("alpha", 1.0)), 1.0,
+                    node.output[0])
+        if ys:
+            self.int8_output(node, node.output[0], ys, yz)
+
+    def op_QLinearAdd(self, node) -> None:
+        """com.microsoft's QLinearAdd: two int8 tensors, each with its scale and zero point."""
+        a, as_, az, b, bs, bz, cs, cz = (list(node.input) + [""] * 8)[:8]
+        (na, ta), (nb, tb) = self.int8_input(node, a, as_, az), self.int8_input(node, b, bs, bz)
+        if ta.shape != tb.shape or ta.layout != tb.layout:
+            raise self.fail(node, f"adds {ta.shape} and {tb.shape}: the importer adds tensors "
+                                  f"of one shape and layout (no broadcasting)")
+        self.emit(FloatOp("qadd", _node_name(node), [na, nb], node.output[0]), ta.shape,
+                  ta.layout, ta.perm)
+        self.int8_output(node, node.output[0], cs, cz)
+
+    # -- float ops with constants -----------------------------------------------------------
 
     def op_Conv(self, node) -> None:
         name, t = self.runtime(node, node.input[0])
+        wc = self.const(node, node.input[1], "weight")
+        bias = self.const(node, node.input[2], "bias") if len(node.input) > 2 and node.input[2] \
+            else None
+        self.conv(node, name, t, wc, bias, node.output[0])
+
+    def conv(self, node, name: str, t: Tensor, wc: _Const, bias: _Const | None,
+             out: str) -> None:
+        """Conv or QLinearConv: ``wc`` the weights (with the model's integers, if it gave
+        them), ``bias`` a constant or None."""
         if t.layout != "nhwc":
             raise self.fail(node, f"input {name!r} is {t.shape}: Conv takes a (1, C, H, W) "
                                   f"image")
-        wc = self.const(node, node.input[1], "weight")
         w = wc.value.astype(np.float64)
         if w.ndim != 4:
             raise self.fail(node, f"only 2-D convolutions are supported (weight {w.shape})")
@@ -410,64 +573,87 @@ class _Builder:
         strides = list(a.get("strides", [1, 1]))
         if len(set(strides)) != 1:
             raise self.fail(node, f"strides {strides}: the graph's conv2d has one stride")
-        auto_pad = a.get("auto_pad", b"NOTSET")
-        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-        if auto_pad not in ("NOTSET", "VALID"):
-            raise self.fail(node, f"auto_pad={auto_pad} is not supported (give explicit pads)")
-        pads = list(a.get("pads", [0, 0, 0, 0])) if auto_pad == "NOTSET" else [0, 0, 0, 0]
-        if len(set(pads)) != 1:
-            raise self.fail(node, f"pads {pads}: the graph's conv2d pads every side equally")
         _, cin, h, wd = t.shape
         if c != cin:
             raise self.fail(node, f"weight has {c} input channels but {name!r} has {cin}")
-        stride, pad = strides[0], pads[0]
-        oh, ow = (h + 2 * pad - r) // stride + 1, (wd + 2 * pad - s) // stride + 1
+        pad = self.pads(node, a, (h, wd), (r, s), strides)
+        stride = strides[0]
+        oh = (h + pad[0] + pad[2] - r) // stride + 1
+        ow = (wd + pad[1] + pad[3] - s) // stride + 1
         if oh < 1 or ow < 1:
             raise self.fail(node, f"a {r}x{s} kernel does not fit a {h}x{wd} input")
         wq = None
         if wc.q is not None and wc.qaxis in (None, 0):
             wq = (wc.q.transpose(2, 3, 1, 0), np.broadcast_to(wc.qscale, (k,)).astype(np.float64))
-        bias = np.zeros(k)
-        if len(node.input) > 2 and node.input[2]:
-            bias = self.const(node, node.input[2], "bias").value.astype(np.float64).reshape(-1)
-            if bias.shape != (k,):
-                raise self.fail(node, f"bias has {bias.size} values for {k} output channels")
-        op = FloatOp("conv2d", _node_name(node), [name], node.output[0],
-                     w=w.transpose(2, 3, 1, 0), b=bias, wq=wq, stride=stride, pad=pad)
+        b, bq = np.zeros(k), None
+        if bias is not None:
+            b = bias.value.astype(np.float64).reshape(-1)
+            if b.shape != (k,):
+                raise self.fail(node, f"bias has {b.size} values for {k} output channels")
+            bq = _integers(bias, k)
+        op = FloatOp("conv2d", _node_name(node), [name], out, w=w.transpose(2, 3, 1, 0), b=b,
+                     wq=wq, bq=bq, stride=(stride, stride), pad=tuple(pad))
         self.emit(op, (1, k, oh, ow), "nhwc")
 
     def op_MaxPool(self, node) -> None:
-        name, t = self.runtime(node, node.input[0])
+        name, t = self.runtime(node, node.input[0], integers=True)
         a = self.attrs(node)
         if len(node.output) > 1 and node.output[1]:
             raise self.fail(node, "the Indices output is not supported")
         if t.layout != "nhwc":
             raise self.fail(node, f"input {name!r} is {t.shape}: MaxPool takes a (1, C, H, W) "
                                   f"image")
+        if any(d != 1 for d in a.get("dilations", [1])) or a.get("storage_order", 0):
+            raise self.fail(node, "dilations and storage_order are not supported")
+        if a.get("ceil_mode", 0):
+            raise self.fail(node, "ceil_mode=1 is not supported")
+        window = list(a.get("kernel_shape", []))
+        if len(window) != 2:
+            raise self.fail(node, f"kernel_shape {window}: only 2-D pooling is supported")
+        stride = list(a.get("strides", [1, 1]))
+        n, c, h, w = t.shape
+        pad = self.pads(node, a, (h, w), window, stride)
+        oh = (h + pad[0] + pad[2] - window[0]) // stride[0] + 1
+        ow = (w + pad[1] + pad[3] - window[1]) // stride[1] + 1
+        if oh < 1 or ow < 1 or max(pad[0], pad[2]) >= window[0] \
+                or max(pad[1], pad[3]) >= window[1]:
+            raise self.fail(node, f"a {window} window with pads {pad} does not fit {h}x{w}")
+        op = FloatOp("maxpool", _node_name(node), [name], node.output[0], window=tuple(window),
+                     stride=tuple(stride), pad=tuple(pad))
+        self.emit(op, (n, c, oh, ow), "nhwc")
+        self.carry_int8(node.input[0], node.output[0])
+
+    def pads(self, node, a: dict, hw, window, stride) -> list[int]:
+        """A Conv's or pool's padding as [top, left, bottom, right] (ONNX's pads are
+        [top, left, bottom, right] too); auto_pad SAME_UPPER/SAME_LOWER as ONNX defines
+        them."""
         auto_pad = a.get("auto_pad", b"NOTSET")
         auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-        if (list(a.get("kernel_shape", [])) != [2, 2] or list(a.get("strides", [1, 1])) != [2, 2]
-                or any(a.get("pads", [0])) or any(d != 1 for d in a.get("dilations", [1]))
-                or auto_pad not in ("NOTSET", "VALID") or a.get("storage_order", 0)):
-            raise self.fail(node, "only 2x2 windows with stride 2 and no padding are supported "
-                                  f"(kernel_shape {list(a.get('kernel_shape', []))}, strides "
-                                  f"{list(a.get('strides', [1, 1]))})")
-        n, c, h, w = t.shape
-        if h % 2 or w % 2:
-            raise self.fail(node, f"input {name!r} is {h}x{w}: the graph's maxpool2x2 needs an "
-                                  f"even height and width")
-        self.emit(FloatOp("maxpool2x2", _node_name(node), [name], node.output[0]),
-                  (n, c, h // 2, w // 2), "nhwc")
+        if auto_pad == "VALID":
+            return [0, 0, 0, 0]
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            total = [max((-(-d // st) - 1) * st + k - d, 0) for d, k, st in zip(hw, window,
+                                                                                 stride)]
+            small = [t // 2 for t in total]
+            big = [t - t // 2 for t in total]
+            begin, end = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
+            return [begin[0], begin[1], end[0], end[1]]
+        if auto_pad != "NOTSET":
+            raise self.fail(node, f"auto_pad={auto_pad} is not supported")
+        pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]
+        if len(pads) != 4 or min(pads) < 0:
+            raise self.fail(node, f"pads {pads} are not four non-negative numbers")
+        return pads
 
     def op_Flatten(self, node) -> None:
-        name, t = self.runtime(node, node.input[0])
+        name, t = self.runtime(node, node.input[0], integers=True)
         axis = self.attrs(node).get("axis", 1)
         if axis % len(t.shape) != 1:
             raise self.fail(node, f"axis={axis}: only axis 1 (keep the batch) is supported")
         self.reshape(node, name, t, (t.shape[0], math.prod(t.shape[1:])))
 
     def op_Reshape(self, node) -> None:
-        name, t = self.runtime(node, node.input[0])
+        name, t = self.runtime(node, node.input[0], integers=True)
         target = [int(d) for d in self.const(node, node.input[1], "shape").value.reshape(-1)]
         allow_zero = self.attrs(node).get("allowzero", 0)
         dims = [t.shape[i] if d == 0 and not allow_zero and i < len(t.shape) else d
@@ -487,8 +673,12 @@ class _Builder:
     def reshape(self, node, name: str, t: Tensor, dims: tuple[int, ...]) -> None:
         """A reshape that keeps the batch: to (N, F) or to (1, C, H, W)."""
         if dims == t.shape:
-            self.alias[node.output[0]] = name
+            self.alias[node.output[0]] = self.resolve(node.input[0])
             return
+        self.reshape_op(node, name, t, dims)
+        self.carry_int8(node.input[0], node.output[0])
+
+    def reshape_op(self, node, name: str, t: Tensor, dims: tuple[int, ...]) -> None:
         if len(dims) == 2:
             if t.layout != "nhwc":
                 raise self.fail(node, f"cannot reshape {t.shape} to {dims}")
@@ -540,6 +730,17 @@ def _bias_broadcasts(cshape: tuple[int, ...], yshape: tuple[int, ...]) -> bool:
         return False
     full = (1,) * (len(yshape) - len(cshape)) + tuple(cshape)
     return full[1] == yshape[1] and all(d == 1 for i, d in enumerate(full) if i != 1)
+
+
+#: com.microsoft ops the importer lowers (onnxruntime's quantize_static emits them).
+_MICROSOFT_OPS = ("QGemm", "QLinearAdd")
+
+
+def _integers(c: _Const, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(integers, scale per channel) of a constant the model gave as integers, else None."""
+    if c.q is None or c.q.size != n:
+        return None
+    return c.q.reshape(n).astype(np.int64), np.broadcast_to(c.qscale, (n,)).astype(np.float64)
 
 
 def _node_name(node) -> str:

@@ -13,29 +13,16 @@ import numpy as np
 
 from ...ir.builder import Graph
 from ...ir.core import Value
+from ..quantize import add_rescale, tflite_multiplier
 from .load import TfliteImportError, TfliteModel, TfliteOp, TfliteTensor
 
-__all__ = ["SUPPORTED_OPS", "lower_tflite", "quantize_multiplier"]
+__all__ = ["SUPPORTED_OPS", "lower_tflite"]
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 #: TFLite's fused activations (ActivationFunctionType) by code.
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH",
                 5: "SIGN_BIT"}
-
-
-def quantize_multiplier(scale) -> tuple[np.ndarray, np.ndarray]:
-    """TFLite's ``QuantizeMultiplier`` on each double ``scale``: (multiplier in [2^30, 2^31),
-    exponent) with ``scale = multiplier * 2^(exponent - 31)``; 0 gives (0, 0)."""
-    s = np.atleast_1d(np.asarray(scale, np.float64))
-    mant, exp = np.frexp(s)
-    q = np.floor(mant * (1 << 31) + 0.5).astype(np.int64)  # TfLiteRound: half away from 0
-    exp = exp.astype(np.int64)
-    top = q == (1 << 31)
-    q, exp = np.where(top, q // 2, q), np.where(top, exp + 1, exp)
-    tiny = exp < -31
-    q, exp = np.where(tiny | (s == 0), 0, q), np.where(tiny | (s == 0), 0, exp)
-    return q, exp
 
 
 class _Lowering:
@@ -98,7 +85,7 @@ class _Lowering:
         raise self.error(op, f"fused activation {name} is not supported")
 
     def requant_params(self, op: TfliteOp, scales: np.ndarray) -> tuple[list, list]:
-        mul, exp = quantize_multiplier(scales)
+        mul, exp = tflite_multiplier(scales)
         if np.any(exp > 0):
             raise self.error(op, f"an effective scale of {float(scales.max()):.3g} needs a "
                                  f"left shift (scale >= 0.5), which requant does not do")
@@ -227,17 +214,13 @@ class _Lowering:
         (sa,), za = self.quant(op, a_i, "input 1")
         (sb,), zb = self.quant(op, b_i, "input 2")
         (sy,), zy = self.quant(op, op.outputs[0], "the output")
-        # TFLite's int8 ADD: both inputs on the scale of twice the larger, 20 bits up
-        left_shift = 20
-        twice_max = 2 * float(np.float32(max(np.float32(sa), np.float32(sb))))
-        (ma,), (ea,) = quantize_multiplier(sa / twice_max)
-        (mb,), (eb,) = quantize_multiplier(sb / twice_max)
-        mul, shift = self.requant_params(op, np.array([twice_max / ((1 << left_shift) * sy)]))
+        try:
+            params = add_rescale((sa, za), (sb, zb), (sy, zy))
+        except ValueError as e:
+            raise self.error(op, str(e)) from None
         relu = self.activation(op, op.options.FusedActivationFunction(), sy, zy)
-        self.values[op.outputs[0]] = self.g.qadd(
-            a, b, a_zp=za, a_mul=int(ma), a_shift=int(-ea), b_zp=zb, b_mul=int(mb),
-            b_shift=int(-eb), left_shift=left_shift, mul=mul[0], shift=shift[0], zp=zy,
-            relu=relu, name=self.name(op.outputs[0]))
+        self.values[op.outputs[0]] = self.g.qadd(a, b, **params, relu=relu,
+                                                 name=self.name(op.outputs[0]))
 
     def average_pool(self, op: TfliteOp) -> None:
         o = op.options

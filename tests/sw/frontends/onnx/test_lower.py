@@ -151,12 +151,14 @@ def test_unsupported_op_names_the_op_and_the_node():
 @pytest.mark.parametrize("node, words", [
     (helper.make_node("Conv", ["x", "w4"], ["y"], "grouped", group=2), ["Conv", "'grouped'",
                                                                          "group"]),
-    (helper.make_node("MaxPool", ["x"], ["y"], "pool3", kernel_shape=[3, 3], strides=[3, 3]),
-     ["MaxPool", "'pool3'", "2x2"]),
+    (helper.make_node("MaxPool", ["x"], ["y"], "pool3", kernel_shape=[3, 3], ceil_mode=1),
+     ["MaxPool", "'pool3'", "ceil_mode"]),
     (helper.make_node("Conv", ["x", "w"], ["y"], "strided", strides=[1, 2]),
      ["Conv", "'strided'", "stride"]),
-    (helper.make_node("Conv", ["x", "w"], ["y"], "", pads=[1, 0, 1, 0]), ["Conv", "pads",
-                                                                          "output 'y'"]),
+    (helper.make_node("Conv", ["x", "w"], ["y"], "", pads=[1, 0, -1, 0]), ["Conv", "pads",
+                                                                           "output 'y'"]),
+    (helper.make_node("MaxPool", ["x"], ["y"], "wide", kernel_shape=[2, 2], pads=[2, 0, 0, 0]),
+     ["MaxPool", "'wide'", "does not fit"]),
 ])
 def test_unsupported_attributes(node, words):
     rng = np.random.default_rng(13)
