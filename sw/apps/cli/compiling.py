@@ -17,7 +17,8 @@ def add(sub) -> None:
                        help="compile a layer spec, an ONNX or a TFLite model to a program",
                        description="Compile SPEC (matmul:M=..,K=..,N=.. | linear:M=..,K=..,N=..[,"
                        "relu=1] | conv2d:H=..,W=..,C=..,K=..,R=..,S=..,stride=..,pad=..; random "
-                       "int8 data from --seed), MODEL.onnx (quantised with --calibration) or "
+                       "int8 data from --seed), MODEL.onnx (a float model quantised with "
+                       "--calibration, or one quantised by onnxruntime: QDQ or QOperator) or "
                        "MODEL.tflite (int8; random inputs from --seed, expected bytes from "
                        "LiteRT's reference kernels) into "
                        "DIR: program image(s), assembly, every IR level (.mlir, each with its "
@@ -29,11 +30,12 @@ def add(sub) -> None:
                    help="a built-in layer spec, an ONNX file or a TFLite int8 file")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of a spec's random data or a TFLite model's inputs (0)")
+                   help="seed of a spec's random data or a quantised model's inputs (0)")
     p.add_argument("--calibration", metavar="CALIB.npy|.npz",
                    help="ONNX: calibration inputs in the model's input layout; the first "
                         "samples (as many as the model's batch) also become the compiled "
-                        "inputs")
+                        "inputs (a model quantised by onnxruntime needs none: its inputs are "
+                        "then random, from --seed)")
     p.add_argument("--print-ir-after-all", action="store_true",
                    help="print the IR after every pass and lowering, on stderr")
     config_arg(p)
@@ -62,21 +64,11 @@ def add(sub) -> None:
 
 
 def compile_model(args) -> int:
-    from ...compiler import compile_graph
     from ...frontends.specs import compile_spec
     config = load_config(args.config)
     print_ir = sys.stderr if args.print_ir_after_all else None
     if args.model.endswith(".onnx"):
-        from ...frontends.calibration import load_calibration
-        from ...frontends.onnx import check_model, import_onnx
-        check_model(args.model)  # an unsupported op is the first thing to know
-        if not args.calibration:
-            raise UsageError(f"{args.model}: a float ONNX model needs --calibration CALIB.npy")
-        model = import_onnx(args.model, args.calibration)
-        calib = load_calibration(args.calibration, [s.name for s in model.inputs])
-        feeds = _first_samples(args.calibration, model.inputs, calib)
-        compiled = compile_graph(model.graph, model.quantize_inputs(feeds), config,
-                                 spec=args.model, print_ir=print_ir)
+        compiled = _compile_onnx(args, config, print_ir)
     elif args.model.endswith(".tflite"):
         compiled = _compile_tflite(args, config, print_ir)
     else:
@@ -102,6 +94,27 @@ def _first_samples(path: str, specs, calib: dict) -> dict:
                              f"calibration data only {len(values)} sample(s); give at least {n}")
         feeds[spec.name] = values[:n]
     return feeds
+
+
+def _compile_onnx(args, config: CoreConfig, print_ir):
+    """An ONNX model: a float one quantised with --calibration, whose first samples are
+    compiled in; one the model quantised itself (QDQ, QOperator) needs none, and takes random int8
+    inputs from --seed without it."""
+    import numpy as np
+
+    from ...compiler import compile_graph
+    from ...frontends.calibration import load_calibration
+    from ...frontends.onnx import check_model, import_onnx
+    check_model(args.model)  # an unsupported op is the first thing to know
+    model = import_onnx(args.model, args.calibration)
+    if args.calibration:
+        calib = load_calibration(args.calibration, [s.name for s in model.inputs])
+        inputs = model.quantize_inputs(_first_samples(args.calibration, model.inputs, calib))
+    else:
+        rng = np.random.default_rng(args.seed)
+        inputs = {s.name: rng.integers(-128, 128, size=s.graph_shape, dtype=np.int8)
+                  for s in model.inputs}
+    return compile_graph(model.graph, inputs, config, spec=args.model, print_ir=print_ir)
 
 
 def _compile_tflite(args, config: CoreConfig, print_ir):
