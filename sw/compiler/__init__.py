@@ -69,6 +69,9 @@ class Compiled:
     inputs: dict[str, np.ndarray]
     expected: dict[str, np.ndarray]
     host: list[dict] = field(default_factory=list)  # host steps after the runs (.host)
+    # the model's own input and output types: {"inputs"|"outputs": {name: TensorSpec json}}
+    # (an ONNX model's float tensors and their quantisation)
+    io: dict = field(default_factory=dict)
 
     @property
     def predicted_cycles(self) -> int:
@@ -134,7 +137,7 @@ class Compiled:
                     "useful_macs": self.useful_macs, "runs": runs,
                     "inputs": {n: list(v.shape) for n, v in self.inputs.items()},
                     "outputs": {n: list(v.shape) for n, v in self.expected.items()},
-                    "host": self.host}
+                    "host": self.host, "io": self.io}
         (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
         return out
 
@@ -168,7 +171,8 @@ def load(directory: str | Path, config: CoreConfig | None = None) -> Compiled:
         raise
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ConveyorError(f"{d}: not a complete compiled directory ({e})") from None
-    return Compiled(config, manifest["spec"], runs, inputs, expected, manifest.get("host", []))
+    return Compiled(config, manifest["spec"], runs, inputs, expected, manifest.get("host", []),
+                    manifest.get("io", {}))
 
 
 # --- compiling ----------------------------------------------------------------------------------

@@ -114,7 +114,10 @@ def _compile_onnx(args, config: CoreConfig, print_ir):
         rng = np.random.default_rng(args.seed)
         inputs = {s.name: rng.integers(-128, 128, size=s.graph_shape, dtype=np.int8)
                   for s in model.inputs}
-    return compile_graph(model.graph, inputs, config, spec=args.model, print_ir=print_ir)
+    compiled = compile_graph(model.graph, inputs, config, spec=args.model, print_ir=print_ir)
+    compiled.io = {"inputs": {s.name: s.to_json() for s in model.inputs},
+                   "outputs": {s.name: s.to_json() for s in model.outputs}}
+    return compiled
 
 
 def _compile_tflite(args, config: CoreConfig, print_ir):

@@ -3,8 +3,10 @@ arrays, checked against the reference it was compiled against.
 
 IN.npz holds one array per input of the manifest, by name; each is shaped as that input (or
 any shape of the same size, such as the TFLite model's own with its batch of one), or has one
-extra leading axis of samples. Every sample runs the same compiled program with its input
-words replaced; OUT.npz gets every output (the host steps' too) in the same convention. The
+extra leading axis of samples, in the model's own type: int8, or float for an ONNX model with
+float inputs (quantised as the model or its calibration says, from the manifest's ``io``).
+Every sample runs the same compiled program with its input words replaced; OUT.npz gets every
+output (the host steps' too) in the same convention and the model's own type. The
 reference is LiteRT's reference kernels for a TFLite model (if the file is still where it was
 compiled from), else the graph saved in DIR evaluated in numpy.
 """
@@ -17,12 +19,14 @@ import numpy as np
 
 from .common import UsageError
 
-__all__ = ["read_inputs", "reference_outputs"]
+__all__ = ["model_outputs", "read_inputs", "reference_outputs"]
 
 
-def read_inputs(path: str, shapes: dict[str, tuple[int, ...]]) -> tuple[list[dict], bool]:
-    """The samples in ``path`` as {input name: array in the compiled shape}, and whether the
-    file had a samples axis."""
+def read_inputs(path: str, shapes: dict[str, tuple[int, ...]], io: dict | None = None
+                ) -> tuple[list[dict], bool]:
+    """The samples in ``path`` as {input name: int8 array in the compiled shape}, and whether
+    the file had a samples axis. ``io``: the manifest's model types (float ONNX inputs)."""
+    specs = _specs(io, "inputs")
     try:
         with np.load(path) as f:
             arrays = {k: f[k] for k in f.files}
@@ -38,8 +42,11 @@ def read_inputs(path: str, shapes: dict[str, tuple[int, ...]]) -> tuple[list[dic
     counts, batched = set(), None
     for name, a in arrays.items():
         size = int(np.prod(shapes[name]))
-        if a.dtype != np.int8:
-            raise UsageError(f"{path}: {name!r} is {a.dtype}; the compiled model takes int8")
+        if name in specs and a.dtype.kind == "f":
+            pass  # the model's own float input, quantised below
+        elif a.dtype != np.int8:
+            kind = "float or int8" if name in specs else "int8"
+            raise UsageError(f"{path}: {name!r} is {a.dtype}; the compiled model takes {kind}")
         one = a.size == size  # one sample, in the input's shape or another of its size
         many = not one and a.ndim >= 1 and a.shape[0] >= 1 and int(np.prod(a.shape[1:])) == size
         if not one and not many:
@@ -53,9 +60,27 @@ def read_inputs(path: str, shapes: dict[str, tuple[int, ...]]) -> tuple[list[dic
     if len(counts) > 1:
         raise UsageError(f"{path}: the arrays hold different numbers of samples {sorted(counts)}")
     n = counts.pop()
-    samples = [{k: (a[i] if batched else a).reshape(shapes[k]) for k, a in arrays.items()}
+    def graph_value(k: str, a: np.ndarray) -> np.ndarray:
+        if a.dtype.kind == "f":
+            spec = specs[k]
+            return spec.to_graph(a.reshape(spec.onnx_shape)).reshape(shapes[k])
+        return a.reshape(shapes[k])
+
+    samples = [{k: graph_value(k, a[i] if batched else a) for k, a in arrays.items()}
                for i in range(n)]
     return samples, bool(batched)
+
+
+def model_outputs(io: dict | None, got: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The graph's int8 outputs in the model's own types and shapes (float ONNX outputs
+    dequantised), for OUT.npz."""
+    specs = _specs(io, "outputs")
+    return {n: specs[n].from_graph(v) if n in specs else v for n, v in got.items()}
+
+
+def _specs(io: dict | None, side: str) -> dict:
+    from ...frontends.onnx import TensorSpec
+    return {n: TensorSpec.from_json(d) for n, d in (io or {}).get(side, {}).items()}
 
 
 def reference_outputs(directory: str, compiled, sample: dict) -> dict | None:

@@ -154,9 +154,9 @@ def _run_given(args, compiled) -> int:
     """A compiled DIR on the arrays of --inputs: cycles per sample, outputs to --outputs."""
     import numpy as np
 
-    from .given_inputs import read_inputs, reference_outputs
+    from .given_inputs import model_outputs, read_inputs, reference_outputs
     shapes = {name: tuple(v.shape) for name, v in compiled.inputs.items()}
-    samples, batched = read_inputs(args.inputs, shapes)
+    samples, batched = read_inputs(args.inputs, shapes, compiled.io)
     outs, cycles, exact, checked = [], [], True, 0
     for sample in samples:
         programs = compiled.programs_for(sample)
@@ -168,7 +168,7 @@ def _run_given(args, compiled) -> int:
         if want is not None:
             checked += 1
             exact &= all(np.array_equal(got.get(n), v) for n, v in want.items())
-        outs.append(got)
+        outs.append(model_outputs(compiled.io, got))
     if args.outputs:
         np.savez(args.outputs, **{n: np.stack([o[n] for o in outs]) if batched else outs[0][n]
                                   for n in outs[0]})

@@ -19,23 +19,30 @@ One module per step:
   :class:`FloatOp`, :class:`TensorSpec`), runnable in numpy.
 - :mod:`~conveyor.sw.frontends.onnx.int8`: calibrate and quantise it into a Graph
   (:func:`import_onnx`, :class:`ImportedModel`); the arithmetic is
-  :mod:`conveyor.sw.frontends.quantize`.
+  :mod:`conveyor.sw.frontends.quantize`. A model quantised by onnxruntime (QDQ, QOperator)
+  keeps its own integers and scales.
+- :mod:`~conveyor.sw.frontends.onnx.oracle`: onnxruntime's bytes for such a model
+  (:func:`onnxruntime_outputs`) and Conveyor's agreement with them (:func:`agreement`).
 """
 
 from .float_model import FloatModel, FloatOp, TensorSpec
 from .int8 import ImportedModel, import_onnx
 from .load import OnnxImportError, load_onnx
 from .lower import SUPPORTED_OPS, check_model, load_float_model
+from .oracle import Agreement, agreement, onnxruntime_outputs
 
 __all__ = [
     "SUPPORTED_OPS",
+    "Agreement",
     "FloatModel",
     "FloatOp",
     "ImportedModel",
     "OnnxImportError",
     "TensorSpec",
+    "agreement",
     "check_model",
     "import_onnx",
     "load_float_model",
     "load_onnx",
+    "onnxruntime_outputs",
 ]

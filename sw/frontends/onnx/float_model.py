@@ -47,6 +47,18 @@ class TensorSpec:
     scale: float = 1.0
     zp: int = 0
 
+    def to_json(self) -> dict:
+        return {"name": self.name, "onnx_shape": list(self.onnx_shape),
+                "graph_shape": list(self.graph_shape), "layout": self.layout,
+                "perm": None if self.perm is None else self.perm.tolist(),
+                "scale": self.scale, "zp": self.zp}
+
+    @classmethod
+    def from_json(cls, d: dict) -> TensorSpec:
+        perm = None if d["perm"] is None else np.asarray(d["perm"], np.int64)
+        return cls(d["name"], tuple(d["onnx_shape"]), tuple(d["graph_shape"]), d["layout"],
+                   perm, float(d["scale"]), int(d["zp"]))
+
     def to_internal(self, x: np.ndarray) -> np.ndarray:
         """ONNX layout -> the graph's element order, keeping a leading batch axis."""
         if self.layout == "nhwc":

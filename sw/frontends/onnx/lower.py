@@ -3,12 +3,16 @@
 Supported ONNX ops: Gemm (``transA=0``, constant B), MatMul (2-D activation times a constant),
 Add (two activations of one shape, or a constant bias right after a Gemm/MatMul/Conv, fused into
 it), Relu (fused into the Gemm/MatMul/Conv/Add before it when that is its only reader), Conv
-(2-D, group 1, dilation 1, one stride and one pad for both axes), MaxPool (2x2, stride 2, no
-padding), Flatten, Reshape (keeping the batch axis), Identity, Dropout (inference), Constant,
-Shape (of a runtime tensor: a constant, as every shape is static; so ``x.view(x.size(0), -1)``
-exports fold), and QuantizeLinear/DequantizeLinear: a QuantizeLinear -> DequantizeLinear pair on
-an activation fixes that tensor's scale and zero point (uint8 becomes int8 with ``zp - 128``),
-and DequantizeLinear of a constant int8 weight uses those integers and scales as they are. Any
+(2-D, group 1, dilation 1, one stride for both axes, any pads or SAME), MaxPool (any 2-D window,
+strides and pads), Flatten, Reshape (keeping the batch axis), Identity, Dropout (inference),
+Constant, Shape (of a runtime tensor: a constant, as every shape is static; so
+``x.view(x.size(0), -1)`` exports fold), and QuantizeLinear/DequantizeLinear: a QuantizeLinear
+-> DequantizeLinear pair on an activation fixes that tensor's scale and zero point (uint8
+becomes int8 with ``zp - 128``), DequantizeLinear of a constant int8 weight or int32 bias uses
+those integers and scales as they are, and an Add of two such tensors is TFLite's ADD (each input
+rescaled: onnxruntime's QLinearAdd). onnxruntime's QOperator ops read and write int8 tensors,
+which stand for their pinned float ones: QLinearConv, QLinearMatMul, QGemm and QLinearAdd
+(domain com.microsoft), with MaxPool, Flatten and Reshape moving int8 values between them. Any
 other node whose inputs are all constants is folded. Anything else raises
 :class:`~conveyor.sw.frontends.onnx.load.OnnxImportError` with the op type and the node name,
 one line; :func:`check_model` does only that check, so it needs no calibration data.
@@ -44,7 +48,8 @@ __all__ = ["SUPPORTED_OPS", "check_model", "load_float_model"]
 
 #: ONNX op types the importer lowers (any node whose inputs are all constants is folded too).
 SUPPORTED_OPS = ("Add", "Constant", "Conv", "DequantizeLinear", "Dropout", "Flatten", "Gemm",
-                 "Identity", "MatMul", "MaxPool", "QuantizeLinear", "Relu", "Reshape", "Shape")
+                 "Identity", "MatMul", "MaxPool", "QGemm", "QLinearAdd", "QLinearConv",
+                 "QLinearMatMul", "QuantizeLinear", "Relu", "Reshape", "Shape")
 
 
 @dataclass
