@@ -6,7 +6,8 @@ between it runs in numpy: :meth:`FloatModel.run` equals onnx's reference evaluat
 model, and with ``all_tensors`` gives every internal tensor, which is what calibration measures.
 
 Each :class:`FloatOp` is one op of :class:`~conveyor.sw.ir.builder.Graph` (``linear``,
-``conv2d``, ``add``, ``qadd``, ``relu``, ``maxpool``, ``reshape``) in the graph's layouts: images are
+``conv2d``, ``dwconv``, ``add``, ``qadd``, ``relu``, ``maxpool``, ``avgpool``, ``reshape``) in the
+graph's layouts: images are
 (N, H, W, C) and 2-D tensors keep ONNX's shape. :class:`TensorSpec` converts a model input or
 output between ONNX's layout and the graph's.
 """
@@ -122,17 +123,18 @@ class FloatOp:
 
     Members
     -------
-    kind : ``linear``, ``conv2d``, ``add``, ``qadd`` (an add of two tensors the model
-        quantised each with its own scale: TFLite's ADD), ``relu``, ``maxpool`` or ``reshape``.
+    kind : ``linear``, ``conv2d``, ``dwconv`` (depthwise: w (R, S, C)), ``add``, ``qadd`` (an
+        add of two tensors the model quantised each with its own scale: TFLite's ADD),
+        ``relu``, ``maxpool``, ``avgpool`` or ``reshape``.
     node : the ONNX node it came from (for messages).
     inputs, output : tensor names.
     w, b : float weights (linear (K, N); conv2d (R, S, C, K)) and bias (N,).
     wq : ``(q, scale)`` when the model gave the int8 weights (QDQ, QOperator), in ``w``'s
         layout, scale per output channel; else None and :func:`import_onnx` quantises ``w``.
     bq : ``(q, scale)`` when the model gave the int32 bias (QDQ, QOperator), else None.
-    relu : a fused ReLU. stride : conv2d's and maxpool's (rows, columns). pad : conv2d's and
-        maxpool's [top, left, bottom, right]. window : maxpool's. shape : reshape's target
-        (without batch).
+    relu : a fused ReLU. stride : a convolution's or pool's (rows, columns). pad : a
+        convolution's or maxpool's [top, left, bottom, right]. window : a pool's. shape :
+        reshape's target (without batch).
     """
 
     kind: str
@@ -212,6 +214,14 @@ def _run_op(op: FloatOp, args: list[np.ndarray]) -> np.ndarray:
         y = np.maximum(x, 0)
     elif op.kind == "maxpool":
         y = _maxpool_nhwc(x, op.window, op.stride, op.pad)
+    elif op.kind == "avgpool":
+        win = np.lib.stride_tricks.sliding_window_view(x, tuple(op.window), axis=(1, 2))
+        y = win[:, ::op.stride[0], ::op.stride[1]].mean(axis=(4, 5))
+    elif op.kind == "dwconv":
+        top, left, bottom, right = op.pad
+        xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        win = np.lib.stride_tricks.sliding_window_view(xp, op.w.shape[:2], axis=(1, 2))
+        y = np.einsum("nyxcrs,rsc->nyxc", win[:, ::op.stride[0], ::op.stride[1]], op.w) + op.b
     elif op.kind == "reshape":
         y = x.reshape((x.shape[0],) + op.shape)
     else:  # pragma: no cover - every kind above is the whole list

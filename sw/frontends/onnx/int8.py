@@ -122,7 +122,7 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
         groups.find(spec.name)
     for op in fm.ops:
         groups.find(op.output)
-        if op.kind in ("relu", "maxpool", "reshape"):
+        if op.kind in ("relu", "maxpool", "avgpool", "reshape"):
             groups.union(op.output, op.inputs[0])
         elif op.kind == "add":
             groups.union(op.inputs[0], op.inputs[1])
@@ -169,12 +169,12 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
 
     for _ in range(len(fm.ops) + 1):
         for i, op in enumerate(fm.ops):
-            if op.kind in ("linear", "conv2d"):
+            if op.kind in ("linear", "conv2d", "dwconv"):
                 wq[i] = op.wq if op.wq is not None else quantize_weights(
                     op.w, axis=-1, min_scale=bias_min_weight_scale(op.b, s_of(op.inputs[0])))
         changed = False
         for i, op in enumerate(fm.ops):
-            if op.kind not in ("linear", "conv2d", "add"):
+            if op.kind not in ("linear", "conv2d", "dwconv", "add"):
                 continue
             need = in_scale(i, op) / _MAX_MULTIPLIER
             root = groups.find(op.output)
@@ -197,7 +197,7 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
     for i, op in enumerate(fm.ops):
         out_t = fm.tensors[op.output]
         x = values[op.inputs[0]]
-        if op.kind in ("linear", "conv2d"):
+        if op.kind in ("linear", "conv2d", "dwconv"):
             q, s_w = wq[i]
             s_x, z_x = s_of(op.inputs[0]), z_of(op.inputs[0])
             bias = _bias(op, s_x, s_w)
@@ -210,6 +210,10 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
             if op.kind == "linear":
                 v = g.linear(x, q, bias, mul=mul, shift=shift, zp=z_of(op.output),
                              relu=op.relu, rounding=rounding)
+            elif op.kind == "dwconv":  # requant's two roundings: the graph's depthwise has no other
+                v = g.depthwise_conv2d(x, q, bias, stride=op.stride[0], pad=list(op.pad),
+                                       mul=mul, shift=shift, zp=z_of(op.output), relu=op.relu,
+                                       pad_value=z_x)
             else:
                 v = g.conv2d(x, q, bias, stride=op.stride[0], pad=list(op.pad), mul=mul,
                              shift=shift, zp=z_of(op.output), relu=op.relu, pad_value=z_x,
@@ -232,6 +236,8 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
             v = g.maxpool2x2(x)
         elif op.kind == "maxpool":
             v = g.maxpool(x, op.window, op.stride, op.pad)
+        elif op.kind == "avgpool":
+            v = g.avgpool(x, op.window, op.stride)
         else:
             v = g.reshape(x, out_t.graph_shape)
         values[op.output] = v

@@ -48,7 +48,8 @@ __all__ = ["SUPPORTED_OPS", "check_model", "load_float_model"]
 
 #: ONNX op types the importer lowers (any node whose inputs are all constants is folded too).
 SUPPORTED_OPS = ("Add", "Constant", "Conv", "DequantizeLinear", "Dropout", "Flatten", "Gemm",
-                 "Identity", "MatMul", "MaxPool", "QGemm", "QLinearAdd", "QLinearConv",
+                 "Identity", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool",
+                 "BatchNormalization", "QGemm", "QLinearAdd", "QLinearConv",
                  "QLinearMatMul", "QuantizeLinear", "Relu", "Reshape", "Shape")
 
 
@@ -336,7 +337,7 @@ class _Builder:
 
     def op_Relu(self, node) -> None:
         op = self.fusable(node, node.input[0])
-        if op is not None and op.kind in ("linear", "conv2d", "add", "qadd"):
+        if op is not None and op.kind in ("linear", "conv2d", "dwconv", "add", "qadd"):
             op.relu = True
             self.alias[node.output[0]] = op.output
             return
@@ -364,7 +365,7 @@ class _Builder:
 
     def bias_add(self, node, x: str, c: _Const) -> None:
         op = self.fusable(node, x)
-        if op is None or op.kind not in ("linear", "conv2d"):
+        if op is None or op.kind not in ("linear", "conv2d", "dwconv"):
             raise self.fail(node, "adding a constant is supported only as the bias of the Gemm, "
                                   "MatMul or Conv right before it")
         n = op.b.shape[0]
@@ -568,8 +569,11 @@ class _Builder:
             raise self.fail(node, f"only 2-D convolutions are supported (weight {w.shape})")
         k, c, r, s = w.shape
         a = self.attrs(node)
-        if a.get("group", 1) != 1:
-            raise self.fail(node, f"group={a['group']} is not supported (only group 1)")
+        group = a.get("group", 1)
+        depthwise = group != 1 and group == k == t.shape[1] and c == 1
+        if group != 1 and not depthwise:
+            raise self.fail(node, f"group={group} is not supported (group 1, or depthwise: "
+                                  f"group = input channels = output channels)")
         if any(d != 1 for d in a.get("dilations", [1, 1])):
             raise self.fail(node, f"dilations {list(a['dilations'])} are not supported")
         if list(a.get("kernel_shape", [r, s])) != [r, s]:
@@ -579,7 +583,7 @@ class _Builder:
         if len(set(strides)) != 1:
             raise self.fail(node, f"strides {strides}: the graph's conv2d has one stride")
         _, cin, h, wd = t.shape
-        if c != cin:
+        if c * group != cin:
             raise self.fail(node, f"weight has {c} input channels but {name!r} has {cin}")
         pad = self.pads(node, a, (h, wd), (r, s), strides)
         stride = strides[0]
@@ -596,8 +600,12 @@ class _Builder:
             if b.shape != (k,):
                 raise self.fail(node, f"bias has {b.size} values for {k} output channels")
             bq = _integers(bias, k)
-        op = FloatOp("conv2d", _node_name(node), [name], out, w=w.transpose(2, 3, 1, 0), b=b,
-                     wq=wq, bq=bq, stride=(stride, stride), pad=tuple(pad))
+        w = w.transpose(2, 3, 1, 0)  # (R, S, C, K)
+        if depthwise:  # (R, S, C): one filter per channel
+            w = w[:, :, 0, :]
+            wq = None if wq is None else (wq[0][:, :, 0, :], wq[1])
+        op = FloatOp("dwconv" if depthwise else "conv2d", _node_name(node), [name], out, w=w,
+                     b=b, wq=wq, bq=bq, stride=(stride, stride), pad=tuple(pad))
         self.emit(op, (1, k, oh, ow), "nhwc")
 
     def op_MaxPool(self, node) -> None:
@@ -627,6 +635,62 @@ class _Builder:
                      stride=tuple(stride), pad=tuple(pad))
         self.emit(op, (n, c, oh, ow), "nhwc")
         self.carry_int8(node.input[0], node.output[0])
+
+    def op_AveragePool(self, node) -> None:
+        name, t = self.runtime(node, node.input[0])
+        a = self.attrs(node)
+        if t.layout != "nhwc":
+            raise self.fail(node, f"input {name!r} is {t.shape}: AveragePool takes a (1, C, H, "
+                                  f"W) image")
+        if a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1])):
+            raise self.fail(node, "ceil_mode and dilations are not supported")
+        window = list(a.get("kernel_shape", []))
+        if len(window) != 2:
+            raise self.fail(node, f"kernel_shape {window}: only 2-D pooling is supported")
+        stride = list(a.get("strides", [1, 1]))
+        h, w = t.shape[2:]
+        if any(self.pads(node, a, (h, w), window, stride)):
+            raise self.fail(node, "a padded average pool (its windows have different sizes) "
+                                  "is not supported")
+        self.avgpool(node, name, t, window, stride)
+
+    def op_GlobalAveragePool(self, node) -> None:
+        name, t = self.runtime(node, node.input[0])
+        if t.layout != "nhwc":
+            raise self.fail(node, f"input {name!r} is {t.shape}: GlobalAveragePool takes a "
+                                  f"(1, C, H, W) image")
+        self.avgpool(node, name, t, list(t.shape[2:]), [1, 1])
+
+    def avgpool(self, node, name: str, t: Tensor, window, stride) -> None:
+        n, c, h, w = t.shape
+        oh, ow = (h - window[0]) // stride[0] + 1, (w - window[1]) // stride[1] + 1
+        if oh < 1 or ow < 1:
+            raise self.fail(node, f"a {window} window does not fit {h}x{w}")
+        op = FloatOp("avgpool", _node_name(node), [name], node.output[0], window=tuple(window),
+                     stride=tuple(stride))
+        self.emit(op, (n, c, oh, ow), "nhwc")
+
+    def op_BatchNormalization(self, node) -> None:
+        """Inference BatchNormalization, folded into the Conv before it (its only reader)."""
+        op = self.fusable(node, node.input[0])
+        if op is None or op.kind not in ("conv2d", "dwconv") or op.wq is not None \
+                or op.relu:
+            raise self.fail(node, "BatchNormalization is supported folded into the float Conv "
+                                  "right before it (its only reader)")
+        if len(node.output) > 1 and any(node.output[1:]) or self.attrs(node).get(
+                "training_mode", 0):
+            raise self.fail(node, "training mode (running statistics outputs) is not "
+                                  "supported")
+        gamma, beta, mean, var = (self.const(node, i, what).value.astype(np.float64).reshape(-1)
+                                  for i, what in zip(node.input[1:5], ("scale", "B", "mean",
+                                                                        "var")))
+        k = op.b.shape[0]
+        if not all(v.size == k for v in (gamma, beta, mean, var)):
+            raise self.fail(node, f"needs {k} values per parameter (the Conv's channels)")
+        factor = gamma / np.sqrt(var + float(self.attrs(node).get("epsilon", 1e-5)))
+        op.w = op.w * factor  # the last axis is the output channel
+        op.b, op.bq = (op.b - mean) * factor + beta, None
+        self.alias[node.output[0]] = op.output
 
     def pads(self, node, a: dict, hw, window, stride) -> list[int]:
         """A Conv's or pool's padding as [top, left, bottom, right] (ONNX's pads are

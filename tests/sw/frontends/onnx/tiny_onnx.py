@@ -39,11 +39,17 @@ def graph_ops(imported):
             if op.NAME not in ("graph.const", "graph.input", "graph.output")]
 
 
-def check(m, feeds, *, batch=1, rel=0.04):
-    """Float: the importer's float model equals onnx's reference evaluator. Int8: the graph,
-    calibrated on ``feeds`` and run by the graph reference, stays within ``rel`` of the output
-    range of float. ``feeds`` hold several samples; for a batch-1 model each runs alone."""
-    ref = ReferenceEvaluator(m)
+def check(m, feeds, *, batch=1, rel=0.04, onnxruntime=False):
+    """Float: the importer's float model equals onnx's reference evaluator (or onnxruntime:
+    onnx 1.x's evaluator gets BatchNormalization and SAME_LOWER MaxPool wrong). Int8: the
+    graph, calibrated on ``feeds`` and run by the graph reference, stays within ``rel`` of the
+    output range of float. ``feeds`` hold several samples; for a batch-1 model each runs
+    alone."""
+    if onnxruntime:
+        import onnxruntime as ort
+        ref = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    else:
+        ref = ReferenceEvaluator(m)
     fm = load_float_model(m, batch=batch)
     n = next(iter(feeds.values())).shape[0]
     chunks = [ref.run(None, {k: v[i:i + batch] for k, v in feeds.items()})

@@ -1,0 +1,75 @@
+"""Float ONNX ops beyond the first ones: depthwise Conv, BatchNormalization folded, AveragePool
+and GlobalAveragePool, any MaxPool, asymmetric pads. Each is checked against onnx's reference
+evaluator in float and within a few percent in int8 (tiny_onnx.check), then compiled: golden
+cycles equal the prediction, bytes equal the graph reference."""
+
+import numpy as np
+import pytest
+from onnx import helper
+from tiny_onnx import check, graph_ops, model, one_line, rand
+
+from conveyor.hw.machine.config import PRESETS
+from conveyor.sim import golden
+from conveyor.sw.compiler import compile_graph
+from conveyor.sw.frontends.onnx import OnnxImportError, load_float_model
+from conveyor.sw.ir.reference import evaluate
+
+
+def _compiled_is_exact(imported, feed):
+    q = imported.quantize_inputs(feed)
+    compiled = compile_graph(imported.graph, q, PRESETS["small16"])
+    results = [golden.run(r.program) for r in compiled.runs]
+    assert sum(r.cycles for r in results) == compiled.predicted_cycles
+    got = compiled.outputs([r.mem for r in results])
+    for name, value in evaluate(imported.graph, q).items():
+        assert np.array_equal(got[name], value), name
+
+
+def test_depthwise_batchnorm_and_pools():
+    """Conv (pads top/left only) -> BatchNormalization -> Relu -> depthwise 3x3 -> Relu ->
+    MaxPool 3x3 stride 2 pad 1 -> AveragePool 2x2 -> GlobalAveragePool."""
+    rng = np.random.default_rng(0)
+    c = 6
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 0, 0]),
+             helper.make_node("BatchNormalization", ["c", "g", "beta", "mean", "var"], ["n"]),
+             helper.make_node("Relu", ["n"], ["r"]),
+             helper.make_node("Conv", ["r", "dw", "db"], ["d"], group=c, pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["d"], ["r2"]),
+             helper.make_node("MaxPool", ["r2"], ["m"], kernel_shape=[3, 3], strides=[2, 2],
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("AveragePool", ["m"], ["a"], kernel_shape=[2, 2]),
+             helper.make_node("GlobalAveragePool", ["a"], ["y"])]
+    inits = {"w": rand(rng, c, 3, 2, 2), "b": rand(rng, c), "g": rand(rng, c) + 1.5,
+             "beta": rand(rng, c), "mean": rand(rng, c), "var": np.abs(rand(rng, c)) + 0.5,
+             "dw": rand(rng, c, 1, 3, 3), "db": rand(rng, c)}
+    m = model(nodes, [("x", [1, 3, 9, 9])], [("y", [1, c, 1, 1])], inits)
+    imported = check(m, {"x": rand(rng, 8, 3, 9, 9)}, onnxruntime=True)
+    assert graph_ops(imported) == ["conv2d", "depthwise_conv2d", "maxpool", "avgpool",
+                                   "avgpool"]
+    _compiled_is_exact(imported, {"x": rand(rng, 1, 3, 9, 9)})
+
+
+def test_same_padding_and_strides():
+    rng = np.random.default_rng(1)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2], auto_pad="SAME_UPPER"),
+             helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[2, 3], strides=[1, 2],
+                              auto_pad="SAME_LOWER")]
+    m = model(nodes, [("x", [1, 2, 7, 8])], [("y", [1, 4, 4, 2])], {"w": rand(rng, 4, 2, 3, 3)})
+    imported = check(m, {"x": rand(rng, 6, 2, 7, 8)}, onnxruntime=True)
+    _compiled_is_exact(imported, {"x": rand(rng, 1, 2, 7, 8)})
+
+
+@pytest.mark.parametrize("node, words", [
+    (helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+     ["AveragePool", "padded"]),
+    (helper.make_node("Conv", ["x", "w3"], ["y"], "g2", group=2), ["Conv", "'g2'", "group=2"]),
+    (helper.make_node("BatchNormalization", ["x", "g", "g", "g", "g"], ["y"], "bn"),
+     ["BatchNormalization", "'bn'", "folded"]),
+])
+def test_refusals_are_one_line(node, words):
+    rng = np.random.default_rng(2)
+    m = model([node], [("x", [1, 4, 6, 6])], [("y", [1, 4, "H", "W"])],
+              {"w3": rand(rng, 4, 2, 3, 3), "g": rand(rng, 4)})
+    with pytest.raises(OnnxImportError) as e:
+        load_float_model(m)
+    one_line(e, *words)
