@@ -91,7 +91,6 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
             acc0 = state["half"] * block
             state["half"] ^= 1
             done: dict[int, int] = {}
-            op_prev = "mm.set"
             for i, (kt, stored) in enumerate(job.ktable[nt]):
                 tile = w_first + stored * L
                 if state.get("installed") != (w_slice, tile):  # else the weights are in place
@@ -108,14 +107,13 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
                     acc = acc0 + m - b0
                     # the row's last accrd must still see the old value: land after it
                     after = reads.get(acc, -1) - s.latency(op) + 1
-                    if m in done:  # and its sum so far must be in the accumulator (a K tile
-                        # whose weights are in place already has no iw to wait behind)
-                        after = max(after, done[m] + s.latency(op_prev))
+                    if m in done:  # and follow the row's previous mm (back-to-back mm.add
+                        # accumulate; a K tile whose weights are in place has no iw between)
+                        after = max(after, done[m] + 1)
                     t = _multiply(s, mx, op, where, acc, max(iw + 1, after),
                                   ready.get(where, 0))
                     state["mm"] = max(state["mm"], t)
                     done[m] = t
-                op_prev = op
             for m in rows:
                 acc = acc0 + m - b0
                 reads[acc] = _epilogue(s, job, m, nt, acc, done[m] + s.latency("mm.set"), ready)
