@@ -115,6 +115,8 @@ def _compile_onnx(args, config: CoreConfig, print_ir):
         inputs = {s.name: rng.integers(-128, 128, size=s.graph_shape, dtype=np.int8)
                   for s in model.inputs}
     compiled = compile_graph(model.graph, inputs, config, spec=args.model, print_ir=print_ir)
+    compiled.host = model.host
+    compiled.expected = model.evaluate(inputs)
     compiled.io = {"inputs": {s.name: s.to_json() for s in model.inputs},
                    "outputs": {s.name: s.to_json() for s in model.outputs}}
     return compiled

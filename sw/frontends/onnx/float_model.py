@@ -125,14 +125,14 @@ class FloatOp:
     -------
     kind : ``linear``, ``conv2d``, ``dwconv`` (depthwise: w (R, S, C)), ``add``, ``qadd`` (an
         add of two tensors the model quantised each with its own scale: TFLite's ADD),
-        ``relu``, ``maxpool``, ``avgpool`` or ``reshape``.
+        ``relu``, ``maxpool``, ``avgpool``, ``reshape`` or ``softmax`` (a host step).
     node : the ONNX node it came from (for messages).
     inputs, output : tensor names.
     w, b : float weights (linear (K, N); conv2d (R, S, C, K)) and bias (N,).
     wq : ``(q, scale)`` when the model gave the int8 weights (QDQ, QOperator), in ``w``'s
         layout, scale per output channel; else None and :func:`import_onnx` quantises ``w``.
     bq : ``(q, scale)`` when the model gave the int32 bias (QDQ, QOperator), else None.
-    relu : a fused ReLU. stride : a convolution's or pool's (rows, columns). pad : a
+    relu : a fused ReLU; clip : the upper end of a fused Clip(0, clip). stride : a convolution's or pool's (rows, columns). pad : a
         convolution's or maxpool's [top, left, bottom, right]. window : a pool's. shape :
         reshape's target (without batch).
     """
@@ -146,6 +146,7 @@ class FloatOp:
     wq: tuple[np.ndarray, np.ndarray] | None = None
     bq: tuple[np.ndarray, np.ndarray] | None = None
     relu: bool = False
+    clip: float | None = None  # the upper end of a fused Clip(0, clip)
     stride: tuple[int, int] = (1, 1)
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)
     window: tuple[int, int] = (1, 1)
@@ -224,9 +225,13 @@ def _run_op(op: FloatOp, args: list[np.ndarray]) -> np.ndarray:
         y = np.einsum("nyxcrs,rsc->nyxc", win[:, ::op.stride[0], ::op.stride[1]], op.w) + op.b
     elif op.kind == "reshape":
         y = x.reshape((x.shape[0],) + op.shape)
+    elif op.kind == "softmax":
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        y = e / e.sum(axis=-1, keepdims=True)
     else:  # pragma: no cover - every kind above is the whole list
         raise AssertionError(op.kind)
-    return np.maximum(y, 0) if op.relu else y
+    y = np.maximum(y, 0) if op.relu else y
+    return y if op.clip is None else np.minimum(y, op.clip)
 
 
 def _conv_nhwc(x: np.ndarray, w: np.ndarray, stride: int, pad) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,8 @@ class ImportedModel:
     float_model : the :class:`FloatModel` it was quantised from.
     inputs, outputs : :class:`TensorSpec` per input and output, with their scales.
     scales : ``tensor -> (scale, zp)`` of every int8 tensor of the float model.
+    host : host steps after the graph (a final Softmax), as
+        :func:`conveyor.sw.compiler.host.apply_host_steps` takes them.
     """
 
     graph: object
@@ -58,6 +60,7 @@ class ImportedModel:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     scales: dict[str, tuple[float, int]]
+    host: list[dict] = field(default_factory=list)
 
     def quantize_inputs(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Float inputs in ONNX layout (the graph's batch) -> the graph's int8 inputs."""
@@ -70,9 +73,15 @@ class ImportedModel:
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Quantise ``feeds``, run the graph with :func:`conveyor.sw.ir.reference.evaluate`,
         dequantise the outputs."""
+        return self.dequantize_outputs(self.evaluate(self.quantize_inputs(feeds)))
+
+    def evaluate(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The int8 outputs for the graph's int8 ``inputs``: the graph's reference evaluation,
+        then the host steps."""
+        from ...compiler.host import apply_host_steps
         from ...ir.reference import evaluate
 
-        return self.dequantize_outputs(evaluate(self.graph, self.quantize_inputs(feeds)))
+        return apply_host_steps(self.host, evaluate(self.graph, dict(inputs)))
 
 
 class _Groups:
@@ -155,6 +164,14 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
                 amax = max(calibration_amax(env[t], percentile) for t in names)
                 scale[root] = activation_scale(amax)
 
+    for op in fm.ops:
+        root = groups.find(op.output)
+        if op.clip is not None and root not in pinned:
+            # a fused Clip(0, max): int8's top is max, so saturation clips
+            scale[root] = op.clip / 127
+        elif op.kind == "softmax" and root not in pinned:  # TFLite's int8 softmax output
+            scale[root], zero[root] = 1 / 256, -128
+
     def s_of(t: str) -> float:
         return scale[groups.find(t)]
 
@@ -189,8 +206,16 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
         if not changed:
             break
 
+    for op in fm.ops:
+        top = (127 - zero[groups.find(op.output)]) * scale[groups.find(op.output)]
+        if op.clip is not None and not math.isclose(top, op.clip, rel_tol=1e-5):
+            raise OnnxImportError(f"{src}: {op.kind} {op.node!r}: its Clip(0, {op.clip:g}) "
+                                  f"needs int8's top at {op.clip:g}, but its output's scale "
+                                  f"puts it at {top:g}")
+
     # Build the graph.
     g = Graph(_graph_name(fm.name))
+    host: list[dict] = []
     values = {}
     for spec in fm.inputs:
         values[spec.name] = g.input(spec.name, spec.graph_shape)
@@ -238,6 +263,15 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
             v = g.maxpool(x, op.window, op.stride, op.pad)
         elif op.kind == "avgpool":
             v = g.avgpool(x, op.window, op.stride)
+        elif op.kind == "softmax":  # the host's, after the core: its input is an output
+            if z_of(op.output) != -128 or not math.isclose(s_of(op.output), 1 / 256,
+                                                           rel_tol=1e-6):
+                raise OnnxImportError(f"{src}: softmax {op.node!r}: its output must be "
+                                      f"quantised with scale 1/256 and zero point -128")
+            g.output(op.inputs[0], x)
+            host.append({"op": "softmax", "input": op.inputs[0], "output": op.output,
+                         "input_scale": s_of(op.inputs[0]), "beta": 1.0})
+            continue
         else:
             v = g.reshape(x, out_t.graph_shape)
         values[op.output] = v
@@ -247,10 +281,15 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
 
     inputs = [spec(s, s.name) for s in fm.inputs]
     outputs = [spec(s, fm.output_values[s.name]) for s in fm.outputs]
+    after_host = {step["output"]: step for step in host}
     for s in outputs:
-        g.output(s.name, values[fm.output_values[s.name]])
+        internal = fm.output_values[s.name]
+        if internal in after_host:
+            after_host[internal]["output"] = s.name  # the host step writes the ONNX output
+        else:
+            g.output(s.name, values[internal])
     scales = {t: (s_of(t), z_of(t)) for t in groups.parent}
-    return ImportedModel(g, fm, inputs, outputs, scales)
+    return ImportedModel(g, fm, inputs, outputs, scales, host)
 
 
 def _bias(op: FloatOp, s_x: float, s_w: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ __all__ = ["SUPPORTED_OPS", "check_model", "load_float_model"]
 #: ONNX op types the importer lowers (any node whose inputs are all constants is folded too).
 SUPPORTED_OPS = ("Add", "Constant", "Conv", "DequantizeLinear", "Dropout", "Flatten", "Gemm",
                  "Identity", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool",
-                 "BatchNormalization", "QGemm", "QLinearAdd", "QLinearConv",
+                 "BatchNormalization", "Clip", "Softmax", "QGemm", "QLinearAdd", "QLinearConv",
                  "QLinearMatMul", "QuantizeLinear", "Relu", "Reshape", "Shape")
 
 
@@ -344,6 +344,43 @@ class _Builder:
         name, t = self.runtime(node, node.input[0])
         self.emit(FloatOp("relu", _node_name(node), [name], node.output[0]), t.shape, t.layout,
                   t.perm)
+
+    def op_Clip(self, node) -> None:
+        """Clip(0, max) (ReLU6 and kin): a ReLU fused into the op before it whose output range
+        ends at ``max``, so that int8 saturation is the upper clip; Clip(0, inf) is Relu."""
+        a = self.attrs(node)
+        lo, hi = a.get("min", -math.inf), a.get("max", math.inf)
+        for i, what in ((1, "min"), (2, "max")):
+            if len(node.input) > i and node.input[i]:
+                v = float(np.asarray(self.const(node, node.input[i], what).value).reshape(-1)[0])
+                lo, hi = (v, hi) if i == 1 else (lo, v)
+        if lo != 0 or not hi > 0:
+            raise self.fail(node, f"Clip({lo:g}, {hi:g}) is not supported (Clip(0, max): "
+                                  f"ReLU, ReLU6)")
+        op = self.fusable(node, node.input[0])
+        if hi == math.inf:
+            return self.op_Relu(node)
+        if op is None or op.kind not in ("linear", "conv2d", "dwconv", "add", "qadd"):
+            raise self.fail(node, "Clip(0, max) is supported fused into the Gemm, MatMul, Conv "
+                                  "or Add before it (its only reader)")
+        op.relu, op.clip = True, hi
+        self.alias[node.output[0]] = op.output
+
+    def op_Softmax(self, node) -> None:
+        """Softmax over the features of an (N, K) model output: a host step after the core
+        (TFLite's int8 softmax, output scale 1/256 and zero point -128)."""
+        name, t = self.runtime(node, node.input[0])
+        opset = next((o.version for o in self.model.opset_import if o.domain in ("",
+                                                                                 "ai.onnx")), 13)
+        axis = self.attrs(node).get("axis", -1 if opset >= 13 else 1)
+        if len(t.shape) != 2 or t.layout != "plain" or axis % 2 != 1:
+            raise self.fail(node, f"only a softmax over the features of (N, K) rows is "
+                                  f"supported, not axis {axis} of {t.shape}")
+        out = node.output[0]
+        if self.readers.get(out) or out not in self.graph_outputs:
+            raise self.fail(node, "Softmax is supported as a model output (the host computes "
+                                  "it after the core)")
+        self.emit(FloatOp("softmax", _node_name(node), [name], out), t.shape)
 
     def op_Add(self, node) -> None:
         a, b = node.input

@@ -66,10 +66,8 @@ def agreement(model: ImportedModel, path: str | Path, feeds: Mapping[str, np.nda
     they are quantised back with the output's scale and zero point. ``graph_outputs`` are the
     int8 graph outputs if already computed (on the golden model, say), else the graph's
     reference evaluation gives them."""
-    from ...ir.reference import evaluate
-
     if graph_outputs is None:
-        graph_outputs = evaluate(model.graph, model.quantize_inputs(feeds))
+        graph_outputs = model.evaluate(model.quantize_inputs(feeds))
     theirs = onnxruntime_outputs(path, {s.name: np.asarray(feeds[s.name], np.float32)
                                         for s in model.inputs})
     total = Agreement()

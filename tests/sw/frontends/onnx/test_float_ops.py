@@ -73,3 +73,56 @@ def test_refusals_are_one_line(node, words):
     with pytest.raises(OnnxImportError) as e:
         load_float_model(m)
     one_line(e, *words)
+
+
+def test_relu6_and_a_final_softmax(tmp_path, capsys):
+    """Gemm -> Clip(0, 6) -> Gemm -> Softmax: the clip is int8's top, the softmax the host's
+    (TFLite's int8 arithmetic); from the command line too."""
+    import onnx
+
+    from conveyor.sw.apps.cli import main
+    from conveyor.sw.compiler.host import apply_host_steps
+
+    rng = np.random.default_rng(3)
+    six, zero = np.float32(6), np.float32(0)
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]),
+             helper.make_node("Clip", ["h", "lo", "hi"], ["r"]),
+             helper.make_node("Gemm", ["r", "w2"], ["z"]),
+             helper.make_node("Softmax", ["z"], ["p"])]
+    m = model(nodes, [("x", ["N", 12])], [("p", ["N", 5])],
+              {"w1": rand(rng, 12, 16), "b1": rand(rng, 16), "w2": rand(rng, 16, 5, scale=0.1),
+               "lo": zero, "hi": six})
+    imported = check(m, {"x": rand(rng, 16, 12, scale=2)})
+    assert [s["op"] for s in imported.host] == ["softmax"]
+    assert imported.scales["h"] == (6 / 127, 0)
+    q = imported.quantize_inputs({"x": rand(rng, 1, 12)})
+    compiled = compile_graph(imported.graph, q, PRESETS["small16"])
+    compiled.host = imported.host
+    results = [golden.run(r.program) for r in compiled.runs]
+    assert sum(r.cycles for r in results) == compiled.predicted_cycles
+    want = apply_host_steps(imported.host, evaluate(imported.graph, q))
+    assert np.array_equal(compiled.outputs([r.mem for r in results])["p"], want["p"])
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    np.save(tmp_path / "calib.npy", rand(rng, 16, 12, scale=2))
+    out = tmp_path / "c"
+    assert main(["compile", str(path), "--calibration", str(tmp_path / "calib.npy"), "-c",
+                 "small16", "-o", str(out)]) == 0
+    assert main(["run", str(out)]) == 0
+    assert "bit-exact yes" in capsys.readouterr().out
+
+
+def test_clip_and_softmax_refusals():
+    rng = np.random.default_rng(4)
+    lo, hi = np.float32(-1), np.float32(1)
+    clip = model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], "c")], [("x", [2, 4])],
+                 [("y", [2, 4])], {"lo": lo, "hi": hi})
+    with pytest.raises(OnnxImportError) as e:
+        load_float_model(clip)
+    one_line(e, "Clip", "'c'", "Clip(-1, 1)")
+    inner = model([helper.make_node("Softmax", ["x"], ["s"], "sm"),
+                   helper.make_node("Gemm", ["s", "w"], ["y"])], [("x", [2, 4])],
+                  [("y", [2, 3])], {"w": rand(rng, 4, 3)})
+    with pytest.raises(OnnxImportError) as e:
+        load_float_model(inner)
+    one_line(e, "Softmax", "'sm'", "model output")

@@ -141,11 +141,11 @@ def test_identity_dropout_and_folded_constants():
 
 
 def test_unsupported_op_names_the_op_and_the_node():
-    m = model([helper.make_node("Softmax", ["x"], ["y"], "prob")],
+    m = model([helper.make_node("Sigmoid", ["x"], ["y"], "prob")],
               [("x", ["N", 4])], [("y", ["N", 4])])
     with pytest.raises(OnnxImportError) as e:
         load_float_model(m)
-    one_line(e, "Softmax", "'prob'")
+    one_line(e, "Sigmoid", "'prob'")
 
 
 @pytest.mark.parametrize("node, words", [
@@ -195,14 +195,14 @@ def test_check_model_names_an_unsupported_op_without_calibration(tmp_path):
     """What ``conveyor compile`` asks before it asks for calibration data."""
     rng = np.random.default_rng(16)
     m = model([helper.make_node("Gemm", ["x", "w"], ["z"], "fc", transB=1),
-               helper.make_node("Softmax", ["z"], ["y"], "prob")],
+               helper.make_node("Sigmoid", ["z"], ["y"], "prob")],
               [("x", ["N", 4])], [("y", ["N", 3])], {"w": rand(rng, 3, 4)})
-    path = tmp_path / "softmax.onnx"
+    path = tmp_path / "sigmoid.onnx"
     onnx.save(m, path)
     for given in (m, path, str(path)):
         with pytest.raises(OnnxImportError) as e:
             check_model(given)
-        one_line(e, "Softmax", "'prob'")
+        one_line(e, "Sigmoid", "'prob'")
 
 
 def test_check_model_passes_the_digits_models_and_takes_the_batch():

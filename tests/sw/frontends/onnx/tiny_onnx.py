@@ -11,7 +11,6 @@ from onnx.reference import ReferenceEvaluator
 
 from conveyor.errors import ConveyorError
 from conveyor.sw.frontends.onnx import import_onnx, load_float_model
-from conveyor.sw.ir.reference import evaluate
 
 DIGITS = Path(__file__).resolve().parents[4] / "examples" / "digits"
 
@@ -62,7 +61,7 @@ def check(m, feeds, *, batch=1, rel=0.04, onnxruntime=False):
     imported = import_onnx(m, feeds, batch=batch)
     for start in range(0, n, batch):
         sample = {k: v[start:start + batch] for k, v in feeds.items()}
-        q = evaluate(imported.graph, imported.quantize_inputs(sample))
+        q = imported.evaluate(imported.quantize_inputs(sample))
         deq = imported.dequantize_outputs(q)
         for o, w in zip(imported.outputs, want):
             w = w[start:start + batch]
