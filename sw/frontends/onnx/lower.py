@@ -156,7 +156,11 @@ class _Builder:
         from onnx import TensorProto, numpy_helper
 
         for init in self.model.graph.initializer:
-            self.consts[init.name] = _Const(numpy_helper.to_array(init))
+            try:
+                self.consts[init.name] = _Const(numpy_helper.to_array(init))
+            except (ValueError, TypeError, KeyError) as e:  # its data does not match its dims
+                raise OnnxImportError(f"{self.source}: initializer {init.name!r} is corrupt "
+                                      f"({first_line(e)})") from None
         specs = []
         for vi in self.model.graph.input:
             if vi.name in self.consts:

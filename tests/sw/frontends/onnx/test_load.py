@@ -21,3 +21,28 @@ def test_missing_file():
     with pytest.raises(OnnxImportError) as e:
         load_float_model("/nonexistent/model.onnx")
     one_line(e, "/nonexistent/model.onnx", "cannot read")
+
+
+@pytest.mark.parametrize("name", ["cnn_qop.onnx", "mlp_qdq.onnx"])
+def test_flipped_bytes_of_a_quantised_model_never_crash(tmp_path, name):
+    """Every corruption of an onnxruntime-quantised model imports, or is one line of a
+    ConveyorError (OnnxImportError, or the graph builder's refusal), never another exception."""
+    import numpy as np
+
+    from conveyor.errors import ConveyorError
+
+    good = (DIGITS / name).read_bytes()
+    rng = np.random.default_rng(6)
+    refused = 0
+    for i in range(120):
+        data = bytearray(good)
+        for pos in rng.integers(0, len(data), int(rng.integers(1, 4))):
+            data[pos] = int(rng.integers(0, 256))
+        path = tmp_path / f"f{i}.onnx"
+        path.write_bytes(bytes(data))
+        try:
+            import_onnx(path)
+        except ConveyorError as e:
+            assert "\n" not in str(e) and str(e), repr(e)
+            refused += 1
+    assert refused > 0  # the corruptions do reach the checks
