@@ -65,9 +65,10 @@ def reference(mnemonic: str, a: int, b: int | None, fields: dict) -> int:
         return doubling_high_mul(a, b)
     if mnemonic == "rshr.i32":
         return divide_by_pot(a, b % 32)
-    if mnemonic.startswith("requant.s"):
+    if mnemonic.startswith("requant.s"):  # requant.s.v: lane j's multiplier from b[j]
+        mul = b & ((1 << 31) - 1) if ".v" in mnemonic else fields["mul"]
         total = 31 + fields["shift"]
-        d = max(-128, min(127, ((a * fields["mul"] + (1 << (total - 1))) >> total) + fields["zp"]))
+        d = max(-128, min(127, ((a * mul + (1 << (total - 1))) >> total) + fields["zp"]))
         return max(d, fields["zp"]) if mnemonic.endswith(".relu") else d
     if mnemonic.startswith("requant.v"):
         return requant(a, b & ((1 << 31) - 1), fields["shift"], fields["zp"],
