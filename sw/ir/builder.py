@@ -189,8 +189,10 @@ class Graph(Module):
     def depthwise_conv2d(self, x: Operand, w: Operand, b: Operand | None, stride: int = 1,
                          pad: int | Sequence[int] = 0, *, mul: int | Sequence[int],
                          shift: int | Sequence[int], zp: int = 0, relu: bool = False,
-                         pad_value: int = 0, name: str | None = None) -> Value:
-        """Depthwise convolution: x (H, W, C), w (R, S, C), b (C,) -> int8 (OH, OW, C)."""
+                         pad_value: int = 0, rounding: str = "double",
+                         name: str | None = None) -> Value:
+        """Depthwise convolution: x (H, W, C), w (R, S, C), b (C,) -> int8 (OH, OW, C),
+        padded and requantised like :meth:`conv2d`."""
         w = self._value(w, "graph.depthwise_conv2d: w", "i8", "w")
         if b is None:
             b = np.zeros(w.type.shape[-1] if w.type.shape else 1, dtype=np.int32)
@@ -200,7 +202,7 @@ class Graph(Module):
         attrs = {"stride": _int(stride, f"{op}: stride"),
                  "pad": _pad(pad, f"{op}: pad"),
                  "pad_value": _int(pad_value, f"{op}: pad_value"),
-                 **_requant_attrs(op, mul, shift, zp, relu)}
+                 **_requant_attrs(op, mul, shift, zp, relu), "rounding": rounding}
         return self._add(DepthwiseConv2dOp, [x, w, b], attrs, name, "dwconv")
 
     def qadd(self, a: Operand, b: Operand, *, a_zp: int, a_mul: int, a_shift: int, b_zp: int,

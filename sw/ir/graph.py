@@ -320,9 +320,13 @@ class DepthwiseConv2dOp(GraphOp):
     NAME = "graph.depthwise_conv2d"
     OPERANDS = ("x", "w", "b")
     RESULTS = ("result",)
-    ATTRS: ClassVar[AttrKinds] = {"stride": int, "pad": (int, "ints"), "pad_value": int,
-                                  **_REQUANT_ATTRS}
+    ATTRS: ClassVar[AttrKinds] = Conv2dOp.ATTRS
     REQUANT = True
+
+    def verify_(self) -> None:
+        super().verify_()
+        self.check_zp("pad_value")
+        self.check_rounding()
 
     def infer_types(self):
         x, w = self.tensor("x", rank=3), self.tensor("w", rank=3)
@@ -338,10 +342,6 @@ class DepthwiseConv2dOp(GraphOp):
         if oh < 1 or ow < 1:
             raise self.error(f"a {r}x{s} kernel does not fit x %{self.x.name} ({h}x{wd})")
         return [TensorType((oh, ow, c), "i8")]
-
-    def verify_(self) -> None:
-        super().verify_()
-        self.check_zp("pad_value")
 
 
 class MaxPool2x2Op(GraphOp):

@@ -129,15 +129,17 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int,
 
 def depthwise_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
                      pad: int | list[int], mul, shift, zp: int, relu: bool,
-                     pad_value: int = 0) -> np.ndarray:
+                     pad_value: int = 0, rounding: str = "double") -> np.ndarray:
     """Channel c of the result convolves channel c of x with w[:, :, c] (int32 sums)."""
     r, s = w.shape[:2]
     top, left, bottom, right = pads(pad)
     xp = np.pad(x.astype(np.int64), ((top, bottom), (left, right), (0, 0)),
                 constant_values=pad_value)
     win = np.lib.stride_tricks.sliding_window_view(xp, (r, s), axis=(0, 1))[::stride, ::stride]
-    acc = np.einsum("yxcrs,rsc->yxc", win, w.astype(np.int64)) + b.astype(np.int64)
-    return requant(_wrap32(acc), mul, shift, zp, relu)
+    acc = _wrap32(np.einsum("yxcrs,rsc->yxc", win, w.astype(np.int64)) + b.astype(np.int64))
+    if rounding == "single":
+        return _requant_single(acc, mul, shift, zp, relu)
+    return requant(acc, mul, shift, zp, relu)
 
 
 def maxpool(x: np.ndarray, windows: list[list[int]], out_shape) -> np.ndarray:
@@ -170,7 +172,8 @@ _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
                                       op.attrs["rounding"]),
     QAddOp: lambda op, args: qadd(*args, op.attrs),
     DepthwiseConv2dOp: lambda op, args: depthwise_conv2d(
-        *args, op.attrs["stride"], op.attrs["pad"], *_requant_args(op), op.attrs["pad_value"]),
+        *args, op.attrs["stride"], op.attrs["pad"], *_requant_args(op), op.attrs["pad_value"],
+        op.attrs["rounding"]),
     AvgPoolOp: lambda op, args: avgpool(args[0], op.attrs["window"], op.attrs["stride"]),
     MaxPool2x2Op: lambda op, args: maxpool2x2(args[0]),
     MaxPoolOp: lambda op, args: maxpool(args[0], op.windows(), op.result.type.shape),

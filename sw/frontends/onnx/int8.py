@@ -235,10 +235,10 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
             if op.kind == "linear":
                 v = g.linear(x, q, bias, mul=mul, shift=shift, zp=z_of(op.output),
                              relu=op.relu, rounding=rounding)
-            elif op.kind == "dwconv":  # requant's two roundings: the graph's depthwise has no other
+            elif op.kind == "dwconv":
                 v = g.depthwise_conv2d(x, q, bias, stride=op.stride[0], pad=list(op.pad),
                                        mul=mul, shift=shift, zp=z_of(op.output), relu=op.relu,
-                                       pad_value=z_x)
+                                       pad_value=z_x, rounding=rounding)
             else:
                 v = g.conv2d(x, q, bias, stride=op.stride[0], pad=list(op.pad), mul=mul,
                              shift=shift, zp=z_of(op.output), relu=op.relu, pad_value=z_x,

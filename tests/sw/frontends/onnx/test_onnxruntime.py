@@ -28,8 +28,9 @@ import quantize_ort  # the example's own script
 
 
 def residual_model(path: Path, rng) -> Path:
-    """Conv-Relu, Conv, Add of the two (a skip), Relu, MaxPool 3x3 stride 2 pad 1, Flatten, Gemm:
-    every op kind onnxruntime quantises into QLinearConv, QLinearAdd, MaxPool and QGemm."""
+    """Conv-Relu, depthwise Conv, Add of the two (a skip), Relu, MaxPool 3x3 stride 2 pad 1,
+    Flatten, Gemm: every op kind onnxruntime quantises into QLinearConv, QLinearAdd, MaxPool and
+    QGemm."""
     import onnx
 
     def w(name, *shape):
@@ -38,7 +39,7 @@ def residual_model(path: Path, rng) -> Path:
 
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["c1"], ["r1"]),
-             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], group=8),
              helper.make_node("Add", ["c2", "r1"], ["s"]),
              helper.make_node("Relu", ["s"], ["r2"]),
              helper.make_node("MaxPool", ["r2"], ["p"], kernel_shape=[3, 3], strides=[2, 2],
@@ -48,7 +49,7 @@ def residual_model(path: Path, rng) -> Path:
     graph = helper.make_graph(
         nodes, "residual", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
-        [w("w1", 8, 3, 3, 3), w("b1", 8), w("w2", 8, 8, 3, 3), w("b2", 8), w("wf", 10, 128),
+        [w("w1", 8, 3, 3, 3), w("b1", 8), w("w2", 8, 1, 3, 3), w("b2", 8), w("wf", 10, 128),
          w("bf", 10)])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
@@ -140,7 +141,7 @@ def test_the_integers_are_the_models(residuals):
     path = residuals[("qop", True)]
     inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
     g = import_onnx(path).graph
-    convs = [op for op in g.ops if op.NAME == "graph.conv2d"]
+    convs = [op for op in g.ops if op.NAME in ("graph.conv2d", "graph.depthwise_conv2d")]
     w = np.asarray(convs[0].w.owner.attrs["value"])
     w_file = next(v for k, v in inits.items() if v.dtype == np.int8 and v.shape == (8, 3, 3, 3))
     assert np.array_equal(w, w_file.transpose(2, 3, 1, 0))
