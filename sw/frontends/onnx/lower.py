@@ -3,8 +3,10 @@
 Supported ONNX ops: Gemm (``transA=0``, constant B), MatMul (2-D activation times a constant),
 Add (two activations of one shape, or a constant bias right after a Gemm/MatMul/Conv, fused into
 it), Relu (fused into the Gemm/MatMul/Conv/Add before it when that is its only reader), Conv
-(2-D, group 1, dilation 1, one stride for both axes, any pads or SAME), MaxPool (any 2-D window,
-strides and pads), Flatten, Reshape (keeping the batch axis), Identity, Dropout (inference),
+(2-D, group 1 or depthwise, dilation 1, one stride for both axes, any pads or SAME),
+BatchNormalization (folded into the Conv before it), Clip(0, max) (fused into the op before it,
+the output's int8 top at max), MaxPool (any 2-D window, strides and pads), AveragePool (no
+padding), GlobalAveragePool, a final Softmax over (N, K) rows (a host step), Flatten, Reshape (keeping the batch axis), Identity, Dropout (inference),
 Constant, Shape (of a runtime tensor: a constant, as every shape is static; so
 ``x.view(x.size(0), -1)`` exports fold), and QuantizeLinear/DequantizeLinear: a QuantizeLinear
 -> DequantizeLinear pair on an activation fixes that tensor's scale and zero point (uint8
@@ -47,10 +49,10 @@ if TYPE_CHECKING:
 __all__ = ["SUPPORTED_OPS", "check_model", "load_float_model"]
 
 #: ONNX op types the importer lowers (any node whose inputs are all constants is folded too).
-SUPPORTED_OPS = ("Add", "Constant", "Conv", "DequantizeLinear", "Dropout", "Flatten", "Gemm",
-                 "Identity", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool",
-                 "BatchNormalization", "Clip", "Softmax", "QGemm", "QLinearAdd", "QLinearConv",
-                 "QLinearMatMul", "QuantizeLinear", "Relu", "Reshape", "Shape")
+SUPPORTED_OPS = ("Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv",
+                 "DequantizeLinear", "Dropout", "Flatten", "Gemm", "GlobalAveragePool", "Identity",
+                 "MatMul", "MaxPool", "QGemm", "QLinearAdd", "QLinearConv", "QLinearMatMul",
+                 "QuantizeLinear", "Relu", "Reshape", "Shape", "Softmax")
 
 
 @dataclass
