@@ -90,14 +90,15 @@ def avgpool(x: np.ndarray, window, stride) -> np.ndarray:
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, mul: int | list[int], shift: int,
            zp: int, relu: bool, rounding: str = "double") -> np.ndarray:
     acc = _wrap32(x.astype(np.int64) @ w.astype(np.int64) + b.astype(np.int64))
-    if rounding == "single":
-        return _requant_single(acc, mul, shift, zp, relu)
-    return requant(acc, mul, shift, zp, relu)
+    return _requant_rounded(acc, mul, shift, zp, relu, rounding)
 
 
-def _requant_single(acc: np.ndarray, mul: int | list[int], shift: int | list[int], zp: int,
-                    relu: bool) -> np.ndarray:
-    """requant.s (one mul) or requant.s.v (one per channel, the last axis); one shift."""
+def _requant_rounded(acc: np.ndarray, mul: int | list[int], shift: int | list[int], zp: int,
+                     relu: bool, rounding: str) -> np.ndarray:
+    """requant (``rounding="double"``), or requant.s / requant.s.v (one shift, one mul or one
+    per channel on the last axis)."""
+    if rounding != "single":
+        return requant(acc, mul, shift, zp, relu)
     m = np.asarray(mul, dtype=np.int64) if isinstance(mul, list) else mul
     sh = shift[0] if isinstance(shift, list) else shift
     return requantize_single(acc, m, sh, zp, relu)
@@ -121,10 +122,8 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int,
            mul: int | list[int], shift: int | list[int], zp: int, relu: bool,
            pad_value: int = 0, rounding: str = "double") -> np.ndarray:
-    acc = conv2d_acc(x, w, b, stride, pad, pad_value)
-    if rounding == "single":
-        return _requant_single(acc, mul, shift, zp, relu)
-    return requant(acc, mul, shift, zp, relu)
+    return _requant_rounded(conv2d_acc(x, w, b, stride, pad, pad_value), mul, shift, zp, relu,
+                            rounding)
 
 
 def depthwise_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
@@ -137,9 +136,7 @@ def depthwise_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int,
                 constant_values=pad_value)
     win = np.lib.stride_tricks.sliding_window_view(xp, (r, s), axis=(0, 1))[::stride, ::stride]
     acc = _wrap32(np.einsum("yxcrs,rsc->yxc", win, w.astype(np.int64)) + b.astype(np.int64))
-    if rounding == "single":
-        return _requant_single(acc, mul, shift, zp, relu)
-    return requant(acc, mul, shift, zp, relu)
+    return _requant_rounded(acc, mul, shift, zp, relu, rounding)
 
 
 def maxpool(x: np.ndarray, windows: list[list[int]], out_shape) -> np.ndarray:

@@ -322,18 +322,9 @@ class _Builder:
         scale = self.const(node, node.input[1], "scale").value.astype(np.float64)
         zp = (self.const(node, node.input[2], "zero point").value.astype(np.int64)
               if len(node.input) > 2 and node.input[2] else np.zeros_like(scale, np.int64))
-        axis = self.attrs(node).get("axis", 1)
-        if scale.size > 1 or zp.size > 1:
-            if "block_size" in self.attrs(node) and self.attrs(node)["block_size"]:
-                raise self.fail(node, "blocked quantisation is not supported")
-            axis %= x.ndim
-            shape = [1] * x.ndim
-            shape[axis] = -1
-            scale_b, zp_b = scale.reshape(shape), zp.reshape(shape)
-        else:
-            scale_b, zp_b, axis = scale.reshape(()), zp.reshape(()), None
-        q = x.astype(np.int64) - zp_b
-        value = (q * scale_b).astype(np.float32)
+        if (scale.size > 1 or zp.size > 1) and self.attrs(node).get("block_size"):
+            raise self.fail(node, "blocked quantisation is not supported")
+        q, value, axis = _minus_zero_point(x, scale, zp, self.attrs(node).get("axis", 1))
         const = _Const(value)
         if x.dtype in (np.int8, np.uint8) and q.min(initial=0) >= -128 and q.max(initial=0) <= 127:
             const = _Const(value, q.astype(np.int8), scale.reshape(-1), axis)
@@ -524,14 +515,11 @@ class _Builder:
         if scale.size not in (1, n) or zp.size not in (1, n):
             raise self.fail(node, f"weight {w_name!r}: {scale.size} scales and {zp.size} zero "
                                   f"points for {n} channels")
-        shape = [1] * w.ndim
-        shape[axis] = -1
-        q = w.astype(np.int64) - zp.reshape(shape if zp.size > 1 else ())
+        q, value, _ = _minus_zero_point(w, scale, zp, axis)
         if q.min(initial=0) < -128 or q.max(initial=0) > 127:
             raise self.fail(node, f"weight {w_name!r} minus its zero point leaves int8")
         if not np.all(scale > 0):
             raise self.fail(node, f"weight {w_name!r}: scales must be positive")
-        value = (q * scale.reshape(shape if scale.size > 1 else ())).astype(np.float32)
         return _Const(value, q.astype(np.int8), np.broadcast_to(scale, (n,)).copy(), axis)
 
     def int32_bias(self, node, b_name: str, scale: np.ndarray) -> _Const:
@@ -842,6 +830,22 @@ def _bias_broadcasts(cshape: tuple[int, ...], yshape: tuple[int, ...]) -> bool:
         return False
     full = (1,) * (len(yshape) - len(cshape)) + tuple(cshape)
     return full[1] == yshape[1] and all(d == 1 for i, d in enumerate(full) if i != 1)
+
+
+def _minus_zero_point(x: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int
+                      ) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """ONNX's dequantisation of the integers ``x``: (``x - zp`` as int64, that times
+    ``scale`` as float32, the channel axis or None), per tensor when ``scale`` and ``zp`` are
+    one value each, else per channel along ``axis``."""
+    if scale.size > 1 or zp.size > 1:
+        axis %= x.ndim
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale_b, zp_b = scale.reshape(shape), zp.reshape(shape)
+    else:
+        scale_b, zp_b, axis = scale.reshape(()), zp.reshape(()), None
+    q = x.astype(np.int64) - zp_b
+    return q, (q * scale_b).astype(np.float32), axis
 
 
 #: com.microsoft ops the importer lowers (onnxruntime's quantize_static emits them).
