@@ -25,10 +25,12 @@ from ..ir.graph import LinearOp, MatmulOp
 from ..ir.reference import evaluate
 from ..ir.transforms import Canonicalize, FuseRelu
 from . import dialects as d
-from .errors import CompileError
+from .errors import CompileError, TooBig
 from .host import apply_host_steps
+from .lower import lower_to_tile
 from .memory import Allocator, Placed
 from .passes import EmitMicrocode, LowerToTile, Schedule, placed_of, program_of
+from .segments import RELAY, cut_into_runs
 
 __all__ = ["CompileError", "Compiled", "Run", "compile_graph", "load"]
 
@@ -38,7 +40,11 @@ MANIFEST = "manifest.json"
 @dataclass
 class Run:
     """One program: its image, predicted cycles, and where its outputs are (name -> placement,
-    logical shape, and the columns of the whole output it holds)."""
+    logical shape, and the columns of the whole output it holds).
+
+    A run of a block of a layer's rows takes ``windows`` (input name -> the rows of the whole
+    tensor it is given) and gives ``rows`` (output name -> its first and end row in the whole
+    output, and the whole output's shape)."""
 
     program: Program
     predicted_cycles: int
@@ -46,13 +52,24 @@ class Run:
     outputs: dict[str, tuple[Placed, tuple[int, ...], tuple[int, int]]]
     inputs: dict[str, Placed] = field(default_factory=dict)
     levels: dict[str, str] = field(default_factory=dict)
+    windows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    rows: dict[str, tuple[int, int, tuple[int, ...]]] = field(default_factory=dict)
+
+    def values(self, mem: dict[str, np.ndarray], lanes: int) -> dict[str, np.ndarray]:
+        """Each output's value from this run's final MEM."""
+        return {name: placed.read(mem, lanes).reshape(shape)
+                for name, (placed, shape, _) in self.outputs.items()}
 
     def with_inputs(self, values: dict[str, np.ndarray]) -> Program:
-        """This run's program with other input values (same shapes) in MEM: how one compiled
-        model serves many inferences."""
+        """This run's program with other input values (the whole tensors: a run of a block of
+        rows takes its window of them) in MEM: how one compiled model serves many
+        inferences."""
         alloc = Allocator(self.program.config)
         for name, placed in self.inputs.items():
-            alloc.fill(placed, np.asarray(values[name]))
+            value = np.asarray(values[name])
+            if name in self.windows:
+                value = value[slice(*self.windows[name])]
+            alloc.fill(placed, value)
         words = {(b.slice, b.addr) for b in alloc.data}
         kept = [b for b in self.program.data if (b.slice, b.addr) not in words]
         return Program(self.program.config, self.program.queues, kept + alloc.data,
@@ -81,16 +98,46 @@ class Compiled:
     def useful_macs(self) -> int:
         return sum(r.useful_macs for r in self.runs)
 
+    @property
+    def chained(self) -> bool:
+        """Whether a run takes tensors an earlier run computes (the host relays them)."""
+        return any(name.startswith(RELAY) for run in self.runs for name in run.inputs)
+
+    def execute(self, run_programs, values: dict[str, np.ndarray] | None = None) -> list:
+        """Every run's result, in order, from ``run_programs(programs, reads)`` (which runs a
+        list of programs and returns a result with ``cycles`` and ``mem`` for each; ``reads``
+        is :meth:`output_words` of those runs), for ``values`` (default: the compiled
+        inputs). Independent runs go in one call; in a chained model each run waits for the
+        run before it, whose relayed outputs become its inputs."""
+        if not self.chained:
+            programs = ([r.program for r in self.runs] if values is None
+                        else self.programs_for(values))
+            return list(run_programs(programs, self.output_words()))
+        known = dict(self.inputs if values is None else values)
+        words, results = self.output_words(), []
+        for k, run in enumerate(self.runs):
+            result = run_programs([run.with_inputs(known)], [words[k]])[0]
+            results.append(result)
+            for name, value in run.values(result.mem, self.config.lanes).items():
+                if name.startswith(RELAY):
+                    known[name] = _into(known.get(name), value, run.rows.get(name))
+        return results
+
     def outputs(self, mems: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        """Output name -> value, from the final MEM of every run."""
+        """Output name -> value, from the final MEM of every run (relayed tensors left out)."""
         parts: dict[str, list] = {}
+        whole: dict[str, np.ndarray] = {}
         for run, mem in zip(self.runs, mems):
-            for name, (placed, shape, cols) in run.outputs.items():
-                value = placed.read(mem, self.config.lanes).reshape(shape)
-                parts.setdefault(name, []).append((cols, value))
-        return apply_host_steps(self.host, {
-            name: np.concatenate([v for _, v in sorted(p, key=lambda c: c[0])], axis=-1)
-            for name, p in parts.items()})
+            for name, value in run.values(mem, self.config.lanes).items():
+                if name.startswith(RELAY):
+                    continue
+                if name in run.rows:
+                    whole[name] = _into(whole.get(name), value, run.rows[name])
+                else:
+                    parts.setdefault(name, []).append((run.outputs[name][2], value))
+        whole.update((name, np.concatenate([v for _, v in sorted(p, key=lambda c: c[0])],
+                                           axis=-1)) for name, p in parts.items())
+        return apply_host_steps(self.host, whole)
 
     def output_words(self) -> list[dict[str, list[tuple[int, int]]]]:
         """Per run, the MEM words that hold its outputs, ``{slice: [(first, count), ...]}``:
@@ -107,7 +154,9 @@ class Compiled:
         return out
 
     def programs_for(self, values: dict[str, np.ndarray]) -> list[Program]:
-        """Every run's program for other input values."""
+        """Every run's program for other input values (not for a chained model, whose later
+        runs' inputs come from the runs before: :meth:`execute`)."""
+        assert not self.chained, "a chained model's runs are programs only one by one"
         return [run.with_inputs(values) for run in self.runs]
 
     def bit_exact(self, mems: list[dict[str, np.ndarray]]) -> bool:
@@ -127,6 +176,9 @@ class Compiled:
             runs.append({"image": f"{stem}.bin", "predicted_cycles": run.predicted_cycles,
                          "useful_macs": run.useful_macs,
                          "inputs": {n: p.to_json() for n, p in run.inputs.items()},
+                         "windows": {n: list(w) for n, w in run.windows.items()},
+                         "rows": {n: [a, b, list(shape)] for n, (a, b, shape)
+                                  in run.rows.items()},
                          "outputs": {n: {"placed": p.to_json(), "shape": list(s),
                                          "columns": list(c)}
                                      for n, (p, s, c) in run.outputs.items()}})
@@ -140,6 +192,18 @@ class Compiled:
                     "host": self.host, "io": self.io}
         (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
         return out
+
+
+def _into(whole: np.ndarray | None, part: np.ndarray, rows) -> np.ndarray:
+    """``part`` put in its rows of the whole output (``rows``: first, end, whole shape), or
+    ``part`` itself when it is all of it."""
+    if rows is None:
+        return part
+    first, end, shape = rows
+    if whole is None:
+        whole = np.zeros(shape, part.dtype)
+    whole[first:end] = part
+    return whole
 
 
 def is_compiled_dir(path: str | Path) -> bool:
@@ -161,8 +225,10 @@ def load(directory: str | Path, config: CoreConfig | None = None) -> Compiled:
             outputs = {n: (Placed.from_json(o["placed"]), tuple(o["shape"]),
                            tuple(o["columns"])) for n, o in r["outputs"].items()}
             inputs_at = {n: Placed.from_json(p) for n, p in r.get("inputs", {}).items()}
+            windows = {n: tuple(w) for n, w in r.get("windows", {}).items()}
+            rows = {n: (a, b, tuple(shape)) for n, (a, b, shape) in r.get("rows", {}).items()}
             runs.append(Run(program, r["predicted_cycles"], r["useful_macs"], outputs,
-                            inputs_at))
+                            inputs_at, windows=windows, rows=rows))
         with np.load(d / "inputs.npz") as f:
             inputs = {k: f[k] for k in f.files}
         with np.load(d / "expected.npz") as f:
@@ -271,9 +337,38 @@ def compile_graph(module: Module, inputs: dict[str, np.ndarray], config: CoreCon
     expected = evaluate(module, inputs)
     try:
         runs = [_one_run(module, inputs, config, print_ir=print_ir)]
-    except CompileError as first:
-        try:
-            runs = _split_product(module, inputs, config)
-        except CompileError:
-            raise first from None
+    except TooBig as first:
+        runs = _several_runs(module, inputs, config, first)
     return Compiled(config, spec or module.name, runs, dict(inputs), expected)
+
+
+def _several_runs(module: Module, inputs: dict, config: CoreConfig, first: TooBig) -> list[Run]:
+    """Runs of a model too big for one program: a lone product split over its output
+    columns, any other model cut between layers (:mod:`.segments`)."""
+    try:
+        return _split_product(module, inputs, config)
+    except CompileError:
+        pass
+    module = module.clone()
+    module.target = config
+    PassManager([FuseRelu(), Canonicalize()]).run(module)
+    if sum(1 for op in module.ops if op.NAME not in _EDGES) < 2:
+        raise first
+    return cut_into_runs(module, inputs, config, lambda seg, values: _one_run(seg, values, config),
+                         _fits_memory)
+
+
+_EDGES = ("graph.input", "graph.const", "graph.output")
+
+
+def _fits_memory(seg: Module, values: dict, raise_error: bool = False) -> bool:
+    """Whether a graph-level segment's tensors fit MEM (its placement alone, not scheduled)."""
+    seg = seg.clone()
+    PassManager([FuseRelu(), Canonicalize()]).run(seg)
+    try:
+        lower_to_tile(seg, values, seg.target)
+    except TooBig:
+        if raise_error:
+            raise
+        return False
+    return True

@@ -25,7 +25,7 @@ from ..ir import IRError, Module, Op, module_verifier
 from ..ir.core import AttrKinds
 from .memory import Placed
 
-__all__ = ["placed_attr", "placed_from"]
+__all__ = ["placed_attr", "placed_from", "runs_attr", "runs_from"]
 
 
 # --- placements as attribute text ---------------------------------------------------------------
@@ -51,6 +51,24 @@ def placed_from(name: str, text: str, shape, dtype: str, rows: int) -> Placed:
                       for t in rest.split())
         blocks.append((int(first), tiles))
     return Placed(name, tuple(shape), dtype, rows, blocks[0][1], tuple(blocks[1:]))
+
+
+def runs_attr(runs) -> str:
+    """A layer's weight tiles, ``"mem4@0"`` in one slice or runs of consecutive tiles
+    ``"mem4@0x40 mem5@0x24"`` (slice@first word x tiles) spread over several."""
+    if len(runs) == 1:
+        return f"{runs[0][0]}@{runs[0][1]}"
+    return " ".join(f"{s}@{first}x{n}" for s, first, n in runs)
+
+
+def runs_from(text: str) -> list[tuple[str, int, int | None]]:
+    """(slice, first word, tiles or None: the rest) per run of :func:`runs_attr`."""
+    runs = []
+    for part in text.split():
+        s, _, rest = part.partition("@")
+        first, _, n = rest.partition("x")
+        runs.append((s, int(first), int(n) if n else None))
+    return runs
 
 
 class TileOp(Op):

@@ -14,7 +14,7 @@ from collections import defaultdict
 from ...hw.machine.config import CoreConfig
 from ...hw.machine.isa import Instr, check_value, value_range
 from ...hw.machine.program import DataBlock, Program
-from .errors import CompileError
+from .errors import TooBig
 
 __all__ = ["emit", "queue_words"]
 
@@ -82,16 +82,16 @@ def queue_words(timed: list[tuple[int, Instr]], config: CoreConfig) -> list[Inst
 def emit(config: CoreConfig, timed: dict[str, list[tuple[int, Instr]]],
          data: list[DataBlock]) -> Program:
     """A Program from every queue's timed instructions; refuses a queue that overflows."""
-    queues = {}
     by_queue = defaultdict(list, timed)
-    for q in config.queues:
-        words = queue_words(by_queue[q.name], config)
-        if len(words) > config.queue_depth:
-            raise CompileError(f"queue {q.name} needs {len(words)} instruction words, more than "
-                               f"queue_depth = {config.queue_depth} of config {config.name!r}")
+    queues = {q.name: queue_words(by_queue[q.name], config) for q in config.queues}
+    worst = max(queues, key=lambda name: len(queues[name]))
+    if len(queues[worst]) > config.queue_depth:
+        raise TooBig(f"queue {worst} needs {len(queues[worst])} instruction words, more than "
+                     f"queue_depth = {config.queue_depth} of config {config.name!r}",
+                     over=len(queues[worst]) / config.queue_depth)
+    for name, words in queues.items():
         for instr in words:
             for f in instr.op.fields:
                 problem = check_value(f.kind, instr[f.name], config)
-                assert problem is None, f"{q.name}: {instr}: {problem}"
-        queues[q.name] = words
+                assert problem is None, f"{name}: {instr}: {problem}"
     return Program(config, queues, list(data))

@@ -247,9 +247,9 @@ class _ToTile:
         n = w.shape[1]
         ntiles = -(-n // L)
         words, ktable = _weight_tiles(w, ktile_rows, ntiles, L)
-        w_slice = self.alloc.slice_for(len(words), kind="blocks", avoid={s for s, _ in x.placed.tiles[0]} if "blocks" in self.alloc.pack else ())
-        w_first = self.alloc.block(w_slice, words.reshape(-1, L), f"{name} weights",
-                                   " (a layer's weights are read from one slice)")
+        w_runs = self.alloc.tiles_spread(words.reshape(-1, L), f"{name} weights",
+                                         avoid={s for s, _ in x.placed.tiles[0]})
+        w_slices = tuple(s for s, _, _ in w_runs)
         a = requant_attrs or op.attrs
         requant = dtype == "i8"
         at = {}
@@ -260,14 +260,14 @@ class _ToTile:
             at = {k: self.constants(f"{name}_{k}", v, ntiles, side)
                   for k, v in _per_channel(a, bias).items()}
         bias_at, muls_at, shifts_at = (at.get(k, "") for k in ("bias", "mul", "shift"))
-        out = self.place(name, shape, dtype, avoid=(w_slice,))
-        zero_slice = self.alloc.slice_for(1, avoid=(w_slice,), kind="blocks")
+        out = self.place(name, shape, dtype, avoid=w_slices)
+        zero_slice = self.alloc.slice_for(1, avoid=w_slices, kind="blocks")
         zero = self.alloc.block(zero_slice, np.full((1, L), pad_value), f"{name} padding")
         act = np.array([[(-1, 0) if at is None else (self.slices.index(at[0]), at[1])
                          for at in row] for row in table], np.int32)
         attrs = {"rows": len(table), "ktiles": len(ktile_rows), "ntiles": ntiles, "act": act,
                  "ktable": ktable, "slices": " ".join(self.slices),
-                 "zero": f"{zero_slice}@{zero}", "weights": f"{w_slice}@{w_first}",
+                 "zero": f"{zero_slice}@{zero}", "weights": tile.runs_attr(w_runs),
                  "epilogue": (("requant_single" if a.get("rounding") == "single" else "requant")
                               if requant else "int32"), "bias": bias_at,
                  "muls": muls_at, "shifts": shifts_at, "mul": a.get("mul", 0),
@@ -473,7 +473,7 @@ def _schedule_product(s: Scheduler, op, out: Placed, ready: dict, config: CoreCo
     slices = a["slices"].split()
     table = a["act"]
     zero_slice, zero_word = a["zero"].split("@")
-    w_slice, w_first = a["weights"].split("@")
+    weights = tile.runs_from(a["weights"])
 
     def act(m: int, kt: int):
         si, word = table[m, kt]
@@ -489,6 +489,6 @@ def _schedule_product(s: Scheduler, op, out: Placed, ready: dict, config: CoreCo
     ktable = [[(int(kt), int(w)) for kt, w in row if kt >= 0] for row in a["ktable"]]
     for first, block in out.blocks():  # a spread output: one product per block of its rows
         job = MatmulJob(out.name, block.rows, a["ktiles"], a["ntiles"],
-                        lambda m, kt, first=first: act(first + m, kt), (w_slice, int(w_first)),
+                        lambda m, kt, first=first: act(first + m, kt), weights,
                         block, ep, ktable, mxm=a["mxm"], vxm=a["vxm"])
         schedule_matmul(s, job, ready, (zero_slice, int(zero_word)))

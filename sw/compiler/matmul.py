@@ -54,11 +54,10 @@ class MatmulJob:
     -------
     rows, ktiles, ntiles : M, and the K and N dimensions in tiles of L.
     act : (row, k tile) -> (slice, word) of the activation vector, or None for a zero vector.
-    weights : (slice, first word) of the weight tiles, tile (kt, nt) at rows
-        ``first + i * L + r`` for the i-th stored tile (``ktable``).
+    weights : where the stored weight tiles are, runs of (slice, first word, tiles; None for
+        all the rest) in order: the i-th stored tile (``ktable``) is the i-th tile of them.
     out : where the result goes (rows x ntiles words; four slices for int32).
-    ktable : per output tile, its (K tile, stored weight tile) pairs in order; the weight
-        tile i is at rows ``first + i * L + r``.
+    ktable : per output tile, its (K tile, stored weight tile) pairs in order.
     """
 
     name: str
@@ -66,7 +65,7 @@ class MatmulJob:
     ktiles: int
     ntiles: int
     act: Callable[[int, int], tuple[str, int] | None]
-    weights: tuple[str, int]
+    weights: list[tuple[str, int, int | None]]
     out: Placed
     epilogue: Epilogue
     ktable: list[list[tuple[int, int]]]
@@ -82,7 +81,7 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
     L = cfg.lanes
     mx = job.mxm
     block = max(1, min(job.rows, cfg.acc_depth // 2))
-    w_slice, w_first = job.weights
+    tile_at = _tile_places(job.weights, L)
     state = s.mxm[mx]  # carried over from the MXM's previous product
     reads = state["read"]
     for nt in range(job.ntiles):
@@ -92,7 +91,7 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
             state["half"] ^= 1
             done: dict[int, int] = {}
             for i, (kt, stored) in enumerate(job.ktable[nt]):
-                tile = w_first + stored * L
+                w_slice, tile = tile_at(stored)
                 if state.get("installed") != (w_slice, tile):  # else the weights are in place
                     last_lw = _load_weights(s, mx, w_slice, tile, state["iw"])
                     state["iw"] = s.place_alone(f"{mx}.w", Instr.make("iw"),
@@ -117,6 +116,17 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
             for m in rows:
                 acc = acc0 + m - b0
                 reads[acc] = _epilogue(s, job, m, nt, acc, done[m] + s.latency("mm.set"), ready)
+
+
+def _tile_places(runs, L: int):
+    """stored weight tile -> (slice, its first word), from the runs of ``weights``."""
+    def where(stored: int) -> tuple[str, int]:
+        for slice_name, first, count in runs:
+            if count is None or stored < count:
+                return slice_name, first + stored * L
+            stored -= count
+        raise IndexError("weight tile past the layer's runs")
+    return where
 
 
 def _load_weights(s: Scheduler, mx: str, w_slice: str, first: int, after: int) -> int:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ...hw.machine.config import GROUP, CoreConfig
 from ...hw.machine.program import DataBlock
-from .errors import CompileError
+from .errors import TooBig
 
 __all__ = ["Allocator", "OutOfMemory", "Placed", "from_words", "to_words"]
 
@@ -36,7 +36,7 @@ __all__ = ["Allocator", "OutOfMemory", "Placed", "from_words", "to_words"]
 Tiles = tuple[tuple[tuple[str, int], ...], ...]
 
 
-class OutOfMemory(CompileError):
+class OutOfMemory(TooBig):
     """A tensor that does not fit in MEM: the message names it, the slice and what it needs."""
 
 
@@ -284,6 +284,34 @@ class Allocator:
                 planes = [part.astype(np.int8)] if placed.dtype == "i8" else _planes(part)
                 for (s, b), plane in zip(block.tiles[t], planes):
                     self.data.append(DataBlock(s, b, plane))
+
+    def tiles_spread(self, words: np.ndarray, what: str, avoid=()) -> list[tuple[str, int, int]]:
+        """Preload whole tiles of raw words ((T*L, L) int8) in one slice if one has room
+        (:meth:`slice_for` blocks), else in runs of consecutive tiles over the roomiest slices
+        (an ``lw`` reads one tile from one slice, any slice). Returns (slice, first word,
+        tiles) per run."""
+        L = self.config.lanes
+        count = len(words) // L
+        first = self.slice_for(len(words), kind="blocks", avoid=avoid if "blocks" in self.pack
+                               else ())
+        if self.free(first) >= len(words) or count <= 1:
+            return [(first, self.block(first, words, what,
+                                       " (a layer's weight tile is read from one slice)"), count)]
+        order = sorted(self.next, key=lambda n: (n in avoid, -self.free(n), n))
+        if sum(max(self.free(n), 0) // L for n in order) < count:
+            raise OutOfMemory(
+                f"tensor {what!r} needs {len(words):,} words of MEM ({count} tiles of {L}), "
+                f"and only {sum(max(self.free(n), 0) // L for n in order) * L:,} are left in "
+                f"whole tiles, even spread over slices; {self._usage()}")
+        runs, done = [], 0
+        for n in order:
+            take = min(count - done, max(self.free(n), 0) // L)
+            if take:
+                runs.append((n, self.block(n, words[done * L:(done + take) * L], what), take))
+                done += take
+            if done == count:
+                break
+        return runs
 
     def block(self, slice_name: str, words: np.ndarray, what: str, why: str = "") -> int:
         """Preload raw words (n, lanes) int8 into a slice; returns their first address."""

@@ -129,16 +129,15 @@ def _run_compiled(args) -> int:
     if args.outputs:
         raise UsageError("--outputs goes with --inputs")
     config = compiled.config
-    programs = [r.program for r in compiled.runs]
     # the RTL reads back only the outputs: far faster than all of MEM
-    results = run_programs(programs, _backend(args), waves=args.waves,
-                           reads=compiled.output_words(), board=board_port(args))
+    results = compiled.execute(lambda programs, reads: run_programs(
+        programs, _backend(args), waves=args.waves, reads=reads, board=board_port(args)))
     cycles = sum(r.cycles for r in results)
     exact = compiled.bit_exact([r.mem for r in results])
     utilization = mxm_utilization(config, cycles, compiled.useful_macs)
     report = {"cycles": cycles, "predicted_cycles": compiled.predicted_cycles,
               "bit_exact": exact, "backend": _backend(args), "config": config.name,
-              "program": args.program, "runs": len(programs),
+              "program": args.program, "runs": len(results),
               "mxm_utilization": round(utilization, 4)}
     if args.json:
         print(json.dumps(report))
@@ -159,9 +158,8 @@ def _run_given(args, compiled) -> int:
     samples, batched = read_inputs(args.inputs, shapes, compiled.io)
     outs, cycles, exact, checked = [], [], True, 0
     for sample in samples:
-        programs = compiled.programs_for(sample)
-        results = run_programs(programs, _backend(args), reads=compiled.output_words(),
-                               board=board_port(args))
+        results = compiled.execute(lambda programs, reads: run_programs(
+            programs, _backend(args), reads=reads, board=board_port(args)), sample)
         cycles.append(sum(r.cycles for r in results))
         got = compiled.outputs([r.mem for r in results])
         want = reference_outputs(args.program, compiled, sample)

@@ -1,0 +1,212 @@
+"""A model too big for one program, cut at layer boundaries into runs that each fit.
+
+A run is a whole program: its weights and instructions are loaded by the host, it runs to
+``halt``, and the host reads back the activations the next runs need and writes them in as
+those runs' inputs (*relayed* tensors, named :data:`RELAY` + the value's name). This is how
+the host streams a model's weights through a core whose MEM or instruction queues cannot
+hold them all at once: the core's cycles stay exact per run, and the host's transfers
+between runs are not core cycles.
+
+The cut is greedy: each run takes the longest prefix of the remaining layers whose tensors
+fit MEM (a binary search over placements, which are cheap), then shrinks while its program
+does not fit the queues. Only int8 tensors cross a cut (inputs are int8). A convolution or an
+element-wise layer too big for a program on its own is split over blocks of its output rows,
+each run reading the window of input rows it needs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ...hw.machine.config import CoreConfig
+from ..ir import Module, Op, TensorType, Value
+from ..ir.graph import (
+    AddOp,
+    ConstOp,
+    Conv2dOp,
+    DepthwiseConv2dOp,
+    InputOp,
+    OutputOp,
+    QAddOp,
+    ReluOp,
+    pads,
+)
+from ..ir.reference import evaluate
+from .errors import CompileError, TooBig
+
+__all__ = ["RELAY", "cut_into_runs", "segment"]
+
+#: The name prefix of a tensor the host carries from one run to the next.
+RELAY = "relay."
+
+_EDGE = (InputOp.NAME, ConstOp.NAME, OutputOp.NAME)
+
+
+def _layers(module: Module) -> list[Op]:
+    return [op for op in module.ops if op.NAME not in _EDGE]
+
+
+def segment(module: Module, lo: int, hi: int) -> Module:
+    """Layers ``lo .. hi - 1`` as a module of their own: what they read from outside is an
+    input (a model input under its name, an earlier layer's result as a relay, a constant
+    copied), what later layers or the model's outputs read is an output."""
+    layers = _layers(module)
+    inside = layers[lo:hi]
+    later = {id(op) for op in layers[hi:]}
+    out = Module(f"{module.name}_layers{lo}_{hi}", "graph", target=module.target)
+    values: dict[int, Value] = {}
+
+    def bring(v: Value) -> Value:
+        if id(v) in values:
+            return values[id(v)]
+        src = v.owner
+        if isinstance(src, ConstOp):
+            op = ConstOp([], [Value(v.name, v.type)], dict(src.attrs), src.loc)
+        else:
+            if v.type.dtype != "i8":
+                raise CompileError(f"%{v.name} ({v.type}) would cross between runs: only int8 "
+                                   "tensors do")
+            name = src.attrs["name"] if isinstance(src, InputOp) else RELAY + v.name
+            op = InputOp([], [Value(v.name, v.type)], {"name": name}, src.loc)
+        out.append(op)
+        values[id(v)] = op.results[0]
+        return op.results[0]
+
+    for op in inside:
+        operands = [bring(v) for v in op.operands]
+        copy = type(op)(operands, [Value(r.name, r.type) for r in op.results],
+                        dict(op.attrs), op.loc)
+        out.append(copy)
+        values.update((id(r), c) for r, c in zip(op.results, copy.results))
+    for op in inside:
+        for r in op.results:
+            users = r.uses
+            for user in users:
+                if isinstance(user, OutputOp):
+                    out.append(OutputOp([values[id(r)]], [], dict(user.attrs), user.loc))
+            if any(id(u) in later for u in users):
+                out.append(OutputOp([values[id(r)]], [], {"name": RELAY + r.name}))
+    out.verify()
+    return out
+
+
+def cut_into_runs(module: Module, inputs: dict[str, np.ndarray], config: CoreConfig,
+                  one_run: Callable, fits_memory: Callable) -> list:
+    """Runs that together compute ``module``, each from :func:`segment` (or a block of one
+    convolution's rows): ``fits_memory(seg, inputs)`` says whether a segment's tensors fit
+    MEM; ``one_run(seg, inputs)`` compiles one (raising :class:`TooBig` when its program does
+    not fit)."""
+    n = len(_layers(module))
+    values = dict(inputs)
+    runs, lo = [], 0
+    while lo < n:
+        hi = _longest_fit(module, lo, n, values, fits_memory)
+        while True:
+            seg = segment(module, lo, hi)
+            mine = _inputs_of(seg, values)
+            try:
+                runs.append(one_run(seg, mine))
+                break
+            except TooBig as e:
+                if hi == lo + 1:
+                    runs.extend(_by_rows(module, lo, values, one_run, e, config))
+                    break
+                hi = lo + max(1, min((hi - lo) * 3 // 4, int((hi - lo) / max(e.over, 1))))
+        values.update(evaluate(seg, mine))
+        lo = hi
+    return runs
+
+
+def _by_rows(module: Module, lo: int, values: dict, one_run: Callable, why: TooBig,
+             config: CoreConfig) -> list:
+    """One layer too big for a program, as runs over blocks of its output rows (of an (H, W,
+    C) result): each reads the input rows its block needs (the host hands it that window),
+    a convolution with the padding its block's edges need, and its output rows go into the
+    whole result on the host."""
+    op = _layers(module)[lo]
+    n = len(_layers(module))
+    where = f"layer {lo + 1} of {n} ({op.NAME} %{op.results[0].name})"
+    if not isinstance(op, _BY_ROWS) or op.results[0].type.rank != 3:
+        raise CompileError(f"{where} alone does not fit one program on config {config.name!r} "
+                           f"(only convolutions and element-wise layers of (H, W, C) tensors "
+                           f"split into runs by rows): {why}")
+    oh = op.results[0].type.shape[0]
+    parts = min(oh, max(2, math.ceil(why.over * 1.25)))
+    while True:
+        per = -(-oh // parts)
+        try:
+            return [_row_run(module, lo, a, min(oh, a + per), values, one_run)
+                    for a in range(0, oh, per)]
+        except TooBig as e:
+            if per == 1:
+                raise CompileError(f"{where} does not fit one program on config "
+                                   f"{config.name!r} even one output row at a time: {e}"
+                                   ) from None
+            parts = min(oh, max(parts + 1, math.ceil(parts * max(e.over, 1.0) * 1.25)))
+
+
+_BY_ROWS = (Conv2dOp, DepthwiseConv2dOp, AddOp, QAddOp, ReluOp)
+
+
+def _row_run(module: Module, lo: int, a: int, b: int, values: dict, one_run: Callable):
+    """The run of output rows a .. b - 1 of layer ``lo``."""
+    seg = segment(module, lo, lo + 1)
+    layer = _layers(seg)[0]
+    windows = {}
+    for v in layer.operands:
+        if isinstance(v.owner, InputOp):
+            i0, i1 = _input_rows(layer, a, b)
+            windows[v.owner.attrs["name"]] = (i0, i1)
+            v.type = TensorType((i1 - i0, *v.type.shape[1:]), "i8")
+    full = layer.results[0].type
+    layer.results[0].type = TensorType((b - a, *full.shape[1:]), full.dtype)
+    seg.name += f"_rows{a}_{b}"
+    seg.verify()
+    mine = _inputs_of(seg, {**values, **{n: values[n][i0:i1] for n, (i0, i1)
+                                         in windows.items()}})
+    run = one_run(seg, mine)
+    run.windows = windows
+    run.rows = {o: (a, b, tuple(full.shape)) for o in run.outputs}
+    return run
+
+
+def _input_rows(layer: Op, a: int, b: int) -> tuple[int, int]:
+    """The input rows that output rows a .. b - 1 read; a convolution's padding is set to
+    what that window needs."""
+    if not isinstance(layer, (Conv2dOp, DepthwiseConv2dOp)):
+        return a, b
+    h = layer.x.type.shape[0]
+    r, stride = layer.w.type.shape[0], layer.attrs["stride"]
+    top, left, _, right = pads(layer.attrs["pad"])
+    layer.attrs["pad"] = [max(0, top - a * stride), left,
+                          max(0, (b - 1) * stride - top + r - h), right]
+    return max(0, a * stride - top), min(h, (b - 1) * stride - top + r)
+
+
+def _inputs_of(seg: Module, values: dict) -> dict:
+    return {op.attrs["name"]: values[op.attrs["name"]] for op in seg.ops
+            if isinstance(op, InputOp)}
+
+
+def _longest_fit(module: Module, lo: int, n: int, values: dict, fits: Callable) -> int:
+    """The largest ``hi`` whose layers lo .. hi - 1 fit MEM (layer lo alone must)."""
+    def ok(hi: int) -> bool:
+        try:
+            seg = segment(module, lo, hi)
+        except CompileError:  # an int32 tensor would cross here: not a cut
+            return False
+        return fits(seg, _inputs_of(seg, values))
+
+    if not ok(lo + 1):  # a layer too big alone: split by rows (or refused) once compiled
+        return lo + 1
+    good, bad = lo + 1, n + 1
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
