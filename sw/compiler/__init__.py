@@ -337,12 +337,12 @@ def compile_graph(module: Module, inputs: dict[str, np.ndarray], config: CoreCon
     expected = evaluate(module, inputs)
     try:
         runs = [_one_run(module, inputs, config, print_ir=print_ir)]
-    except TooBig as first:
-        runs = _several_runs(module, inputs, config, first)
+    except TooBig:
+        runs = _several_runs(module, inputs, config)
     return Compiled(config, spec or module.name, runs, dict(inputs), expected)
 
 
-def _several_runs(module: Module, inputs: dict, config: CoreConfig, first: TooBig) -> list[Run]:
+def _several_runs(module: Module, inputs: dict, config: CoreConfig) -> list[Run]:
     """Runs of a model too big for one program: a lone product split over its output
     columns, any other model cut between layers (:mod:`.segments`)."""
     try:
@@ -352,13 +352,8 @@ def _several_runs(module: Module, inputs: dict, config: CoreConfig, first: TooBi
     module = module.clone()
     module.target = config
     PassManager([FuseRelu(), Canonicalize()]).run(module)
-    if sum(1 for op in module.ops if op.NAME not in _EDGES) < 2:
-        raise first
     return cut_into_runs(module, inputs, config, lambda seg, values: _one_run(seg, values, config),
                          _fits_memory)
-
-
-_EDGES = ("graph.input", "graph.const", "graph.output")
 
 
 def _fits_memory(seg: Module, values: dict, raise_error: bool = False) -> bool:

@@ -7,9 +7,9 @@ the host streams a model's weights through a core whose MEM or instruction queue
 hold them all at once: the core's cycles stay exact per run, and the host's transfers
 between runs are not core cycles.
 
-The cut is greedy: each run takes the longest prefix of the remaining layers whose tensors
-fit MEM (a binary search over placements, which are cheap), then shrinks while its program
-does not fit the queues. Only int8 tensors cross a cut (inputs are int8). A convolution or an
+The cut is greedy: each layer is compiled alone, then each run takes the longest prefix of
+the remaining layers whose instruction words (the sum of theirs alone) fit the queues and
+whose tensors fit MEM, and shrinks while its program does not fit after all. Only int8 tensors cross a cut (inputs are int8). A convolution or an
 element-wise layer too big for a program on its own is split over blocks of its output rows,
 each run reading the window of input rows it needs.
 """
@@ -96,28 +96,58 @@ def segment(module: Module, lo: int, hi: int) -> Module:
 def cut_into_runs(module: Module, inputs: dict[str, np.ndarray], config: CoreConfig,
                   one_run: Callable, fits_memory: Callable) -> list:
     """Runs that together compute ``module``, each from :func:`segment` (or a block of one
-    convolution's rows): ``fits_memory(seg, inputs)`` says whether a segment's tensors fit
-    MEM; ``one_run(seg, inputs)`` compiles one (raising :class:`TooBig` when its program does
-    not fit)."""
+    layer's rows): ``fits_memory(seg, inputs)`` says whether a segment's tensors fit MEM;
+    ``one_run(seg, inputs)`` compiles one (raising :class:`TooBig` when its program does not
+    fit).
+
+    Every layer is compiled alone first (about one schedule of the whole model), which gives
+    each layer's instruction words per queue; a run then takes the next layers while the
+    sums of their words fit the queues and their tensors fit MEM, and gives back its last
+    layer while its program does not fit after all."""
     n = len(_layers(module))
     values = dict(inputs)
+    alone = []  # per layer: its own run, or the TooBig it raised
+    for i in range(n):
+        seg = segment(module, i, i + 1)
+        mine = _inputs_of(seg, values)
+        try:
+            alone.append(one_run(seg, mine))
+        except TooBig as e:
+            alone.append(e)
+        values.update(evaluate(seg, mine))
     runs, lo = [], 0
     while lo < n:
-        hi = _longest_fit(module, lo, n, values, fits_memory)
-        while True:
-            seg = segment(module, lo, hi)
-            mine = _inputs_of(seg, values)
-            try:
-                runs.append(one_run(seg, mine))
+        if isinstance(alone[lo], TooBig):
+            runs.extend(_by_rows(module, lo, values, one_run, alone[lo], config))
+            lo += 1
+            continue
+        hi, words = lo + 1, _words(alone[lo])
+        while hi < n and not isinstance(alone[hi], TooBig):
+            more = {q: w + _words(alone[hi]).get(q, 0) for q, w in words.items()}
+            seg = segment(module, lo, hi + 1)
+            if max(more.values()) > config.queue_depth or not fits_memory(
+                    seg, _inputs_of(seg, values)):
                 break
-            except TooBig as e:
-                if hi == lo + 1:
-                    runs.extend(_by_rows(module, lo, values, one_run, e, config))
-                    break
-                hi = lo + max(1, min((hi - lo) * 3 // 4, int((hi - lo) / max(e.over, 1))))
-        values.update(evaluate(seg, mine))
-        lo = hi
+            hi, words = hi + 1, more
+        run, lo = _longest_run(module, lo, hi, values, one_run, alone[lo])
+        runs.append(run)
     return runs
+
+
+def _words(run) -> dict[str, int]:
+    return {q: len(w) for q, w in run.program.queues.items()}
+
+
+def _longest_run(module: Module, lo: int, hi: int, values: dict, one_run: Callable, first):
+    """The run of layers lo .. hi - 1, or of fewer while it does not fit (``first``: layer
+    lo's own run), and the layer after its last."""
+    while hi > lo + 1:
+        seg = segment(module, lo, hi)
+        try:
+            return one_run(seg, _inputs_of(seg, values)), hi
+        except TooBig:
+            hi -= 1
+    return first, lo + 1
 
 
 def _by_rows(module: Module, lo: int, values: dict, one_run: Callable, why: TooBig,
@@ -189,24 +219,3 @@ def _input_rows(layer: Op, a: int, b: int) -> tuple[int, int]:
 def _inputs_of(seg: Module, values: dict) -> dict:
     return {op.attrs["name"]: values[op.attrs["name"]] for op in seg.ops
             if isinstance(op, InputOp)}
-
-
-def _longest_fit(module: Module, lo: int, n: int, values: dict, fits: Callable) -> int:
-    """The largest ``hi`` whose layers lo .. hi - 1 fit MEM (layer lo alone must)."""
-    def ok(hi: int) -> bool:
-        try:
-            seg = segment(module, lo, hi)
-        except CompileError:  # an int32 tensor would cross here: not a cut
-            return False
-        return fits(seg, _inputs_of(seg, values))
-
-    if not ok(lo + 1):  # a layer too big alone: split by rows (or refused) once compiled
-        return lo + 1
-    good, bad = lo + 1, n + 1
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        if ok(mid):
-            good = mid
-        else:
-            bad = mid
-    return good

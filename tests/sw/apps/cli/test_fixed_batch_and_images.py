@@ -98,8 +98,9 @@ def test_a_cnn_on_a_3x32x32_image_compiles_on_small16(tmp_path, capsys):
 
 
 def test_a_model_that_does_not_fit_is_one_line(tmp_path, capsys):
-    """A Gemm on a flattened 16x16x16 map: 256 K tiles of 16 weight rows, 4,096 words, which
-    no 1,024-word slice holds (a layer's weights are read from one slice)."""
+    """A Gemm on a flattened 16x16x16 map: 256 K tiles of 16 weight rows (4,096 words, spread
+    over slices) need 1,025 words of the MXM's weight queue, more than small16's 1,024, and a
+    one-row product does not split into runs: the error names the layer and the queue."""
     rng = np.random.default_rng(2)
     m = _model([
         helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1] * 4, strides=[2, 2]),
@@ -113,6 +114,6 @@ def test_a_model_that_does_not_fit_is_one_line(tmp_path, capsys):
                  str(tmp_path / "calib.npy"), "-c", "small16", "-o", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert "tensor 'linear0 weights' needs 4,096 words in one MEM slice" in err
-    assert "a layer's weights are read from one slice" in err
-    assert "the roomiest, mem" in err and "of 1,024 left (it holds" in err
+    assert "layer 3 of 3 (graph.linear %linear0) alone does not fit one program on config " \
+        "'small16'" in err
+    assert "queue mxm0.w needs 1025 instruction words, more than queue_depth = 1024" in err
