@@ -4,7 +4,8 @@
 - **tile**: where every tensor lives (``tile.tensor``, its words per channel tile as
   ``"mem0@0 mem1@64"``), preloaded words (``tile.data``), and the work on them: ``tile.matmul``
   with its activation table (for every output row and K tile, the word it multiplies),
-  ``tile.relu``, ``tile.add``, ``tile.qadd``, ``tile.maxpool``, and ``tile.output``.
+  ``tile.relu``, ``tile.add``, ``tile.qadd``, ``tile.leaky_relu``, ``tile.maxpool``, and
+  ``tile.output``.
 - **sched**: one ``sched.queue`` per queue, its instructions and their cycles; the verifier
   checks that no queue issues twice in a cycle and that no two instructions write one stream
   cell.
@@ -169,6 +170,15 @@ class QAddOp(TileOp):
     ATTRS: ClassVar[AttrKinds] = {"a_zp": int, "a_mul": int, "a_shift": int, "b_zp": int,
                                   "b_mul": int, "b_shift": int, "left_shift": int, "mul": int,
                                   "shift": int, "zp": int, "relu": bool, "vxm": str}
+
+
+class LeakyReluOp(TileOp):
+    """TFLite's int8 LEAKY_RELU (graph.leaky_relu), word by word on the VXM."""
+
+    NAME = "tile.leaky_relu"
+    OPERANDS = ("x", "out")
+    ATTRS: ClassVar[AttrKinds] = {"x_zp": int, "mul": int, "shift": int, "alpha_mul": int,
+                                  "alpha_shift": int, "zp": int, "rounding": str, "vxm": str}
 
 
 class MaxPoolOp(TileOp):

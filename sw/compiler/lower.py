@@ -28,7 +28,13 @@ from .errors import CompileError
 from .matmul import Epilogue, MatmulJob, schedule_matmul
 from .memory import Allocator, OutOfMemory, Placed
 from .schedule import Scheduler
-from .vector import schedule_add, schedule_maxpool, schedule_qadd, schedule_relu
+from .vector import (
+    schedule_add,
+    schedule_leaky_relu,
+    schedule_maxpool,
+    schedule_qadd,
+    schedule_relu,
+)
 
 __all__ = ["View", "lower_to_tile", "schedule_tile"]
 
@@ -79,7 +85,8 @@ class _ToTile:
                        g.MaxPool2x2Op: self.maxpool, g.MaxPoolOp: self.maxpool,
                        g.OutputOp: self.output,
                        g.QAddOp: self.qadd, g.AvgPoolOp: self.avgpool,
-                       g.DepthwiseConv2dOp: self.depthwise_conv2d}.get(type(op))
+                       g.DepthwiseConv2dOp: self.depthwise_conv2d,
+                       g.LeakyReluOp: self.leaky_relu}.get(type(op))
             if handler is None:
                 raise CompileError(f"{op.NAME} is not supported by the compiler")
             handler(op)
@@ -295,6 +302,15 @@ class _ToTile:
                                     {"zp": op.attrs["zp"], "vxm": self.need(op.NAME, "vxm")}))
         self.env[op.result] = View(out.placed, x.shape, out.value)
 
+    def leaky_relu(self, op) -> None:
+        x = self.view(op.x)
+        if x.placed.dtype != "i8":
+            raise CompileError(f"{op.NAME} %{op.result.name}: x must be an int8 tensor")
+        out = self.place(op.result.name, x.placed.shape, "i8")
+        self.ops.append(tile.LeakyReluOp([x.value, out.value], [],
+                                         {**op.attrs, "vxm": self.need(op.NAME, "vxm")}))
+        self.env[op.result] = View(out.placed, x.shape, out.value)
+
     def add(self, op) -> None:
         attrs = {k: op.attrs[k] for k in ("mul", "shift", "zp", "relu")}
         self.elementwise_sum(op, tile.AddOp, attrs)
@@ -457,6 +473,8 @@ def schedule_tile(module: Module, config: CoreConfig) -> Scheduled:
             schedule_add(s, a["vxm"], placed[op.a], placed[op.b], placed[op.out], ep, ready)
         elif isinstance(op, tile.QAddOp):
             schedule_qadd(s, placed[op.a], placed[op.b], placed[op.out], op.attrs, ready)
+        elif isinstance(op, tile.LeakyReluOp):
+            schedule_leaky_relu(s, placed[op.x], placed[op.out], op.attrs, ready)
         elif isinstance(op, tile.MaxPoolOp):
             windows = [[int(r) for r in row if r >= 0] for row in op.attrs["windows"]]
             schedule_maxpool(s, op.attrs["vxm"], placed[op.x], placed[op.out], windows, ready)

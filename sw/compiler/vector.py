@@ -16,7 +16,8 @@ from .matmul import Epilogue
 from .memory import Placed
 from .schedule import Chain, Scheduler
 
-__all__ = ["schedule_add", "schedule_maxpool", "schedule_qadd", "schedule_relu"]
+__all__ = ["schedule_add", "schedule_leaky_relu", "schedule_maxpool", "schedule_qadd",
+           "schedule_relu"]
 
 
 
@@ -149,6 +150,58 @@ def _schedule_sum(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep:
             words = [a.at(m, t), b.at(m, t)]
             start_min = _earliest(ready, *words)
             _place(s, chain, start_min + (step if same else 0), ready, out, m, t, w)
+
+
+def schedule_leaky_relu(s: Scheduler, x: Placed, out: Placed, attrs: dict,
+                        ready: dict) -> None:
+    """TFLite's LEAKY_RELU (tile.leaky_relu), word by word: ``v = int32(x) - x_zp`` on the
+    first ALU, then ``max(v, 0)`` there and ``min(v, 0)`` on the last ALU in the same cycle,
+    each shifted left by its side's exponent (if either side has one) and requantised with
+    its side's multiplier to ``zp``. The side that is 0 gives exactly ``zp``, so the result
+    is ``a + b - zp`` in wrapping int8: exact, since the true value is an int8."""
+    vxm = attrs["vxm"]
+    alus = _alus(s, vxm)
+    if len(alus) < 2:
+        raise CompileError(f"a leaky relu needs two VXM ALUs, and {vxm} has one")
+    p = s.position[vxm]
+    rq = "requant.s" if attrs["rounding"] == "single" else "requant"
+    sides = ((alus[0], "P", "max.i32", attrs["mul"], attrs["shift"]),
+             (alus[-1], "N", "min.i32", attrs["alpha_mul"], attrs["alpha_shift"]))
+    left = any(e > 0 for *_, e in sides)
+    assert s.latency("max.i32") == s.latency("min.i32"), "max and min are one ALU stage"
+
+    def step(chain: Chain, alu: str, at: int, op: str, key: str, width: int = GROUP,
+             **fields) -> int:
+        """``op`` on ``alu`` at ``at``, its result on ``key``; returns when it is there."""
+        done = at + s.latency(op)
+        chain.path(key, p, p, done, width)
+        chain.add(alu, at, lambda st: Instr.make(op, d=st[key], **{
+            k: st[v] if isinstance(v, str) else v for k, v in fields.items()}))
+        return done
+
+    for t in range(len(x.tiles)):
+        for m in range(x.rows):
+            chain = Chain()
+            tx = _read(s, chain, "x", x, m, t, vxm, 0)
+            ts = step(chain, alus[0], tx, "cvt.i8.i32", "X", a="x")
+            ts = step(chain, alus[0], ts, "add.i32", "V", a="X", b=-attrs["x_zp"])
+            for alu, key, op, _, _ in sides:
+                end = step(chain, alu, ts, op, key, a="V", b=0)
+            ts, keys = end, {key: key for _, key, *_ in sides}
+            if left:
+                for alu, key, _, _, e in sides:
+                    end = step(chain, alu, ts, "shl.i32", key + "s", a=key, b=max(e, 0))
+                    keys[key] = key + "s"
+                ts = end
+            for alu, key, _, mul, e in sides:
+                end = step(chain, alu, ts, rq, key + "y", 1, a=keys[key], mul=mul,
+                           shift=max(-e, 0), zp=attrs["zp"])
+            ts = step(chain, alus[0], end, "add.i8", "S", 1, a="Py", b="Ny")
+            at = ts
+            chain.add(alus[-1], at, lambda st: Instr.make("sub.i8", a=st["S"], b=attrs["zp"],
+                                                          d=st["y"]))
+            w = _write(s, chain, "y", out, m, t, vxm, at + s.latency("sub.i8"))
+            _place(s, chain, _earliest(ready, x.at(m, t)), ready, out, m, t, w)
 
 
 def schedule_maxpool(s: Scheduler, vxm: str, x: Placed, out: Placed,

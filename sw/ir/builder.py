@@ -29,6 +29,7 @@ from .graph import (
     Conv2dOp,
     DepthwiseConv2dOp,
     InputOp,
+    LeakyReluOp,
     LinearOp,
     MatmulOp,
     MaxPool2x2Op,
@@ -163,6 +164,17 @@ class Graph(Module):
         """``max(x, zp)``."""
         x = self._value(x, "graph.relu: x", "i8", "x")
         return self._add(ReluOp, [x], {"zp": _int(zp, "graph.relu: zp")}, name, "relu")
+
+    def leaky_relu(self, x: Operand, *, x_zp: int, mul: int, shift: int, alpha_mul: int,
+                   alpha_shift: int, zp: int, rounding: str = "double",
+                   name: str | None = None) -> Value:
+        """TFLite's int8 LEAKY_RELU (``graph.leaky_relu``): each side of zero rescaled by its
+        own multiplier; ``shift``s are TFLite exponents (positive: left)."""
+        x = self._value(x, "graph.leaky_relu: x", "i8", "x")
+        attrs = {k: _int(v, f"graph.leaky_relu: {k}") for k, v in (
+            ("x_zp", x_zp), ("mul", mul), ("shift", shift), ("alpha_mul", alpha_mul),
+            ("alpha_shift", alpha_shift), ("zp", zp))}
+        return self._add(LeakyReluOp, [x], {**attrs, "rounding": rounding}, name, "leaky")
 
     def conv2d(self, x: Operand, w: Operand, b: Operand | None, stride: int = 1,
                pad: int | Sequence[int] = 0,

@@ -25,6 +25,7 @@ __all__ = [
     "DepthwiseConv2dOp",
     "GraphOp",
     "InputOp",
+    "LeakyReluOp",
     "LinearOp",
     "MatmulOp",
     "MaxPool2x2Op",
@@ -241,6 +242,42 @@ class QAddOp(GraphOp):
         if not 0 <= self.attrs["left_shift"] <= 23:
             # (a - a_zp) is 9 bits: a larger shift would overflow int32
             raise self.error(f"left_shift {self.attrs['left_shift']} is out of range 0..23")
+
+
+class LeakyReluOp(GraphOp):
+    """TFLite's int8 LEAKY_RELU: ``v = x - x_zp``, then ``zp + mbqm(v, mul, shift)`` where
+    ``v >= 0`` and ``zp + mbqm(v, alpha_mul, alpha_shift)`` where it is not, saturated to int8.
+    ``mbqm(v, m, e)`` is TFLite's MultiplyByQuantizedMultiplier: ``v`` shifted left by ``e``
+    when ``e > 0``, then ``rescale(., m, -e)`` (``-e`` a right shift when ``e < 0``), rounded
+    twice (``rounding="double"``) or once (``"single"``) as requant and requant.s are."""
+
+    NAME = "graph.leaky_relu"
+    OPERANDS = ("x",)
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"x_zp": int, "mul": int, "shift": int, "alpha_mul": int,
+                                  "alpha_shift": int, "zp": int, "rounding": str}
+
+    def infer_types(self):
+        return [TensorType(self.tensor("x").shape, "i8")]
+
+    def verify_(self) -> None:
+        super().verify_()
+        self.check_zp("x_zp")
+        self.check_zp()
+        for m, e in (("mul", "shift"), ("alpha_mul", "alpha_shift")):
+            if not 0 <= self.attrs[m] <= MUL_MAX:
+                raise self.error(f"{m} {self.attrs[m]} is out of range 0..{MUL_MAX}")
+            if not -SHIFT_MAX <= self.attrs[e] <= LEFT_SHIFT_MAX:
+                # x - x_zp is 9 bits: a larger left shift would overflow int32
+                raise self.error(f"{e} {self.attrs[e]} is out of range "
+                                 f"-{SHIFT_MAX}..{LEFT_SHIFT_MAX}")
+        if self.attrs["rounding"] not in ("double", "single"):
+            raise self.error(f"rounding must be \"double\" or \"single\", not "
+                             f"{self.attrs['rounding']!r}")
+
+
+#: The largest left shift of a 9-bit difference that int32 holds.
+LEFT_SHIFT_MAX = 22
 
 
 class ReluOp(GraphOp):

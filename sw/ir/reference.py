@@ -25,6 +25,7 @@ from .graph import (
     Conv2dOp,
     DepthwiseConv2dOp,
     InputOp,
+    LeakyReluOp,
     LinearOp,
     MatmulOp,
     MaxPool2x2Op,
@@ -36,8 +37,19 @@ from .graph import (
     pads,
 )
 
-__all__ = ["avgpool", "conv2d", "depthwise_conv2d", "evaluate", "linear", "matmul", "maxpool2x2", "qadd", "requant",
-           "rescale"]
+__all__ = [
+    "avgpool",
+    "conv2d",
+    "depthwise_conv2d",
+    "evaluate",
+    "leaky_relu",
+    "linear",
+    "matmul",
+    "maxpool2x2",
+    "qadd",
+    "requant",
+    "rescale",
+]
 
 
 # --- the ops on arrays ----------------------------------------------------------------------
@@ -73,6 +85,17 @@ def qadd(a: np.ndarray, b: np.ndarray, attrs: Mapping) -> np.ndarray:
         return rescale(shifted, attrs[f"{k}_mul"], attrs[f"{k}_shift"]).astype(np.int64)
     total = _wrap32(side(a, "a") + side(b, "b"))
     return requant(total, *(attrs[k] for k in ("mul", "shift", "zp", "relu")))
+
+
+def leaky_relu(x: np.ndarray, attrs: Mapping) -> np.ndarray:
+    """TFLite's int8 LEAKY_RELU (graph.leaky_relu)."""
+    v = x.astype(np.int64) - attrs["x_zp"]
+
+    def side(m: str, e: str) -> np.ndarray:  # zp + mbqm(v), saturated: requant's own steps
+        exp = attrs[e]
+        return _requant_rounded(v << max(exp, 0), attrs[m], max(-exp, 0), attrs["zp"], False,
+                                attrs["rounding"])
+    return np.where(v >= 0, side("mul", "shift"), side("alpha_mul", "alpha_shift"))
 
 
 def avgpool(x: np.ndarray, window, stride) -> np.ndarray:
@@ -168,6 +191,7 @@ _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
                                       *_requant_args(op), op.attrs["pad_value"],
                                       op.attrs["rounding"]),
     QAddOp: lambda op, args: qadd(*args, op.attrs),
+    LeakyReluOp: lambda op, args: leaky_relu(args[0], op.attrs),
     DepthwiseConv2dOp: lambda op, args: depthwise_conv2d(
         *args, op.attrs["stride"], op.attrs["pad"], *_requant_args(op), op.attrs["pad_value"],
         op.attrs["rounding"]),

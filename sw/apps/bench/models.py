@@ -120,7 +120,8 @@ def measure_model(name: str, config: str | CoreConfig, *, seed: int = 0,
     compiled.host = model.host
     compiled.expected = model.oracle(values)  # LiteRT's reference kernels
     started = time.perf_counter()
-    results = [run(r.program) for r in compiled.runs]
+    # a model in chained runs: the host relays each run's activations to the next
+    results = compiled.execute(lambda programs, reads: [run(p) for p in programs])
     row["golden_seconds"] = round(time.perf_counter() - started, 3)
     cycles = sum(r.cycles for r in results)
     row.update(fits=True, runs=len(compiled.runs), useful_macs=compiled.useful_macs,
@@ -169,23 +170,26 @@ def run_models(names: Sequence[str], configs: Sequence[str | CoreConfig] | None 
 
 
 def _rtl(rows: list[dict], compiled: list, rtl_macs: int, show_progress, log) -> None:
-    """The rows of at most ``rtl_macs`` MACs on the Verilator RTL, one simulator per config."""
+    """The rows of at most ``rtl_macs`` MACs on the Verilator RTL, one simulator per model
+    (per run for a model in chained runs)."""
     from ....progress import status
     from ....sim.batch import verilator_batch
 
-    small = [(row, c) for row, c in zip(rows, compiled)
-             if c is not None and row["useful_macs"] <= rtl_macs]
-    for config in dict.fromkeys(c.config for _, c in small):
-        mine = [(row, c) for row, c in small if c.config == config]
-        programs = [r.program for _, c in mine for r in c.runs]
-        with status(f"RTL: {len(mine)} model(s) on {config.name}", show=show_progress):
-            outcomes = verilator_batch(programs, [w for _, c in mine for w in c.output_words()])
-        k = 0
-        for row, c in mine:
-            got, k = outcomes[k:k + len(c.runs)], k + len(c.runs)
-            errors = [o for o in got if isinstance(o, Exception)]
-            if errors:
-                row["rtl_error"] = str(errors[0])
+    def runner(programs, reads):
+        outcomes = verilator_batch(programs, reads)
+        failed = [o for o in outcomes if isinstance(o, Exception)]
+        if failed:
+            raise _Failed(str(failed[0]))
+        return outcomes
+
+    for row, c in zip(rows, compiled):
+        if c is None or row["useful_macs"] > rtl_macs:
+            continue
+        with status(f"RTL: {row['model']} on {c.config.name}", show=show_progress):
+            try:
+                got = c.execute(runner)
+            except _Failed as e:
+                row["rtl_error"] = str(e)
                 continue
             row["rtl_cycles"] = sum(o.cycles for o in got)
             row["rtl_bit_exact"] = c.bit_exact([o.mem for o in got])
@@ -193,3 +197,6 @@ def _rtl(rows: list[dict], compiled: list, rtl_macs: int, show_progress, log) ->
                 log(f"{row['model']} on {row['config']}: RTL {row['rtl_cycles']:,} cycles, "
                     f"bit-exact {row['rtl_bit_exact']}")
 
+
+class _Failed(Exception):
+    """A simulator run that failed: the row records it."""

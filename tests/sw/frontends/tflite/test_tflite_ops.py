@@ -112,9 +112,20 @@ def maxpool_model(rng):
         "FilterWidth": fw, "FusedActivationFunction": int(rng.choice([NONE, RELU]))})], [0], [1]
 
 
+def leaky_model(rng):
+    """LEAKY_RELU between scales that need a right shift, none, or a left shift."""
+    shape = (1, *(int(v) for v in rng.integers(1, 7, 3)))
+    sx = float(rng.uniform(0.01, 0.1))
+    tensors = [T("x", shape, scale=[sx], zero_point=[int(rng.integers(-128, 128))]),
+               T("y", shape, scale=[sx * float(rng.choice([0.3, 1.0, 1.7, 4.0]))],
+                 zero_point=[int(rng.integers(-128, 128))])]
+    alpha = float(rng.choice([0.01, 0.1, 0.2, 0.5]))
+    return tensors, [Op("LEAKY_RELU", [0], [1], {"Alpha": alpha})], [0], [1]
+
+
 BUILDERS = {"conv": lambda r: conv_model(r, False), "depthwise": lambda r: conv_model(r, True),
             "fc": fc_model, "fc_softmax": lambda r: fc_model(r, True), "add": add_model,
-            "avgpool": pool_model, "maxpool": maxpool_model}
+            "avgpool": pool_model, "maxpool": maxpool_model, "leaky_relu": leaky_model}
 
 
 def _feeds(model, rng, count):
@@ -135,7 +146,7 @@ def test_the_import_is_litert(tmp_path, kind, seed):
 
 
 @pytest.mark.parametrize("kind", ["conv", "depthwise", "add", "avgpool", "maxpool",
-                                  "fc_softmax"])
+                                  "fc_softmax", "leaky_relu"])
 def test_a_compiled_op_is_litert_on_golden(tmp_path, kind):
     rng = np.random.default_rng(100)
     model = import_tflite(write_model(tmp_path / "m.tflite", *BUILDERS[kind](rng)))

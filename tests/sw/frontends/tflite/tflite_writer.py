@@ -23,7 +23,8 @@ _TYPES = {np.dtype(np.float32): 0, np.dtype(np.int32): 2, np.dtype(np.int8): 9,
 OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
            "FULLY_CONNECTED": "FullyConnectedOptions", "ADD": "AddOptions",
            "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
-           "SOFTMAX": "SoftmaxOptions", "RESHAPE": "ReshapeOptions", "TANH": None}
+           "SOFTMAX": "SoftmaxOptions", "RESHAPE": "ReshapeOptions", "TANH": None,
+           "LEAKY_RELU": "LeakyReluOptions"}
 
 
 @dataclass
