@@ -34,6 +34,8 @@ __all__ = [
     "bias_min_weight_scale",
     "calibration_amax",
     "dequantize",
+    "leaky_fit",
+    "leaky_rescale",
     "quantize",
     "quantize_bias",
     "quantize_weights",
@@ -149,3 +151,59 @@ def add_rescale(a: tuple[float, int], b: tuple[float, int], y: tuple[float, int]
     return {"a_zp": int(za), "a_mul": int(ma), "a_shift": int(-ea), "b_zp": int(zb),
             "b_mul": int(mb), "b_shift": int(-eb), "left_shift": ADD_LEFT_SHIFT,
             "mul": int(mul), "shift": int(-exp), "zp": int(zy)}
+
+
+#: The largest left shift a leaky relu's 9-bit ``x - zp`` takes in int32.
+LEAKY_LEFT_SHIFT_MAX = 22
+
+
+def leaky_rescale(x: tuple[float, int], y: tuple[float, int], alpha: float) -> dict:
+    """TFLite's int8 LEAKY_RELU from ``x`` into ``y``, each (scale, zero point): the keyword
+    arguments of :meth:`~conveyor.sw.ir.builder.Graph.leaky_relu`. LiteRT's Prepare computes
+    both multipliers (``sx / sy`` and ``sx * alpha / sy``) with float operands, so in float32;
+    ValueError if one is out of the shifts' range."""
+    (sx, zx), (sy, zy) = x, y
+    f32 = np.float32
+    mul, exp = tflite_multiplier(np.array([f32(sx) / f32(sy), f32(sx) * f32(alpha) / f32(sy)],
+                                          np.float64))
+    if np.any(exp > LEAKY_LEFT_SHIFT_MAX) or np.any(exp < -31):
+        raise ValueError(f"output scale {sy:.3g} against input scale {sx:.3g} (alpha "
+                         f"{alpha:g}) needs a shift out of range")
+    return {"x_zp": int(zx), "mul": int(mul[0]), "shift": int(exp[0]), "alpha_mul": int(mul[1]),
+            "alpha_shift": int(exp[1]), "zp": int(zy)}
+
+
+def leaky_fit(x: tuple[float, int], y: tuple[float, int], alpha: float) -> dict:
+    """LeakyRelu as onnxruntime computes it in float32 (``QuantizeLinear(leaky(
+    DequantizeLinear(x)))``, rounding half to even; its QLinearLeakyRelu is a table of the
+    same), in the integers of :meth:`~conveyor.sw.ir.builder.Graph.leaky_relu` with
+    ``rounding="single"``: for each side of zero, the multiplier nearest TFLite's whose single
+    rounding gives onnxruntime's value for every one of the 256 inputs, when one does (a value
+    on a tie that float32 rounds to even may leave none: then TFLite's)."""
+    (sx, zx), (sy, _) = x, y
+    params = leaky_rescale(x, y, alpha)
+    v = np.arange(-128, 128, dtype=np.int64) - zx
+    xf = v.astype(np.float32) * np.float32(sx)
+    yf = np.where(xf >= 0, xf, np.float32(alpha) * xf)
+    want = np.rint(yf / np.float32(sy)).astype(np.int64)
+    for m, e, side in (("mul", "shift", v >= 0), ("alpha_mul", "alpha_shift", v < 0)):
+        got = _single_rounding_multiplier(v[side], want[side], 31 - params[e], params[m])
+        if got is not None:
+            params[m] = got
+    return params
+
+
+def _single_rounding_multiplier(v: np.ndarray, want: np.ndarray, k: int, near: int) -> int | None:
+    """The m in 0..2^31-1 nearest ``near`` with ``(v * m + 2^(k-1)) >> k == want`` for every
+    pair, or None: each pair bounds m to ``(2t - 1) 2^k <= 2 v m < (2t + 1) 2^k``."""
+    lo, hi = 0, (1 << 31) - 1
+    for vi, t in zip(v.tolist(), want.tolist()):
+        a, b = (2 * t - 1) << k, (2 * t + 1) << k  # a <= 2 v m < b
+        if vi > 0:
+            lo, hi = max(lo, -(-a // (2 * vi))), min(hi, -(-b // (2 * vi)) - 1)
+        elif vi < 0:
+            u = -vi  # -b < 2 u m <= -a
+            lo, hi = max(lo, (-b) // (2 * u) + 1), min(hi, (-a) // (2 * u))
+        elif t != 0:
+            return None
+    return None if lo > hi else min(max(near, lo), hi)

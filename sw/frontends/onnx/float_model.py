@@ -6,7 +6,7 @@ between it runs in numpy: :meth:`FloatModel.run` equals onnx's reference evaluat
 model, and with ``all_tensors`` gives every internal tensor, which is what calibration measures.
 
 Each :class:`FloatOp` is one op of :class:`~conveyor.sw.ir.builder.Graph` (``linear``,
-``conv2d``, ``dwconv``, ``add``, ``qadd``, ``relu``, ``maxpool``, ``avgpool``, ``reshape``) in the
+``conv2d``, ``dwconv``, ``add``, ``qadd``, ``relu``, ``leaky`` (LeakyRelu, its ``alpha``), ``maxpool``, ``avgpool``, ``reshape``) in the
 graph's layouts: images are
 (N, H, W, C) and 2-D tensors keep ONNX's shape. :class:`TensorSpec` converts a model input or
 output between ONNX's layout and the graph's.
@@ -125,7 +125,7 @@ class FloatOp:
     -------
     kind : ``linear``, ``conv2d``, ``dwconv`` (depthwise: w (R, S, C)), ``add``, ``qadd`` (an
         add of two tensors the model quantised each with its own scale: TFLite's ADD),
-        ``relu``, ``maxpool``, ``avgpool``, ``reshape`` or ``softmax`` (a host step).
+        ``relu``, ``leaky`` (LeakyRelu, its ``alpha``), ``maxpool``, ``avgpool``, ``reshape`` or ``softmax`` (a host step).
     node : the ONNX node it came from (for messages).
     inputs, output : tensor names.
     w, b : float weights (linear (K, N); conv2d (R, S, C, K)) and bias (N,).
@@ -151,6 +151,7 @@ class FloatOp:
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)
     window: tuple[int, int] = (1, 1)
     shape: tuple[int, ...] = ()
+    alpha: float = 0.0  # a leaky relu's slope below zero
 
 
 @dataclass
@@ -213,6 +214,8 @@ def _run_op(op: FloatOp, args: list[np.ndarray]) -> np.ndarray:
         y = x + args[1]
     elif op.kind == "relu":
         y = np.maximum(x, 0)
+    elif op.kind == "leaky":
+        y = np.where(x >= 0, x, np.float32(op.alpha) * x)
     elif op.kind == "maxpool":
         y = _maxpool_nhwc(x, op.window, op.stride, op.pad)
     elif op.kind == "avgpool":

@@ -25,6 +25,7 @@ from ..quantize import (
     add_rescale,
     bias_min_weight_scale,
     calibration_amax,
+    leaky_fit,
     quantize_bias,
     quantize_weights,
 )
@@ -252,6 +253,13 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
                       relu=op.relu)
         elif op.kind == "relu":
             v = g.relu(x, zp=z_of(op.inputs[0]))
+        elif op.kind == "leaky":
+            try:  # onnxruntime's float32 LeakyRelu, in integers
+                params = leaky_fit((s_of(op.inputs[0]), z_of(op.inputs[0])),
+                                   (s_of(op.output), z_of(op.output)), op.alpha)
+            except ValueError as e:
+                raise OnnxImportError(f"{src}: leaky relu {op.node!r}: {e}") from None
+            v = g.leaky_relu(x, **params, rounding="single")
         elif op.kind == "qadd":
             v = g.qadd(x, values[op.inputs[1]], **add_rescale(
                 (s_of(op.inputs[0]), z_of(op.inputs[0])), (s_of(op.inputs[1]),

@@ -3,7 +3,8 @@
 Supported ONNX ops: Gemm (``transA=0``, constant B), MatMul (2-D activation times a constant),
 Add (two activations of one shape, or a constant bias right after a Gemm/MatMul/Conv, fused into
 it), Relu (fused into the Gemm/MatMul/Conv/Add before it when that is its only reader), Conv
-(2-D, group 1 or depthwise, dilation 1, one stride for both axes, any pads or SAME),
+(2-D, group 1 or depthwise, dilation 1, one stride for both axes, any pads or SAME), LeakyRelu
+(TFLite's LEAKY_RELU arithmetic),
 BatchNormalization (folded into the Conv before it), Clip(0, max) (fused into the op before it,
 the output's int8 top at max), MaxPool (any 2-D window, strides and pads), AveragePool (no
 padding), GlobalAveragePool, a final Softmax over (N, K) rows (a host step), Flatten, Reshape (keeping the batch axis), Identity, Dropout (inference),
@@ -13,8 +14,8 @@ Constant, Shape (of a runtime tensor: a constant, as every shape is static; so
 becomes int8 with ``zp - 128``), DequantizeLinear of a constant int8 weight or int32 bias uses
 those integers and scales as they are, and an Add of two such tensors is TFLite's ADD (each input
 rescaled: onnxruntime's QLinearAdd). onnxruntime's QOperator ops read and write int8 tensors,
-which stand for their pinned float ones: QLinearConv, QLinearMatMul, QGemm and QLinearAdd
-(domain com.microsoft), with MaxPool, Flatten and Reshape moving int8 values between them. Any
+which stand for their pinned float ones: QLinearConv, QLinearMatMul, QGemm, QLinearAdd and
+QLinearLeakyRelu (domain com.microsoft), with MaxPool, Flatten and Reshape moving int8 values between them. Any
 other node whose inputs are all constants is folded. Anything else raises
 :class:`~conveyor.sw.frontends.onnx.load.OnnxImportError` with the op type and the node name,
 one line; :func:`check_model` does only that check, so it needs no calibration data.
@@ -51,8 +52,9 @@ __all__ = ["SUPPORTED_OPS", "check_model", "load_float_model"]
 #: ONNX op types the importer lowers (any node whose inputs are all constants is folded too).
 SUPPORTED_OPS = ("Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv",
                  "DequantizeLinear", "Dropout", "Flatten", "Gemm", "GlobalAveragePool", "Identity",
-                 "MatMul", "MaxPool", "QGemm", "QLinearAdd", "QLinearConv", "QLinearMatMul",
-                 "QuantizeLinear", "Relu", "Reshape", "Shape", "Softmax")
+                 "LeakyRelu", "MatMul", "MaxPool", "QGemm", "QLinearAdd", "QLinearConv",
+                 "QLinearLeakyRelu", "QLinearMatMul", "QuantizeLinear", "Relu", "Reshape",
+                 "Shape", "Softmax")
 
 
 @dataclass
@@ -342,6 +344,15 @@ class _Builder:
         self.emit(FloatOp("relu", _node_name(node), [name], node.output[0]), t.shape, t.layout,
                   t.perm)
 
+    def op_LeakyRelu(self, node) -> None:
+        """TFLite's LEAKY_RELU arithmetic between the input's and its own scale."""
+        name, t = self.runtime(node, node.input[0])
+        alpha = float(self.attrs(node).get("alpha", 0.01))
+        if alpha < 0:
+            raise self.fail(node, f"alpha {alpha:g} < 0 is not supported")
+        self.emit(FloatOp("leaky", _node_name(node), [name], node.output[0], alpha=alpha),
+                  t.shape, t.layout, t.perm)
+
     def op_Clip(self, node) -> None:
         """Clip(0, max) (ReLU6 and kin): a ReLU fused into the op before it whose output range
         ends at ``max``, so that int8 saturation is the upper clip; Clip(0, inf) is Relu."""
@@ -578,6 +589,17 @@ class _Builder:
         self.emit(FloatOp("qadd", _node_name(node), [na, nb], node.output[0]), ta.shape,
                   ta.layout, ta.perm)
         self.int8_output(node, node.output[0], cs, cz)
+
+    def op_QLinearLeakyRelu(self, node) -> None:
+        """com.microsoft's QLinearLeakyRelu: an int8 tensor to one of its own scale."""
+        x, xs, xz, ys, yz = (list(node.input) + [""] * 5)[:5]
+        name, t = self.int8_input(node, x, xs, xz)
+        alpha = float(self.attrs(node).get("alpha", 0.01))
+        if alpha < 0:
+            raise self.fail(node, f"alpha {alpha:g} < 0 is not supported")
+        self.emit(FloatOp("leaky", _node_name(node), [name], node.output[0], alpha=alpha),
+                  t.shape, t.layout, t.perm)
+        self.int8_output(node, node.output[0], ys, yz)
 
     # -- float ops with constants -----------------------------------------------------------
 
@@ -849,7 +871,7 @@ def _minus_zero_point(x: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: in
 
 
 #: com.microsoft ops the importer lowers (onnxruntime's quantize_static emits them).
-_MICROSOFT_OPS = ("QGemm", "QLinearAdd")
+_MICROSOFT_OPS = ("QGemm", "QLinearAdd", "QLinearLeakyRelu")
 
 
 def _integers(c: _Const, n: int) -> tuple[np.ndarray, np.ndarray] | None:

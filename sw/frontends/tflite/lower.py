@@ -13,8 +13,7 @@ import numpy as np
 
 from ...ir.builder import Graph
 from ...ir.core import Value
-from ...ir.graph import LEFT_SHIFT_MAX
-from ..quantize import add_rescale, tflite_multiplier
+from ..quantize import add_rescale, leaky_rescale, tflite_multiplier
 from .load import TfliteImportError, TfliteModel, TfliteOp, TfliteTensor
 
 __all__ = ["SUPPORTED_OPS", "lower_tflite"]
@@ -275,19 +274,15 @@ class _Lowering:
         x = self.value(op, op.inputs[0])
         (sx,), zx = self.quant(op, op.inputs[0], "the input")
         (sy,), zy = self.quant(op, op.outputs[0], "the output")
-        alpha = np.float32(op.options.Alpha())
+        alpha = op.options.Alpha()
         if alpha < 0:
-            raise self.error(op, f"alpha {float(alpha)} < 0 is not supported")
-        # LiteRT's Prepare computes both multipliers in float32 (float operands)
-        f32 = np.float32
-        scales = np.array([f32(sx) / f32(sy), f32(sx) * alpha / f32(sy)], np.float64)
-        mul, exp = tflite_multiplier(scales)
-        if np.any(exp > LEFT_SHIFT_MAX) or np.any(exp < -31):
-            raise self.error(op, f"output scale {sy:.3g} against input scale {sx:.3g} is out of "
-                                 f"range")
-        self.values[op.outputs[0]] = self.g.leaky_relu(
-            x, x_zp=zx, mul=int(mul[0]), shift=int(exp[0]), alpha_mul=int(mul[1]),
-            alpha_shift=int(exp[1]), zp=zy, rounding="double", name=self.name(op.outputs[0]))
+            raise self.error(op, f"alpha {alpha:g} < 0 is not supported")
+        try:
+            params = leaky_rescale((sx, zx), (sy, zy), alpha)
+        except ValueError as e:
+            raise self.error(op, str(e)) from None
+        self.values[op.outputs[0]] = self.g.leaky_relu(x, **params, rounding="double",
+                                                       name=self.name(op.outputs[0]))
 
     def check_shape(self, op: TfliteOp) -> None:
         got = tuple(self.values[op.outputs[0]].type.shape)

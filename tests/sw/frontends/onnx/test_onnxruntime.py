@@ -55,7 +55,30 @@ def residual_model(path: Path, rng) -> Path:
     return path
 
 
-def quantize_residual(tmp_path: Path, fmt: str, per_channel: bool, calib) -> Path:
+def leaky_model(path: Path, rng) -> Path:
+    """Conv, LeakyRelu(0.1), Flatten, Gemm, LeakyRelu(0.2): onnxruntime quantises each
+    LeakyRelu into a QLinearLeakyRelu (QOperator) or DQ, LeakyRelu, Q (QDQ)."""
+    import onnx
+
+    def w(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32),
+                                       name)
+
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("LeakyRelu", ["c1"], ["l1"], alpha=0.1),
+             helper.make_node("Flatten", ["l1"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["g"], transB=1),
+             helper.make_node("LeakyRelu", ["g"], ["y"], alpha=0.2)]
+    graph = helper.make_graph(
+        nodes, "leaky", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [w("w1", 8, 3, 3, 3), w("b1", 8), w("wf", 10, 512), w("bf", 10)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def quantize_residual(tmp_path: Path, fmt: str, per_channel: bool, calib,
+                      build=residual_model) -> Path:
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -71,8 +94,8 @@ def quantize_residual(tmp_path: Path, fmt: str, per_channel: bool, calib) -> Pat
             x = next(self.samples, None)
             return None if x is None else {"x": x}
 
-    src = residual_model(tmp_path / "residual.onnx", np.random.default_rng(0))
-    out = tmp_path / f"residual_{fmt}_{per_channel}.onnx"
+    src = build(tmp_path / f"{build.__name__}.onnx", np.random.default_rng(0))
+    out = tmp_path / f"{build.__name__}_{fmt}_{per_channel}.onnx"
     quantize_static(str(src), str(out), Reader(),
                     quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
@@ -85,8 +108,11 @@ def residuals(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ort")
     rng = np.random.default_rng(1)
     calib = [rng.standard_normal((1, 3, 8, 8)).astype(np.float32) for _ in range(32)]
-    return {(fmt, pc): quantize_residual(tmp, fmt, pc, calib)
-            for fmt in ("qdq", "qop") for pc in (False, True)}
+    models = {(fmt, pc): quantize_residual(tmp, fmt, pc, calib)
+              for fmt in ("qdq", "qop") for pc in (False, True)}
+    models.update({("leaky", fmt, pc): quantize_residual(tmp, fmt, pc, calib, leaky_model)
+                   for fmt in ("qdq", "qop") for pc in (False, True)})
+    return models
 
 
 # --- the import agrees with onnxruntime ---------------------------------------------------------
@@ -133,6 +159,24 @@ def test_a_residual_cnn_agrees_with_onnxruntime(residuals, fmt, per_channel):
     assert total.equal == total.total, total  # docs/compiler.md states 400 of 400
 
 
+@pytest.mark.parametrize("fmt", ["qdq", "qop"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_leaky_relu_is_onnxruntimes_to_the_byte(residuals, fmt, per_channel):
+    """onnxruntime's LeakyRelu is float32 rounded half to even (QLinearLeakyRelu a table of
+    it): the importer fits each side's multiplier so that requant.s gives the same integers."""
+    path = residuals[("leaky", fmt, per_channel)]
+    imported = import_onnx(path)
+    leaky = [op for op in imported.graph.ops if op.NAME == "graph.leaky_relu"]
+    assert len(leaky) == 2 and all(op.attrs["rounding"] == "single" for op in leaky)
+    rng = np.random.default_rng(4)
+    total = None
+    for _ in range(40):
+        feed = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32) * 1.5}
+        a = agreement(imported, path, feed)
+        total = a if total is None else total.add(a)
+    assert total.equal == total.total == 400, total
+
+
 def test_the_integers_are_the_models(residuals):
     """QOperator: the graph's weights are the file's integers; its QLinearAdd is a qadd with
     both inputs' zero points; the input zero point pads the convolutions."""
@@ -156,7 +200,7 @@ def test_the_integers_are_the_models(residuals):
 def _cases(residuals):
     rng = np.random.default_rng(3)
     paths = [DIGITS / "cnn_qop.onnx", DIGITS / "mlp_qdq.onnx", residuals[("qop", True)],
-             residuals[("qdq", False)]]
+             residuals[("qdq", False)], residuals[("leaky", "qop", True)]]
     for path in paths:
         imported = import_onnx(path)
         shape = imported.inputs[0].onnx_shape
