@@ -4,7 +4,7 @@
 - **tile**: where every tensor lives (``tile.tensor``, its words per channel tile as
   ``"mem0@0 mem1@64"``), preloaded words (``tile.data``), and the work on them: ``tile.matmul``
   with its activation table (for every output row and K tile, the word it multiplies),
-  ``tile.relu``, ``tile.add``, ``tile.qadd``, ``tile.leaky_relu``, ``tile.maxpool``, and
+  ``tile.relu``, ``tile.add``, ``tile.qadd``, ``tile.leaky_relu``, ``tile.table``, ``tile.maxpool``, and
   ``tile.output``.
 - **sched**: one ``sched.queue`` per queue, its instructions and their cycles; the verifier
   checks that no queue issues twice in a cycle and that no two instructions write one stream
@@ -179,6 +179,15 @@ class LeakyReluOp(TileOp):
     OPERANDS = ("x", "out")
     ATTRS: ClassVar[AttrKinds] = {"x_zp": int, "mul": int, "shift": int, "alpha_mul": int,
                                   "alpha_shift": int, "zp": int, "rounding": str, "vxm": str}
+
+
+class TableOp(TileOp):
+    """``graph.table`` on the VXM and SXM: ``table`` is the slice@word of its chunks (one
+    word of L entries each, in order)."""
+
+    NAME = "tile.table"
+    OPERANDS = ("x", "out")
+    ATTRS: ClassVar[AttrKinds] = {"table": str, "vxm": str, "sxm": str}
 
 
 class MaxPoolOp(TileOp):

@@ -28,6 +28,7 @@ from .errors import CompileError
 from .matmul import Epilogue, MatmulJob, schedule_matmul
 from .memory import Allocator, OutOfMemory, Placed
 from .schedule import Scheduler
+from .table import schedule_table, table_words
 from .vector import (
     schedule_add,
     schedule_leaky_relu,
@@ -86,7 +87,7 @@ class _ToTile:
                        g.OutputOp: self.output,
                        g.QAddOp: self.qadd, g.AvgPoolOp: self.avgpool,
                        g.DepthwiseConv2dOp: self.depthwise_conv2d,
-                       g.LeakyReluOp: self.leaky_relu}.get(type(op))
+                       g.LeakyReluOp: self.leaky_relu, g.TableOp: self.table}.get(type(op))
             if handler is None:
                 raise CompileError(f"{op.NAME} is not supported by the compiler")
             handler(op)
@@ -311,6 +312,28 @@ class _ToTile:
                                          {**op.attrs, "vxm": self.need(op.NAME, "vxm")}))
         self.env[op.result] = View(out.placed, x.shape, out.value)
 
+    def table(self, op) -> None:
+        """The table's chunks (L entries a word) in a slice that holds no word of x, so that
+        x's reads and the chunks' reads never meet in one cycle."""
+        x = self.view(op.x)
+        vxm = self.need(op.NAME, "vxm")
+        sxm = self.config.slices_of("sxm")
+        if not sxm:
+            raise CompileError(f"{op.NAME} needs an SXM slice, and config "
+                               f"{self.config.name!r} has none")
+        words = table_words(op.attrs["table"], self.L)
+        used = {s for _, block in x.placed.blocks() for tile in block.tiles for s, _ in tile}
+        free = [n for n in self.alloc.next if n not in used and self.alloc.free(n) >= len(words)]
+        if not free:
+            raise CompileError(f"{op.NAME} %{op.result.name}: its {len(words)}-word table needs "
+                               f"a MEM slice that holds no word of %{op.x.name}")
+        where = self.alloc.slice_for(len(words), free, kind="blocks")
+        first = self.alloc.block(where, words, f"{op.result.name} table")
+        out = self.place(op.result.name, x.placed.shape, "i8", avoid=(*used, where))
+        self.ops.append(tile.TableOp([x.value, out.value], [], {
+            "table": f"{where}@{first}", "vxm": vxm, "sxm": sxm[0].name}))
+        self.env[op.result] = View(out.placed, x.shape, out.value)
+
     def add(self, op) -> None:
         attrs = {k: op.attrs[k] for k in ("mul", "shift", "zp", "relu")}
         self.elementwise_sum(op, tile.AddOp, attrs)
@@ -416,8 +439,9 @@ def _type(placed: Placed):
     return TensorType(placed.shape, placed.dtype)
 
 
-#: The placements tried in turn (:class:`.memory.Allocator`'s ``pack``).
-_PLACEMENTS = ((), ("blocks",), ("blocks", "tensors"))
+#: The placements tried in turn (:class:`.memory.Allocator`'s ``pack``): weights spread over
+#: slices only when no placement keeps each layer's in one.
+_PLACEMENTS = ((), ("blocks",), ("blocks", "tensors"), ("spread",), ("blocks", "tensors", "spread"))
 
 
 def lower_to_tile(module: Module, inputs: dict[str, np.ndarray] | None,
@@ -427,7 +451,8 @@ def lower_to_tile(module: Module, inputs: dict[str, np.ndarray] | None,
     Every tensor goes to the roomiest slice first, which spreads the work over the slices'
     queues and ports. If the model does not fit so (tensors spread over every slice leave
     none empty enough for a layer's weights), it is placed again with the weights packed into
-    the fullest slices that have room, then with everything packed."""
+    the fullest slices that have room, then with everything packed, then with weights that no
+    slice holds spread over several (unpacked, then packed)."""
     for pack in _PLACEMENTS[:-1]:
         try:
             return _ToTile(config, inputs, pack).run(module)
@@ -475,6 +500,10 @@ def schedule_tile(module: Module, config: CoreConfig) -> Scheduled:
             schedule_qadd(s, placed[op.a], placed[op.b], placed[op.out], op.attrs, ready)
         elif isinstance(op, tile.LeakyReluOp):
             schedule_leaky_relu(s, placed[op.x], placed[op.out], op.attrs, ready)
+        elif isinstance(op, tile.TableOp):
+            where, first = op.attrs["table"].split("@")
+            schedule_table(s, placed[op.x], placed[op.out], (where, int(first)),
+                           op.attrs["vxm"], op.attrs["sxm"], ready)
         elif isinstance(op, tile.MaxPoolOp):
             windows = [[int(r) for r in row if r >= 0] for row in op.attrs["windows"]]
             schedule_maxpool(s, op.attrs["vxm"], placed[op.x], placed[op.out], windows, ready)

@@ -151,7 +151,8 @@ class Allocator:
     """Bump allocation of words in every MEM slice, and the data blocks preloaded there.
 
     ``pack`` names what goes to the fullest slice with room for it instead of the roomiest:
-    ``"blocks"`` (raw words in one slice: a layer's weights, its padding word), ``"tensors"``.
+    ``"blocks"`` (raw words in one slice: a layer's weights, its padding word), ``"tensors"``;
+    ``"spread"`` lets a layer's weights spread over slices when no one slice holds them.
     """
 
     def __init__(self, config: CoreConfig, pack: tuple[str, ...] = ()):
@@ -287,14 +288,15 @@ class Allocator:
 
     def tiles_spread(self, words: np.ndarray, what: str, avoid=()) -> list[tuple[str, int, int]]:
         """Preload whole tiles of raw words ((T*L, L) int8) in one slice if one has room
-        (:meth:`slice_for` blocks), else in runs of consecutive tiles over the roomiest slices
-        (an ``lw`` reads one tile from one slice, any slice). Returns (slice, first word,
-        tiles) per run."""
+        (:meth:`slice_for` blocks), else, when ``pack`` has ``"spread"``, in runs of
+        consecutive tiles over the roomiest slices (an ``lw`` reads one tile from one slice, any
+        slice; but reads from slices that hold activations too meet theirs, so this is the last
+        resort). Returns (slice, first word, tiles) per run."""
         L = self.config.lanes
         count = len(words) // L
         first = self.slice_for(len(words), kind="blocks", avoid=avoid if "blocks" in self.pack
                                else ())
-        if self.free(first) >= len(words) or count <= 1:
+        if self.free(first) >= len(words) or count <= 1 or "spread" not in self.pack:
             return [(first, self.block(first, words, what,
                                        " (a layer's weight tile is read from one slice)"), count)]
         order = sorted(self.next, key=lambda n: (n in avoid, -self.free(n), n))

@@ -29,9 +29,11 @@ from ..ir.graph import (
     Conv2dOp,
     DepthwiseConv2dOp,
     InputOp,
+    LeakyReluOp,
     OutputOp,
     QAddOp,
     ReluOp,
+    TableOp,
     pads,
 )
 from ..ir.reference import evaluate
@@ -152,16 +154,17 @@ def _longest_run(module: Module, lo: int, hi: int, values: dict, one_run: Callab
 
 def _by_rows(module: Module, lo: int, values: dict, one_run: Callable, why: TooBig,
              config: CoreConfig) -> list:
-    """One layer too big for a program, as runs over blocks of its output rows (of an (H, W,
-    C) result): each reads the input rows its block needs (the host hands it that window),
+    """One layer too big for a program, as runs over blocks of its output rows (the first
+    axis): each reads the input rows its block needs (the host hands it that window),
     a convolution with the padding its block's edges need, and its output rows go into the
     whole result on the host."""
     op = _layers(module)[lo]
     n = len(_layers(module))
     where = f"layer {lo + 1} of {n} ({op.NAME} %{op.results[0].name})"
-    if not isinstance(op, _BY_ROWS) or op.results[0].type.rank != 3:
+    rank = op.results[0].type.rank
+    if not isinstance(op, _BY_ROWS) or rank != 3 and (isinstance(op, _CONVS) or rank < 2):
         raise CompileError(f"{where} alone does not fit one program on config {config.name!r} "
-                           f"(only convolutions and element-wise layers of (H, W, C) tensors "
+                           f"(only convolutions of (H, W, C) maps and element-wise layers "
                            f"split into runs by rows): {why}")
     oh = op.results[0].type.shape[0]
     parts = min(oh, max(2, math.ceil(why.over * 1.25)))
@@ -178,7 +181,8 @@ def _by_rows(module: Module, lo: int, values: dict, one_run: Callable, why: TooB
             parts = min(oh, max(parts + 1, math.ceil(parts * max(e.over, 1.0) * 1.25)))
 
 
-_BY_ROWS = (Conv2dOp, DepthwiseConv2dOp, AddOp, QAddOp, ReluOp)
+_CONVS = (Conv2dOp, DepthwiseConv2dOp)
+_BY_ROWS = (*_CONVS, AddOp, QAddOp, ReluOp, LeakyReluOp, TableOp)
 
 
 def _row_run(module: Module, lo: int, a: int, b: int, values: dict, one_run: Callable):
@@ -206,7 +210,7 @@ def _row_run(module: Module, lo: int, a: int, b: int, values: dict, one_run: Cal
 def _input_rows(layer: Op, a: int, b: int) -> tuple[int, int]:
     """The input rows that output rows a .. b - 1 read; a convolution's padding is set to
     what that window needs."""
-    if not isinstance(layer, (Conv2dOp, DepthwiseConv2dOp)):
+    if not isinstance(layer, _CONVS):
         return a, b
     h = layer.x.type.shape[0]
     r, stride = layer.w.type.shape[0], layer.attrs["stride"]

@@ -34,6 +34,7 @@ __all__ = [
     "bias_min_weight_scale",
     "calibration_amax",
     "dequantize",
+    "function_table",
     "leaky_fit",
     "leaky_rescale",
     "quantize",
@@ -207,3 +208,14 @@ def _single_rounding_multiplier(v: np.ndarray, want: np.ndarray, k: int, near: i
         elif t != 0:
             return None
     return None if lo > hi else min(max(near, lo), hi)
+
+
+def function_table(fn, x: tuple[float, int], y: tuple[float, int]) -> np.ndarray:
+    """The 256-entry table (``graph.table``) of an element-wise float function between two
+    int8 quantisations, as onnxruntime computes it: ``QuantizeLinear(fn(DequantizeLinear(q)))``
+    in float32, rounded half to even, for q = -128 .. 127."""
+    (sx, zx), (sy, zy) = x, y
+    q = np.arange(-128, 128)
+    real = (q - zx).astype(np.float32) * np.float32(sx)
+    out = np.rint(fn(real) / np.float32(sy)) + zy
+    return np.clip(out, -128, 127).astype(np.int8)

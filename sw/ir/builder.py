@@ -38,6 +38,7 @@ from .graph import (
     QAddOp,
     ReluOp,
     ReshapeOp,
+    TableOp,
 )
 
 __all__ = ["Graph", "inputs_of", "outputs_of", "quantize_multiplier"]
@@ -175,6 +176,11 @@ class Graph(Module):
             ("x_zp", x_zp), ("mul", mul), ("shift", shift), ("alpha_mul", alpha_mul),
             ("alpha_shift", alpha_shift), ("zp", zp))}
         return self._add(LeakyReluOp, [x], {**attrs, "rounding": rounding}, name, "leaky")
+
+    def table(self, x: Operand, table, *, name: str | None = None) -> Value:
+        """``table[x + 128]`` element by element (``graph.table``): 256 int8 values."""
+        x = self._value(x, "graph.table: x", "i8", "x")
+        return self._add(TableOp, [x], {"table": np.asarray(table, np.int8)}, name, "table")
 
     def conv2d(self, x: Operand, w: Operand, b: Operand | None, stride: int = 1,
                pad: int | Sequence[int] = 0,

@@ -34,6 +34,7 @@ __all__ = [
     "QAddOp",
     "ReluOp",
     "ReshapeOp",
+    "TableOp",
     "conv2d_output_hw",
     "pads",
 ]
@@ -278,6 +279,25 @@ class LeakyReluOp(GraphOp):
         if self.attrs["rounding"] not in ("double", "single"):
             raise self.error(f"rounding must be \"double\" or \"single\", not "
                              f"{self.attrs['rounding']!r}")
+
+
+class TableOp(GraphOp):
+    """An int8 function of each element by table: ``table[x + 128]``, ``table`` 256 int8
+    values (a sigmoid, a tanh, any activation, tabulated when the model is imported)."""
+
+    NAME = "graph.table"
+    OPERANDS = ("x",)
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"table": np.ndarray}
+
+    def infer_types(self):
+        return [TensorType(self.tensor("x").shape, "i8")]
+
+    def verify_(self) -> None:
+        super().verify_()
+        t = self.attrs["table"]
+        if t.dtype != np.int8 or t.shape != (256,):
+            raise self.error(f"table must be 256 int8 values, not {t.dtype} {t.shape}")
 
 
 class ReluOp(GraphOp):

@@ -34,6 +34,7 @@ from .graph import (
     QAddOp,
     ReluOp,
     ReshapeOp,
+    TableOp,
     pads,
 )
 
@@ -192,6 +193,7 @@ _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
                                       op.attrs["rounding"]),
     QAddOp: lambda op, args: qadd(*args, op.attrs),
     LeakyReluOp: lambda op, args: leaky_relu(args[0], op.attrs),
+    TableOp: lambda op, args: op.attrs["table"][args[0].astype(np.int64) + 128],
     DepthwiseConv2dOp: lambda op, args: depthwise_conv2d(
         *args, op.attrs["stride"], op.attrs["pad"], *_requant_args(op), op.attrs["pad_value"],
         op.attrs["rounding"]),

@@ -2,24 +2,15 @@
 layers take exactly the cycles the compiler predicts for its timing and equal numpy, and random
 programs agree with the golden model cycle for cycle. One Verilator model serves the module."""
 
-import dataclasses
-
 import pytest
+from piped_core import PIPED
 
 from conveyor.hw.machine.config import PRESETS
 from conveyor.hw.machine.isa import OPS
-from conveyor.hw.machine.timing import STAGES
 from conveyor.sim import golden
 from conveyor.sim.batch import verilator_batch
 from conveyor.sw.apps.cosim import cosim
 from conveyor.sw.frontends.specs import compile_spec
-
-#: Left out of this core's VXM: the 32-bit multiply and the per-lane requant.
-LEFT_OUT = ("mul.i32", "requant.v", "requant.v.relu")
-PIPED = dataclasses.replace(
-    PRESETS["tiny"], name="tiny-piped", pipeline=tuple(STAGES),
-    vxm_ops=tuple(op.mnemonic for op in OPS if op.kind == "vxm" and op.mnemonic not in LEFT_OUT),
-    max_nop=15, max_repeat=15)
 
 SPECS = ["matmul:M=9,K=7,N=5", "linear:M=3,K=5,N=2,relu=1",
          "conv2d:H=4,W=4,C=3,K=2,R=2,S=2,stride=1,pad=0"]

@@ -6,7 +6,8 @@ between it runs in numpy: :meth:`FloatModel.run` equals onnx's reference evaluat
 model, and with ``all_tensors`` gives every internal tensor, which is what calibration measures.
 
 Each :class:`FloatOp` is one op of :class:`~conveyor.sw.ir.builder.Graph` (``linear``,
-``conv2d``, ``dwconv``, ``add``, ``qadd``, ``relu``, ``leaky`` (LeakyRelu, its ``alpha``), ``maxpool``, ``avgpool``, ``reshape``) in the
+``conv2d``, ``dwconv``, ``add``, ``qadd``, ``relu``, ``leaky`` (LeakyRelu, its ``alpha``), ``table`` (an element-wise function of
+        :data:`TABLE_FUNCTIONS`, ``fn``, looked up in a 256-entry table), ``maxpool``, ``avgpool``, ``reshape``) in the
 graph's layouts: images are
 (N, H, W, C) and 2-D tensors keep ONNX's shape. :class:`TensorSpec` converts a model input or
 output between ONNX's layout and the graph's.
@@ -22,7 +23,7 @@ import numpy as np
 from ..quantize import dequantize, quantize
 from .load import OnnxImportError
 
-__all__ = ["FloatModel", "FloatOp", "Tensor", "TensorSpec"]
+__all__ = ["TABLE_FUNCTIONS", "TABLE_OUTPUT", "FloatModel", "FloatOp", "Tensor", "TensorSpec"]
 
 
 @dataclass
@@ -125,7 +126,8 @@ class FloatOp:
     -------
     kind : ``linear``, ``conv2d``, ``dwconv`` (depthwise: w (R, S, C)), ``add``, ``qadd`` (an
         add of two tensors the model quantised each with its own scale: TFLite's ADD),
-        ``relu``, ``leaky`` (LeakyRelu, its ``alpha``), ``maxpool``, ``avgpool``, ``reshape`` or ``softmax`` (a host step).
+        ``relu``, ``leaky`` (LeakyRelu, its ``alpha``), ``table`` (an element-wise function of
+        :data:`TABLE_FUNCTIONS`, ``fn``, looked up in a 256-entry table), ``maxpool``, ``avgpool``, ``reshape`` or ``softmax`` (a host step).
     node : the ONNX node it came from (for messages).
     inputs, output : tensor names.
     w, b : float weights (linear (K, N); conv2d (R, S, C, K)) and bias (N,).
@@ -152,6 +154,17 @@ class FloatOp:
     window: tuple[int, int] = (1, 1)
     shape: tuple[int, ...] = ()
     alpha: float = 0.0  # a leaky relu's slope below zero
+    fn: str = ""  # a table's function: a key of TABLE_FUNCTIONS
+
+
+#: Element-wise functions the importer tabulates (``graph.table``), in float32 as onnxruntime
+#: computes them, and the output quantisation each gets when the model leaves it open: the
+#: range of the function in 256 steps, as TFLite quantises LOGISTIC and TANH.
+TABLE_FUNCTIONS = {
+    "sigmoid": lambda x: (np.float32(1) / (np.float32(1) + np.exp(-x))).astype(np.float32),
+    "tanh": lambda x: np.tanh(x).astype(np.float32),
+}
+TABLE_OUTPUT = {"sigmoid": (1 / 256, -128), "tanh": (1 / 128, 0)}
 
 
 @dataclass
@@ -216,6 +229,8 @@ def _run_op(op: FloatOp, args: list[np.ndarray]) -> np.ndarray:
         y = np.maximum(x, 0)
     elif op.kind == "leaky":
         y = np.where(x >= 0, x, np.float32(op.alpha) * x)
+    elif op.kind == "table":
+        y = TABLE_FUNCTIONS[op.fn](x.astype(np.float32))
     elif op.kind == "maxpool":
         y = _maxpool_nhwc(x, op.window, op.stride, op.pad)
     elif op.kind == "avgpool":

@@ -25,11 +25,12 @@ from ..quantize import (
     add_rescale,
     bias_min_weight_scale,
     calibration_amax,
+    function_table,
     leaky_fit,
     quantize_bias,
     quantize_weights,
 )
-from .float_model import FloatModel, FloatOp, TensorSpec
+from .float_model import TABLE_FUNCTIONS, TABLE_OUTPUT, FloatModel, FloatOp, TensorSpec
 from .load import OnnxImportError
 from .lower import load_float_model
 
@@ -172,6 +173,8 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
             scale[root] = op.clip / 127
         elif op.kind == "softmax" and root not in pinned:  # TFLite's int8 softmax output
             scale[root], zero[root] = 1 / 256, -128
+        elif op.kind == "table" and root not in pinned:  # the function's own range
+            scale[root], zero[root] = TABLE_OUTPUT[op.fn]
 
     def s_of(t: str) -> float:
         return scale[groups.find(t)]
@@ -253,6 +256,9 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
                       relu=op.relu)
         elif op.kind == "relu":
             v = g.relu(x, zp=z_of(op.inputs[0]))
+        elif op.kind == "table":
+            v = g.table(x, function_table(TABLE_FUNCTIONS[op.fn], (s_of(op.inputs[0]),
+                                          z_of(op.inputs[0])), (s_of(op.output), z_of(op.output))))
         elif op.kind == "leaky":
             try:  # onnxruntime's float32 LeakyRelu, in integers
                 params = leaky_fit((s_of(op.inputs[0]), z_of(op.inputs[0])),

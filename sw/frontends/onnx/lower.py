@@ -3,8 +3,8 @@
 Supported ONNX ops: Gemm (``transA=0``, constant B), MatMul (2-D activation times a constant),
 Add (two activations of one shape, or a constant bias right after a Gemm/MatMul/Conv, fused into
 it), Relu (fused into the Gemm/MatMul/Conv/Add before it when that is its only reader), Conv
-(2-D, group 1 or depthwise, dilation 1, one stride for both axes, any pads or SAME), LeakyRelu
-(TFLite's LEAKY_RELU arithmetic),
+(2-D, group 1 or depthwise, dilation 1, one stride for both axes, any pads or SAME), LeakyRelu,
+Sigmoid and Tanh (tables of their int8 values),
 BatchNormalization (folded into the Conv before it), Clip(0, max) (fused into the op before it,
 the output's int8 top at max), MaxPool (any 2-D window, strides and pads), AveragePool (no
 padding), GlobalAveragePool, a final Softmax over (N, K) rows (a host step), Flatten, Reshape (keeping the batch axis), Identity, Dropout (inference),
@@ -15,7 +15,7 @@ becomes int8 with ``zp - 128``), DequantizeLinear of a constant int8 weight or i
 those integers and scales as they are, and an Add of two such tensors is TFLite's ADD (each input
 rescaled: onnxruntime's QLinearAdd). onnxruntime's QOperator ops read and write int8 tensors,
 which stand for their pinned float ones: QLinearConv, QLinearMatMul, QGemm, QLinearAdd and
-QLinearLeakyRelu (domain com.microsoft), with MaxPool, Flatten and Reshape moving int8 values between them. Any
+QLinearLeakyRelu, QLinearSigmoid (domain com.microsoft), with MaxPool, Flatten and Reshape moving int8 values between them. Any
 other node whose inputs are all constants is folded. Anything else raises
 :class:`~conveyor.sw.frontends.onnx.load.OnnxImportError` with the op type and the node name,
 one line; :func:`check_model` does only that check, so it needs no calibration data.
@@ -53,8 +53,8 @@ __all__ = ["SUPPORTED_OPS", "check_model", "load_float_model"]
 SUPPORTED_OPS = ("Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv",
                  "DequantizeLinear", "Dropout", "Flatten", "Gemm", "GlobalAveragePool", "Identity",
                  "LeakyRelu", "MatMul", "MaxPool", "QGemm", "QLinearAdd", "QLinearConv",
-                 "QLinearLeakyRelu", "QLinearMatMul", "QuantizeLinear", "Relu", "Reshape",
-                 "Shape", "Softmax")
+                 "QLinearLeakyRelu", "QLinearMatMul", "QLinearSigmoid", "QuantizeLinear",
+                 "Relu", "Reshape", "Shape", "Sigmoid", "Softmax", "Tanh")
 
 
 @dataclass
@@ -353,6 +353,18 @@ class _Builder:
         self.emit(FloatOp("leaky", _node_name(node), [name], node.output[0], alpha=alpha),
                   t.shape, t.layout, t.perm)
 
+    def op_Sigmoid(self, node) -> None:
+        self.table(node, "sigmoid")
+
+    def op_Tanh(self, node) -> None:
+        self.table(node, "tanh")
+
+    def table(self, node, fn: str) -> None:
+        """An element-wise function as a 256-entry table of its int8 values."""
+        name, t = self.runtime(node, node.input[0])
+        self.emit(FloatOp("table", _node_name(node), [name], node.output[0], fn=fn), t.shape,
+                  t.layout, t.perm)
+
     def op_Clip(self, node) -> None:
         """Clip(0, max) (ReLU6 and kin): a ReLU fused into the op before it whose output range
         ends at ``max``, so that int8 saturation is the upper clip; Clip(0, inf) is Relu."""
@@ -598,6 +610,14 @@ class _Builder:
         if alpha < 0:
             raise self.fail(node, f"alpha {alpha:g} < 0 is not supported")
         self.emit(FloatOp("leaky", _node_name(node), [name], node.output[0], alpha=alpha),
+                  t.shape, t.layout, t.perm)
+        self.int8_output(node, node.output[0], ys, yz)
+
+    def op_QLinearSigmoid(self, node) -> None:
+        """com.microsoft's QLinearSigmoid: an int8 tensor to one of its own scale."""
+        x, xs, xz, ys, yz = (list(node.input) + [""] * 5)[:5]
+        name, t = self.int8_input(node, x, xs, xz)
+        self.emit(FloatOp("table", _node_name(node), [name], node.output[0], fn="sigmoid"),
                   t.shape, t.layout, t.perm)
         self.int8_output(node, node.output[0], ys, yz)
 
@@ -871,7 +891,7 @@ def _minus_zero_point(x: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: in
 
 
 #: com.microsoft ops the importer lowers (onnxruntime's quantize_static emits them).
-_MICROSOFT_OPS = ("QGemm", "QLinearAdd", "QLinearLeakyRelu")
+_MICROSOFT_OPS = ("QGemm", "QLinearAdd", "QLinearLeakyRelu", "QLinearSigmoid")
 
 
 def _integers(c: _Const, n: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -1,5 +1,5 @@
 """Float ONNX ops beyond the first ones: depthwise Conv, BatchNormalization folded, AveragePool
-and GlobalAveragePool, any MaxPool, asymmetric pads, LeakyRelu. Each is checked against onnx's reference
+and GlobalAveragePool, any MaxPool, asymmetric pads, LeakyRelu, Sigmoid and Tanh. Each is checked against onnx's reference
 evaluator in float and within a few percent in int8 (tiny_onnx.check), then compiled: golden
 cycles equal the prediction, bytes equal the graph reference."""
 
@@ -153,3 +153,20 @@ def test_a_negative_leaky_slope_is_refused_in_one_line():
     with pytest.raises(OnnxImportError) as e:
         load_float_model(m)
     one_line(e, "LeakyRelu", "'lk'", "alpha -0.5")
+
+
+def test_sigmoid_and_tanh_as_tables():
+    """Gemm -> Sigmoid -> Gemm -> Tanh: each a 256-entry table on the core (SXM permutes),
+    quantised to its own range (sigmoid 1/256 from -128, tanh 1/128), within the tolerance
+    of float and compiled exactly."""
+    rng = np.random.default_rng(6)
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]),
+             helper.make_node("Sigmoid", ["h"], ["s"]),
+             helper.make_node("Gemm", ["s", "w2"], ["z"]),
+             helper.make_node("Tanh", ["z"], ["y"])]
+    m = model(nodes, [("x", ["N", 12])], [("y", ["N", 6])],
+              {"w1": rand(rng, 12, 20), "b1": rand(rng, 20), "w2": rand(rng, 20, 6, scale=0.3)})
+    imported = check(m, {"x": rand(rng, 16, 12, scale=2)}, onnxruntime=True)
+    assert graph_ops(imported).count("table") == 2
+    assert imported.scales["s"] == (1 / 256, -128) and imported.scales["y"] == (1 / 128, 0)
+    _compiled_is_exact(imported, {"x": rand(rng, 1, 12, scale=2)})

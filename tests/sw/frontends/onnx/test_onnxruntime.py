@@ -55,9 +55,8 @@ def residual_model(path: Path, rng) -> Path:
     return path
 
 
-def leaky_model(path: Path, rng) -> Path:
-    """Conv, LeakyRelu(0.1), Flatten, Gemm, LeakyRelu(0.2): onnxruntime quantises each
-    LeakyRelu into a QLinearLeakyRelu (QOperator) or DQ, LeakyRelu, Q (QDQ)."""
+def _two_activations(path: Path, rng, op_type: str, **attrs) -> Path:
+    """Conv, an activation, Flatten, Gemm, the activation again."""
     import onnx
 
     def w(name, *shape):
@@ -65,16 +64,28 @@ def leaky_model(path: Path, rng) -> Path:
                                        name)
 
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
-             helper.make_node("LeakyRelu", ["c1"], ["l1"], alpha=0.1),
+             helper.make_node(op_type, ["c1"], ["l1"], **attrs.get("first", {})),
              helper.make_node("Flatten", ["l1"], ["f"]),
              helper.make_node("Gemm", ["f", "wf", "bf"], ["g"], transB=1),
-             helper.make_node("LeakyRelu", ["g"], ["y"], alpha=0.2)]
+             helper.make_node(op_type, ["g"], ["y"], **attrs.get("second", {}))]
     graph = helper.make_graph(
-        nodes, "leaky", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        nodes, op_type, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
         [w("w1", 8, 3, 3, 3), w("b1", 8), w("wf", 10, 512), w("bf", 10)])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
+
+
+def leaky_model(path: Path, rng) -> Path:
+    """LeakyRelu(0.1) and LeakyRelu(0.2): onnxruntime quantises each into a QLinearLeakyRelu
+    (QOperator) or DQ, LeakyRelu, Q (QDQ)."""
+    return _two_activations(path, rng, "LeakyRelu", first={"alpha": 0.1},
+                            second={"alpha": 0.2})
+
+
+def sigmoid_model(path: Path, rng) -> Path:
+    """Two Sigmoids: QLinearSigmoid (QOperator) or DQ, Sigmoid, Q (QDQ)."""
+    return _two_activations(path, rng, "Sigmoid")
 
 
 def quantize_residual(tmp_path: Path, fmt: str, per_channel: bool, calib,
@@ -110,8 +121,9 @@ def residuals(tmp_path_factory):
     calib = [rng.standard_normal((1, 3, 8, 8)).astype(np.float32) for _ in range(32)]
     models = {(fmt, pc): quantize_residual(tmp, fmt, pc, calib)
               for fmt in ("qdq", "qop") for pc in (False, True)}
-    models.update({("leaky", fmt, pc): quantize_residual(tmp, fmt, pc, calib, leaky_model)
-                   for fmt in ("qdq", "qop") for pc in (False, True)})
+    for build, key in ((leaky_model, "leaky"), (sigmoid_model, "sigmoid")):
+        models.update({(key, fmt, pc): quantize_residual(tmp, fmt, pc, calib, build)
+                       for fmt in ("qdq", "qop") for pc in (False, True)})
     return models
 
 
@@ -177,6 +189,22 @@ def test_leaky_relu_is_onnxruntimes_to_the_byte(residuals, fmt, per_channel):
     assert total.equal == total.total == 400, total
 
 
+@pytest.mark.parametrize("fmt", ["qdq", "qop"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_sigmoid_is_onnxruntimes_to_the_byte(residuals, fmt, per_channel):
+    """A Sigmoid (QLinearSigmoid) is a table of onnxruntime's float32 values."""
+    path = residuals[("sigmoid", fmt, per_channel)]
+    imported = import_onnx(path)
+    assert [op.NAME for op in imported.graph.ops].count("graph.table") == 2
+    rng = np.random.default_rng(5)
+    total = None
+    for _ in range(40):
+        feed = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32) * 1.5}
+        a = agreement(imported, path, feed)
+        total = a if total is None else total.add(a)
+    assert total.equal == total.total == 400, total
+
+
 def test_the_integers_are_the_models(residuals):
     """QOperator: the graph's weights are the file's integers; its QLinearAdd is a qadd with
     both inputs' zero points; the input zero point pads the convolutions."""
@@ -200,7 +228,8 @@ def test_the_integers_are_the_models(residuals):
 def _cases(residuals):
     rng = np.random.default_rng(3)
     paths = [DIGITS / "cnn_qop.onnx", DIGITS / "mlp_qdq.onnx", residuals[("qop", True)],
-             residuals[("qdq", False)], residuals[("leaky", "qop", True)]]
+             residuals[("qdq", False)], residuals[("leaky", "qop", True)],
+             residuals[("sigmoid", "qdq", True)]]
     for path in paths:
         imported = import_onnx(path)
         shape = imported.inputs[0].onnx_shape
@@ -225,15 +254,23 @@ def test_compiled_models_are_onnxruntime_on_golden(residuals):
     for path, imported, compiled, feeds in _cases(residuals):
         for feed in feeds:
             q = imported.quantize_inputs(feed)
-            results = [golden.run(p) for p in compiled.programs_for(q)]
+            results = compiled.execute(lambda ps, reads: [golden.run(p) for p in ps], q)
             _check(imported, path, compiled, feed, results)
 
 
 def test_compiled_models_are_onnxruntime_on_rtl(residuals):
+    """One simulator for the models of one run each; a chained one (the Sigmoid model: its
+    table lookups need more instruction words than small16's queues) run by run."""
     programs, expect = [], []
     for path, imported, compiled, feeds in _cases(residuals):
         for feed in feeds:
-            ps = compiled.programs_for(imported.quantize_inputs(feed))
+            q = imported.quantize_inputs(feed)
+            if compiled.chained:
+                results = compiled.execute(verilator_batch, q)
+                assert all(not isinstance(r, Exception) for r in results), results
+                _check(imported, path, compiled, feed, results)
+                continue
+            ps = compiled.programs_for(q)
             programs += ps
             expect.append((path, imported, compiled, feed, len(ps)))
     results = verilator_batch(programs)

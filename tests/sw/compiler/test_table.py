@@ -1,0 +1,88 @@
+"""graph.table (an int8 function by a 256-entry table: SXM permutes of its chunks, OR-ed on the
+VXM) and graph.leaky_relu, compiled: predicted cycles = golden = RTL, outputs = numpy's
+``table[x + 128]`` and the graph reference. On tiny (64 chunks of 4), small16 (16 of 16), tsp
+(one permute) and a tiny core with every pipeline stage (a chunk every 2 cycles)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from piped_core import PIPED
+
+from conveyor.hw.machine.config import PRESETS
+from conveyor.sim.batch import verilator_batch
+from conveyor.sim.golden import run as golden
+from conveyor.sw.compiler import compile_graph
+from conveyor.sw.compiler.table import table_words
+from conveyor.sw.ir.builder import Graph
+from conveyor.sw.ir.reference import evaluate
+
+
+def _table_model(shape, seed: int):
+    rng = np.random.default_rng(seed)
+    table = rng.integers(-128, 128, 256).astype(np.int8)
+    g = Graph("lookup")
+    g.output("y", g.table(g.input("x", shape), table))
+    x = rng.integers(-128, 128, shape).astype(np.int8)
+    x.flat[:2] = (-128, 127)  # both ends of the table
+    return g, {"x": x}, table[x.astype(np.int64) + 128]
+
+
+def _leaky_model(shape, seed: int):
+    rng = np.random.default_rng(seed)
+    g = Graph("leaky")
+    x = g.input("x", shape)
+    g.output("y", g.leaky_relu(x, x_zp=-7, mul=1 << 30, shift=1, alpha_mul=1717986918,
+                               alpha_shift=-3, zp=5))
+    inputs = {"x": rng.integers(-128, 128, shape).astype(np.int8)}
+    return g, inputs, evaluate(g, inputs)["y"]
+
+
+CASES = [("tiny", (3, 4)), ("small16", (5, 40)), ("tsp", (4, 330)), ("tiny-piped", (2, 4))]
+
+
+def _config(name):
+    return PIPED if name == "tiny-piped" else PRESETS[name]
+
+
+def test_the_chunks_hold_the_table_in_order():
+    table = np.arange(256).astype(np.uint8).view(np.int8)
+    for lanes, chunks in ((4, 64), (16, 16), (320, 1)):
+        words = table_words(table, lanes)
+        assert words.shape == (chunks, lanes)
+        assert np.array_equal(words.reshape(-1)[:256], table)
+        assert not words.reshape(-1)[256:].any()
+
+
+@pytest.mark.parametrize("config, shape", CASES)
+@pytest.mark.parametrize("model", [_table_model, _leaky_model])
+def test_compiled_lookups_are_exact_on_golden(config, shape, model):
+    g, inputs, want = model(shape, seed=len(shape) + shape[-1])
+    compiled = compile_graph(g, inputs, _config(config))
+    results = compiled.execute(lambda programs, reads: [golden(p) for p in programs])
+    assert [r.cycles for r in results] == [r.predicted_cycles for r in compiled.runs]
+    assert np.array_equal(compiled.outputs([r.mem for r in results])["y"], want)
+
+
+@pytest.mark.parametrize("config", ["small16", "tiny-piped"])
+def test_compiled_lookups_are_exact_on_rtl(config):
+    shape = dict(CASES)[config]
+    for model in (_table_model, _leaky_model):
+        g, inputs, want = model(shape, seed=7)
+        compiled = compile_graph(g, inputs, _config(config))
+        results = compiled.execute(verilator_batch)
+        assert all(not isinstance(r, Exception) for r in results), results
+        assert [r.cycles for r in results] == [r.predicted_cycles for r in compiled.runs]
+        assert np.array_equal(compiled.outputs([r.mem for r in results])["y"], want)
+
+
+def test_a_table_on_a_core_without_an_sxm_is_refused_in_one_line():
+    from conveyor.sw.compiler import CompileError
+    g, inputs, _ = _table_model((2, 8), 0)
+    no_sxm = dataclasses.replace(PRESETS["small16"], name="no-sxm", floorplan=tuple(
+        k for k in PRESETS["small16"].floorplan if k != "sxm"))
+    with pytest.raises(CompileError) as e:
+        compile_graph(g, inputs, no_sxm)
+    assert "needs an SXM slice" in str(e.value) and "\n" not in str(e.value)
