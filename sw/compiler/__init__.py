@@ -89,6 +89,9 @@ class Compiled:
     # the model's own input and output types: {"inputs"|"outputs": {name: TensorSpec json}}
     # (an ONNX model's float tensors and their quantisation)
     io: dict = field(default_factory=dict)
+    # a model in several runs: the whole model at the graph level (saved as model.graph.mlir,
+    # the reference a run on other inputs is checked against)
+    graph: str = ""
 
     @property
     def predicted_cycles(self) -> int:
@@ -182,6 +185,8 @@ class Compiled:
                          "outputs": {n: {"placed": p.to_json(), "shape": list(s),
                                          "columns": list(c)}
                                      for n, (p, s, c) in run.outputs.items()}})
+        if self.graph and len(self.runs) > 1:
+            (out / "model.graph.mlir").write_text(self.graph)
         np.savez(out / "inputs.npz", **self.inputs)
         np.savez(out / "expected.npz", **self.expected)
         manifest = {"spec": self.spec, "config": self.config.to_dict(),
@@ -339,7 +344,8 @@ def compile_graph(module: Module, inputs: dict[str, np.ndarray], config: CoreCon
         runs = [_one_run(module, inputs, config, print_ir=print_ir)]
     except TooBig:
         runs = _several_runs(module, inputs, config)
-    return Compiled(config, spec or module.name, runs, dict(inputs), expected)
+    whole = print_module(module) if len(runs) > 1 and module.level == "graph" else ""
+    return Compiled(config, spec or module.name, runs, dict(inputs), expected, graph=whole)
 
 
 def _several_runs(module: Module, inputs: dict, config: CoreConfig) -> list[Run]:

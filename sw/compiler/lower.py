@@ -174,13 +174,12 @@ class _ToTile:
         p = x.placed
         p_rows, p_cols = p.rows, p.shape[-1]
         nt = len(p.tiles)
-        if (m_rows, k) == (p_rows, p_cols):  # the natural layout: K tiles = channel tiles
-            act = [[(t, m) for t in range(nt)] for m in range(m_rows)]
-            rows = [self.rows(t * self.L, k) for t in range(nt)]
-        elif m_rows == 1 and k == p_rows * p_cols:  # a flatten: one K tile per (row, tile)
-            act = [[(t, r) for r in range(p_rows) for t in range(nt)]]
+        per = p_rows // m_rows  # placed rows per row of x: 1, or a flattened map's pixels
+        if p_rows == m_rows * per and k == per * p_cols:  # one K tile per (pixel, tile)
+            act = [[(t, m * per + r) for r in range(per) for t in range(nt)]
+                   for m in range(m_rows)]
             rows = [self.rows(r * p_cols + t * self.L, r * p_cols + p_cols)
-                    for r in range(p_rows) for t in range(nt)]
+                    for r in range(per) for t in range(nt)]
         else:
             raise CompileError(f"{op.NAME} %{op.results[0].name}: x %{x_value.name} is "
                                f"{x.shape}, a view of a {p.shape} tensor the compiler cannot "
@@ -220,28 +219,29 @@ class _ToTile:
         """x (H, W, C) * w (R, S, C, K): one K tile per kernel tap and input channel tile.
         ``per_channel``: output channel k uses only input channel k (its useful MACs)."""
         x = self.view(op.x)
-        h, wd, c = x.shape
+        *batch, h, wd, c = x.shape
+        images = int(np.prod(batch))  # a batch of maps: their rows one after another
         r_, s_, _, kout = w.shape
-        oh, ow, _ = op.result.type.shape
+        oh, ow, _ = op.result.type.shape[-3:]
         p = x.placed
-        if p.rows != h * wd:
+        if p.rows != images * h * wd:
             raise CompileError(f"{op.NAME}: x %{op.x.name} must be an (H, W, C) tensor")
         taps = [(r, s, t) for r in range(r_) for s in range(s_) for t in range(len(p.tiles))]
         top, left, _, _ = g.pads(pad)
         table = []
-        for m in range(oh * ow):
-            oy, ox = divmod(m, ow)
+        for m in range(images * oh * ow):
+            n, (oy, ox) = m // (oh * ow), divmod(m % (oh * ow), ow)
             row = []
             for r, s, t in taps:
                 iy, ix = oy * stride[0] + r - top, ox * stride[1] + s - left
                 inside = 0 <= iy < h and 0 <= ix < wd
-                row.append(p.at(iy * wd + ix, t) if inside else None)
+                row.append(p.at((n * h + iy) * wd + ix, t) if inside else None)
             table.append(row)
         rows = [self.rows((r * s_ + s) * c + t * self.L, (r * s_ + s) * c + c)
                 for r, s, t in taps]
         self.job(op, x, table, rows, w.reshape(r_ * s_ * c, kout), bias, "i8",
-                 oh * ow * r_ * s_ * c * (1 if per_channel else kout), (oh, ow, kout),
-                 pad_value, requant)
+                 images * oh * ow * r_ * s_ * c * (1 if per_channel else kout),
+                 (*batch, oh, ow, kout), pad_value, requant)
 
     def rows(self, first: int, end: int) -> list[int]:
         """The weight rows of one K tile: first .. first + L - 1, -1 (a zero row) past ``end``."""
@@ -359,9 +359,11 @@ class _ToTile:
     def maxpool(self, op) -> None:
         x = self.view(op.x)
         if isinstance(op, g.MaxPool2x2Op):
-            h, w, _ = x.shape
-            windows = [[(2 * oy + dy) * w + 2 * ox + dx for dy in (0, 1) for dx in (0, 1)]
-                       for oy in range(h // 2) for ox in range(w // 2)]
+            *batch, h, w, _ = x.shape
+            windows = [[((n * h + 2 * oy + dy) * w + 2 * ox + dx) for dy in (0, 1)
+                        for dx in (0, 1)]
+                       for n in range(int(np.prod(batch))) for oy in range(h // 2)
+                       for ox in range(w // 2)]
         else:
             windows = op.windows()
         table = np.full((len(windows), max(map(len, windows))), -1, np.int32)

@@ -25,11 +25,14 @@ from ...hw.machine.config import CoreConfig
 from ..ir import Module, Op, TensorType, Value
 from ..ir.graph import (
     AddOp,
+    AvgPoolOp,
     ConstOp,
     Conv2dOp,
     DepthwiseConv2dOp,
     InputOp,
     LeakyReluOp,
+    MaxPool2x2Op,
+    MaxPoolOp,
     OutputOp,
     QAddOp,
     ReluOp,
@@ -155,17 +158,18 @@ def _longest_run(module: Module, lo: int, hi: int, values: dict, one_run: Callab
 def _by_rows(module: Module, lo: int, values: dict, one_run: Callable, why: TooBig,
              config: CoreConfig) -> list:
     """One layer too big for a program, as runs over blocks of its output rows (the first
-    axis): each reads the input rows its block needs (the host hands it that window),
+    axis; a batch of maps, image by image): each reads the input rows its block needs (the host hands it that window),
     a convolution with the padding its block's edges need, and its output rows go into the
     whole result on the host."""
     op = _layers(module)[lo]
     n = len(_layers(module))
     where = f"layer {lo + 1} of {n} ({op.NAME} %{op.results[0].name})"
     rank = op.results[0].type.rank
-    if not isinstance(op, _BY_ROWS) or rank != 3 and (isinstance(op, _CONVS) or rank < 2):
+    maps = isinstance(op, _WINDOWED)
+    if not isinstance(op, _BY_ROWS) or (rank not in (3, 4) if maps else rank < 2):
         raise CompileError(f"{where} alone does not fit one program on config {config.name!r} "
-                           f"(only convolutions of (H, W, C) maps and element-wise layers "
-                           f"split into runs by rows): {why}")
+                           f"(only convolutions, pools and element-wise layers split into runs "
+                           f"by rows): {why}")
     oh = op.results[0].type.shape[0]
     parts = min(oh, max(2, math.ceil(why.over * 1.25)))
     while True:
@@ -181,8 +185,9 @@ def _by_rows(module: Module, lo: int, values: dict, one_run: Callable, why: TooB
             parts = min(oh, max(parts + 1, math.ceil(parts * max(e.over, 1.0) * 1.25)))
 
 
-_CONVS = (Conv2dOp, DepthwiseConv2dOp)
-_BY_ROWS = (*_CONVS, AddOp, QAddOp, ReluOp, LeakyReluOp, TableOp)
+#: Layers whose output rows read windows of input rows; the others are element-wise.
+_WINDOWED = (Conv2dOp, DepthwiseConv2dOp, AvgPoolOp, MaxPoolOp, MaxPool2x2Op)
+_BY_ROWS = (*_WINDOWED, AddOp, QAddOp, ReluOp, LeakyReluOp, TableOp)
 
 
 def _row_run(module: Module, lo: int, a: int, b: int, values: dict, one_run: Callable):
@@ -208,16 +213,24 @@ def _row_run(module: Module, lo: int, a: int, b: int, values: dict, one_run: Cal
 
 
 def _input_rows(layer: Op, a: int, b: int) -> tuple[int, int]:
-    """The input rows that output rows a .. b - 1 read; a convolution's padding is set to
-    what that window needs."""
-    if not isinstance(layer, _CONVS):
+    """The input rows that output rows a .. b - 1 read (of a map's rows; a batch's images are
+    independent), the layer's padding set to what that window needs."""
+    if not isinstance(layer, _WINDOWED) or layer.x.type.rank == 4:  # element-wise, or images
         return a, b
     h = layer.x.type.shape[0]
-    r, stride = layer.w.type.shape[0], layer.attrs["stride"]
-    top, left, _, right = pads(layer.attrs["pad"])
-    layer.attrs["pad"] = [max(0, top - a * stride), left,
-                          max(0, (b - 1) * stride - top + r - h), right]
-    return max(0, a * stride - top), min(h, (b - 1) * stride - top + r)
+    if isinstance(layer, MaxPool2x2Op):
+        return 2 * a, 2 * b
+    if isinstance(layer, AvgPoolOp):  # no padding
+        (r, _), (sy, _) = layer.attrs["window"], layer.attrs["stride"]
+        return a * sy, (b - 1) * sy + r
+    if isinstance(layer, MaxPoolOp):
+        r, sy, pad = layer.attrs["window"][0], layer.attrs["stride"][0], layer.attrs["pad"]
+    else:
+        r, sy, pad = layer.w.type.shape[0], layer.attrs["stride"], layer.attrs["pad"]
+    top, left, _, right = pads(pad)
+    layer.attrs["pad"] = [max(0, top - a * sy), left, max(0, (b - 1) * sy - top + r - h),
+                          right]
+    return max(0, a * sy - top), min(h, (b - 1) * sy - top + r)
 
 
 def _inputs_of(seg: Module, values: dict) -> dict:

@@ -69,6 +69,16 @@ class GraphOp(Op):
             raise self.error(f"{what} must have rank {rank}, not {t}")
         return t
 
+    def image(self, slot: str = "x") -> tuple[tuple[int, ...], int, int, int]:
+        """An operand that is an (H, W, C) map or a batch of them (N, H, W, C): (the batch
+        shape, () or (N,); H; W; C)."""
+        t = self.tensor(slot)
+        if t.rank not in (3, 4):
+            raise self.error(f"{slot} %{getattr(self, slot).name} must be an (H, W, C) map or "
+                             f"(N, H, W, C) maps, not {t}")
+        *batch, h, w, c = t.shape
+        return tuple(batch), h, w, c
+
     def verify_(self) -> None:
         inferred = self.infer_types()
         actual = [r.type for r in self.results]
@@ -347,7 +357,8 @@ class Conv2dOp(GraphOp):
         self.check_rounding()
 
     def infer_types(self):
-        x, w = self.tensor("x", rank=3), self.tensor("w", rank=4)
+        batch, h, wd, c = self.image()
+        w = self.tensor("w", rank=4)
         b = self.tensor("b", ("i32",), rank=1)
         stride, pad = self.attrs["stride"], self.attrs["pad"]
         if stride < 1:
@@ -356,7 +367,7 @@ class Conv2dOp(GraphOp):
             raise self.error(f"pad must be one int or [top, left, bottom, right], not {pad}")
         if min(pads(pad)) < 0:
             raise self.error(f"pad must be at least 0, not {pad}")
-        (h, wd, c), (r, s, wc, k) = x.shape, w.shape
+        r, s, wc, k = w.shape
         if wc != c:
             raise self.error(f"x %{self.x.name} has C={c} channels but w %{self.w.name} "
                              f"(R, S, C, K) has {wc}")
@@ -367,7 +378,7 @@ class Conv2dOp(GraphOp):
         if oh < 1 or ow < 1:
             raise self.error(f"a {r}x{s} kernel does not fit x %{self.x.name} ({h}x{wd}) with "
                              f"pad {pad}")
-        return [TensorType((oh, ow, k), "i8")]
+        return [TensorType((*batch, oh, ow, k), "i8")]
 
 
 class DepthwiseConv2dOp(GraphOp):
@@ -386,9 +397,10 @@ class DepthwiseConv2dOp(GraphOp):
         self.check_rounding()
 
     def infer_types(self):
-        x, w = self.tensor("x", rank=3), self.tensor("w", rank=3)
+        batch, h, wd, c = self.image()
+        w = self.tensor("w", rank=3)
         self.tensor("b", ("i32",), rank=1)
-        (h, wd, c), (r, s, wc) = x.shape, w.shape
+        r, s, wc = w.shape
         if wc != c or self.b.type.shape[0] != c:
             raise self.error(f"x %{self.x.name} has C={c} channels but w %{self.w.name} "
                              f"(R, S, C) has {wc} and b %{self.b.name} {self.b.type.shape[0]}")
@@ -398,7 +410,7 @@ class DepthwiseConv2dOp(GraphOp):
         oh, ow = conv2d_output_hw(h, wd, r, s, stride, pad)
         if oh < 1 or ow < 1:
             raise self.error(f"a {r}x{s} kernel does not fit x %{self.x.name} ({h}x{wd})")
-        return [TensorType((oh, ow, c), "i8")]
+        return [TensorType((*batch, oh, ow, c), "i8")]
 
 
 class MaxPool2x2Op(GraphOp):
@@ -409,11 +421,11 @@ class MaxPool2x2Op(GraphOp):
     RESULTS = ("result",)
 
     def infer_types(self):
-        h, w, c = self.tensor("x", rank=3).shape
+        batch, h, w, c = self.image()
         if h % 2 or w % 2:
             raise self.error(f"x %{self.x.name} is {h}x{w}: maxpool2x2 needs an even height "
                              f"and width")
-        return [TensorType((h // 2, w // 2, c), "i8")]
+        return [TensorType((*batch, h // 2, w // 2, c), "i8")]
 
 
 class AvgPoolOp(GraphOp):
@@ -427,7 +439,7 @@ class AvgPoolOp(GraphOp):
     ATTRS: ClassVar[AttrKinds] = {"window": "ints", "stride": "ints"}
 
     def infer_types(self):
-        h, w, c = self.tensor("x", rank=3).shape
+        batch, h, w, c = self.image()
         window, stride = self.attrs["window"], self.attrs["stride"]
         if len(window) != 2 or len(stride) != 2 or min(window + stride) < 1:
             raise self.error(f"window {window} and stride {stride} must be two positive ints")
@@ -435,7 +447,7 @@ class AvgPoolOp(GraphOp):
             raise self.error(f"a {window[0]}x{window[1]} window does not fit x %{self.x.name} "
                              f"({h}x{w})")
         oh, ow = (h - window[0]) // stride[0] + 1, (w - window[1]) // stride[1] + 1
-        return [TensorType((oh, ow, c), "i8")]
+        return [TensorType((*batch, oh, ow, c), "i8")]
 
 
 class MaxPoolOp(GraphOp):
@@ -449,7 +461,7 @@ class MaxPoolOp(GraphOp):
     ATTRS: ClassVar[AttrKinds] = {"window": "ints", "stride": "ints", "pad": "ints"}
 
     def infer_types(self):
-        h, w, c = self.tensor("x", rank=3).shape
+        batch, h, w, c = self.image()
         (r, s), (sy, sx), pad = self.attrs["window"], self.attrs["stride"], self.attrs["pad"]
         if len(pad) != 4 or min(pad) < 0 or min(r, s, sy, sx) < 1:
             raise self.error(f"window {[r, s]}, stride {[sy, sx]} and pad {pad} must be "
@@ -459,18 +471,19 @@ class MaxPoolOp(GraphOp):
         oh, ow = (h + pad[0] + pad[2] - r) // sy + 1, (w + pad[1] + pad[3] - s) // sx + 1
         if oh < 1 or ow < 1:
             raise self.error(f"a {r}x{s} window does not fit x %{self.x.name} ({h}x{w})")
-        return [TensorType((oh, ow, c), "i8")]
+        return [TensorType((*batch, oh, ow, c), "i8")]
 
     def windows(self) -> list[list[int]]:
-        """For every output pixel (row-major), the input rows (pixels) of its window."""
-        h, w, _ = self.x.type.shape
-        oh, ow, _ = self.result.type.shape
+        """For every output pixel (row-major, image by image), the input rows (pixels) of its
+        window."""
+        *batch, h, w, _ = self.x.type.shape
+        oh, ow, _ = self.result.type.shape[-3:]
         (r, s), (sy, sx), (top, left, _, _) = (self.attrs["window"], self.attrs["stride"],
                                                self.attrs["pad"])
-        return [[iy * w + ix for iy in range(oy * sy - top, oy * sy - top + r)
+        return [[n * h * w + iy * w + ix for iy in range(oy * sy - top, oy * sy - top + r)
                  for ix in range(ox * sx - left, ox * sx - left + s)
                  if 0 <= iy < h and 0 <= ix < w]
-                for oy in range(oh) for ox in range(ow)]
+                for n in range(int(np.prod(batch))) for oy in range(oh) for ox in range(ow)]
 
 
 class ReshapeOp(GraphOp):

@@ -176,6 +176,15 @@ def maxpool2x2(x: np.ndarray) -> np.ndarray:
 
 # --- evaluating a module --------------------------------------------------------------------
 
+def _per_image(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``fn`` of one (H, W, C) map, applied to each of a batch (N, H, W, C) too."""
+    def each(x: np.ndarray, *args, **kwargs) -> np.ndarray:
+        if x.ndim == 4:
+            return np.stack([fn(image, *args, **kwargs) for image in x])
+        return fn(x, *args, **kwargs)
+    return each
+
+
 def _requant_args(op: Op) -> tuple:
     a = op.attrs
     return a["mul"], a["shift"], a["zp"], a["relu"]
@@ -188,17 +197,18 @@ _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
     AddOp: lambda op, args: requant(_wrap32(args[0].astype(np.int64) + args[1].astype(np.int64)),
                                     *_requant_args(op)),
     ReluOp: lambda op, args: np.maximum(args[0], op.attrs["zp"]).astype(args[0].dtype),
-    Conv2dOp: lambda op, args: conv2d(*args, op.attrs["stride"], op.attrs["pad"],
-                                      *_requant_args(op), op.attrs["pad_value"],
-                                      op.attrs["rounding"]),
+    Conv2dOp: lambda op, args: _per_image(conv2d)(*args, op.attrs["stride"], op.attrs["pad"],
+                                                  *_requant_args(op), op.attrs["pad_value"],
+                                                  op.attrs["rounding"]),
     QAddOp: lambda op, args: qadd(*args, op.attrs),
     LeakyReluOp: lambda op, args: leaky_relu(args[0], op.attrs),
     TableOp: lambda op, args: op.attrs["table"][args[0].astype(np.int64) + 128],
-    DepthwiseConv2dOp: lambda op, args: depthwise_conv2d(
+    DepthwiseConv2dOp: lambda op, args: _per_image(depthwise_conv2d)(
         *args, op.attrs["stride"], op.attrs["pad"], *_requant_args(op), op.attrs["pad_value"],
         op.attrs["rounding"]),
-    AvgPoolOp: lambda op, args: avgpool(args[0], op.attrs["window"], op.attrs["stride"]),
-    MaxPool2x2Op: lambda op, args: maxpool2x2(args[0]),
+    AvgPoolOp: lambda op, args: _per_image(avgpool)(args[0], op.attrs["window"],
+                                                    op.attrs["stride"]),
+    MaxPool2x2Op: lambda op, args: _per_image(maxpool2x2)(args[0]),
     MaxPoolOp: lambda op, args: maxpool(args[0], op.windows(), op.result.type.shape),
     ReshapeOp: lambda op, args: args[0].reshape(op.attrs["shape"]),
 }

@@ -84,7 +84,7 @@ def compile_model(args) -> int:
 
 def _first_samples(path: str, specs, calib: dict) -> dict:
     """The compiled inputs: each input's first samples from the calibration data, as many as
-    the model's batch (the rows of a fixed-batch (N, F) input; one image)."""
+    the model's batch (the N rows or N images of a fixed batch; one if it is symbolic)."""
     feeds = {}
     for spec in specs:
         n = spec.onnx_shape[0]

@@ -89,8 +89,10 @@ def reference_outputs(directory: str, compiled, sample: dict) -> dict | None:
     if compiled.spec.endswith(".tflite") and spec.exists():
         from ...frontends.tflite import import_tflite
         return import_tflite(spec).oracle(sample)  # graph inputs are the model's, by name
-    graph = Path(directory) / "program.graph.mlir"
-    if len(compiled.runs) != 1 or not graph.exists():
+    # one run's graph level, or the whole model's when it runs as several
+    graph = Path(directory) / ("program.graph.mlir" if len(compiled.runs) == 1
+                               else "model.graph.mlir")
+    if not graph.exists():
         return None
     from ...compiler.host import apply_host_steps
     from ...ir import parse_module

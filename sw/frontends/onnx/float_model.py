@@ -112,9 +112,10 @@ class Tensor:
 
     @property
     def graph_shape(self) -> tuple[int, ...]:
+        """Its shape in the graph: images (H, W, C), or (N, H, W, C) for a batch of them."""
         if self.layout == "nhwc":
-            _, c, h, w = self.shape
-            return (h, w, c)
+            n, c, h, w = self.shape
+            return (h, w, c) if n == 1 else (n, h, w, c)
         return self.shape
 
 

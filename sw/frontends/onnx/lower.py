@@ -20,10 +20,11 @@ other node whose inputs are all constants is folded. Anything else raises
 :class:`~conveyor.sw.frontends.onnx.load.OnnxImportError` with the op type and the node name,
 one line; :func:`check_model` does only that check, so it needs no calibration data.
 
-Layouts. ONNX images are NCHW; the graph's ``conv2d`` is channels-last (H, W, C) with batch 1,
-so a 4-D input ``(1, C, H, W)`` becomes a graph input ``(H, W, C)`` (transposed by
+Layouts. ONNX images are NCHW; the graph's ``conv2d`` is channels-last, (H, W, C) for one image
+and (N, H, W, C) for a batch, so a 4-D input ``(1, C, H, W)`` becomes a graph input ``(H, W, C)``
+and ``(N, C, H, W)`` one of ``(N, H, W, C)`` (transposed by
 :meth:`~conveyor.sw.frontends.onnx.int8.ImportedModel.quantize_inputs`) and every 4-D tensor
-inside is kept as (H, W, C). 2-D tensors keep their shape, with the batch as rows; a symbolic
+inside is kept so. 2-D tensors keep their shape, with the batch as rows; a symbolic
 batch dimension becomes ``batch`` (default 1). Flatten (or Reshape to ``(N, -1)``) of an
 (H, W, C) tensor is a row-major ``graph.reshape``, whose element order (h, w, c) differs from
 ONNX's (c, h, w): the importer tracks that permutation and permutes the rows of the next
@@ -187,16 +188,12 @@ class _Builder:
                                           f"batch (dimension 0) may be symbolic")
             shape = tuple(shape)
             if len(shape) == 4:
-                if shape[0] != 1:
-                    raise OnnxImportError(f"{self.source}: input {vi.name!r} is {shape}: images "
-                                          f"(N, C, H, W) need batch 1 (the graph's conv2d "
-                                          f"takes one image)")
                 layout = "nhwc"
             elif len(shape) == 2:
                 layout = "plain"
             else:
                 raise OnnxImportError(f"{self.source}: input {vi.name!r} has rank {len(shape)}; "
-                                      f"the importer takes (N, F) vectors or (1, C, H, W) images")
+                                      f"the importer takes (N, F) vectors or (N, C, H, W) images")
             tensor = Tensor(shape, layout)
             self.tensors[vi.name] = tensor
             specs.append(TensorSpec(vi.name, shape, tensor.graph_shape, layout))
@@ -635,8 +632,8 @@ class _Builder:
         """Conv or QLinearConv: ``wc`` the weights (with the model's integers, if it gave
         them), ``bias`` a constant or None."""
         if t.layout != "nhwc":
-            raise self.fail(node, f"input {name!r} is {t.shape}: Conv takes a (1, C, H, W) "
-                                  f"image")
+            raise self.fail(node, f"input {name!r} is {t.shape}: Conv takes (N, C, H, W) "
+                                  f"images")
         w = wc.value.astype(np.float64)
         if w.ndim != 4:
             raise self.fail(node, f"only 2-D convolutions are supported (weight {w.shape})")
@@ -679,7 +676,7 @@ class _Builder:
             wq = None if wq is None else (wq[0][:, :, 0, :], wq[1])
         op = FloatOp("dwconv" if depthwise else "conv2d", _node_name(node), [name], out, w=w,
                      b=b, wq=wq, bq=bq, stride=(stride, stride), pad=tuple(pad))
-        self.emit(op, (1, k, oh, ow), "nhwc")
+        self.emit(op, (t.shape[0], k, oh, ow), "nhwc")
 
     def op_MaxPool(self, node) -> None:
         name, t = self.runtime(node, node.input[0], integers=True)
@@ -687,8 +684,8 @@ class _Builder:
         if len(node.output) > 1 and node.output[1]:
             raise self.fail(node, "the Indices output is not supported")
         if t.layout != "nhwc":
-            raise self.fail(node, f"input {name!r} is {t.shape}: MaxPool takes a (1, C, H, W) "
-                                  f"image")
+            raise self.fail(node, f"input {name!r} is {t.shape}: MaxPool takes (N, C, H, W) "
+                                  f"images")
         if any(d != 1 for d in a.get("dilations", [1])) or a.get("storage_order", 0):
             raise self.fail(node, "dilations and storage_order are not supported")
         if a.get("ceil_mode", 0):
@@ -731,7 +728,7 @@ class _Builder:
         name, t = self.runtime(node, node.input[0])
         if t.layout != "nhwc":
             raise self.fail(node, f"input {name!r} is {t.shape}: GlobalAveragePool takes a "
-                                  f"(1, C, H, W) image")
+                                  f"(N, C, H, W) images")
         self.avgpool(node, name, t, list(t.shape[2:]), [1, 1])
 
     def avgpool(self, node, name: str, t: Tensor, window, stride) -> None:
@@ -813,7 +810,7 @@ class _Builder:
         self.reshape(node, name, t, tuple(dims))
 
     def reshape(self, node, name: str, t: Tensor, dims: tuple[int, ...]) -> None:
-        """A reshape that keeps the batch: to (N, F) or to (1, C, H, W)."""
+        """A reshape that keeps the batch: to (N, F) or to (N, C, H, W)."""
         if dims == t.shape:
             self.alias[node.output[0]] = self.resolve(node.input[0])
             return
@@ -832,7 +829,7 @@ class _Builder:
             op = FloatOp("reshape", _node_name(node), [name], node.output[0], shape=dims[1:])
             self.emit(op, dims, layout, perm if layout == "perm" else None)
             return
-        if len(dims) == 4 and len(t.shape) == 2 and dims[0] == 1:
+        if len(dims) == 4 and len(t.shape) == 2:
             _, c, h, w = dims
             hh, ww, cc = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
             want = (cc * h * w + hh * w + ww).reshape(-1)
@@ -843,7 +840,7 @@ class _Builder:
                 self.emit(op, dims, "nhwc")
                 return
         raise self.fail(node, f"cannot reshape {t.shape} to {dims} (the importer reshapes "
-                              f"images (1, C, H, W) to rows (1, C*H*W) and rows back to images "
+                              f"images (N, C, H, W) to rows (N, C*H*W) and rows back to images "
                               f"whose element order it keeps)")
 
     # -- outputs -------------------------------------------------------------------------------

@@ -121,3 +121,41 @@ def test_weights_spread_over_slices_when_no_slice_holds_them():
     result = golden(compiled.runs[0].program)
     assert result.cycles == compiled.predicted_cycles
     assert compiled.bit_exact([result.mem])
+
+
+def test_pools_too_big_for_tiny_split_by_rows():
+    """A padded 3x3 max pool, an average pool and a 2x2 max pool of a 16x16 map, each more
+    reads than tiny's queues hold: blocks of output rows, each given its input window (and
+    the padding its edges need)."""
+    rng = np.random.default_rng(8)
+    g = Graph("pools")
+    x = g.input("x", (16, 16, 4))
+    m = g.maxpool(x, [3, 3], [2, 2], [1, 1, 1, 1])
+    a = g.avgpool(m, [3, 2], [1, 2])
+    g.output("y", g.maxpool2x2(g.maxpool(x, [2, 2], [1, 1], [0, 0, 1, 1])))
+    g.output("z", a)
+    inputs = {"x": rng.integers(-128, 128, (16, 16, 4)).astype(np.int8)}
+    compiled = compile_graph(g, inputs, PRESETS["tiny"])
+    assert sum(1 for run in compiled.runs if run.windows) >= 3
+    results = compiled.execute(lambda programs, reads: [golden(p) for p in programs])
+    assert [r.cycles for r in results] == [run.predicted_cycles for run in compiled.runs]
+    got, want = compiled.outputs([r.mem for r in results]), evaluate(g, inputs)
+    for name in ("y", "z"):
+        assert np.array_equal(got[name], want[name]), name
+
+
+def test_a_batch_of_images_splits_image_by_image():
+    """Four 8x8 maps through a convolution too big for tiny: runs of whole images."""
+    rng = np.random.default_rng(9)
+    g = Graph("batch")
+    x = g.input("x", (4, 8, 8, 4))
+    g.output("y", g.conv2d(x, rng.integers(-9, 9, (3, 3, 4, 4)).astype(np.int8), None, pad=1,
+                           mul=1 << 30, shift=6))
+    inputs = {"x": rng.integers(-128, 128, (4, 8, 8, 4)).astype(np.int8)}
+    compiled = compile_graph(g, inputs, PRESETS["tiny"])
+    assert len(compiled.runs) > 1
+    assert all(run.windows["x"][1] - run.windows["x"][0] >= 1 for run in compiled.runs)
+    results = compiled.execute(lambda programs, reads: [golden(p) for p in programs])
+    assert [r.cycles for r in results] == [run.predicted_cycles for run in compiled.runs]
+    assert np.array_equal(compiled.outputs([r.mem for r in results])["y"],
+                          evaluate(g, inputs)["y"])

@@ -110,8 +110,8 @@ def test_names():
      ("graph.add %add0: a %x is tensor<2x4xi8> but b %z is tensor<4x2xi8>: the shapes must be "
      "equal")),
     (lambda g, x: g.relu(x, zp=128), "graph.relu %relu0: zp 128 is out of range -128..127"),
-    (lambda g, x: g.maxpool2x2(x), ("graph.maxpool2x2 %pool0: x %x must have rank 3, not "
-                                   "tensor<2x4xi8>")),
+    (lambda g, x: g.maxpool2x2(x), ("graph.maxpool2x2 %pool0: x %x must be an (H, W, C) map or "
+                                   "(N, H, W, C) maps, not tensor<2x4xi8>")),
     (lambda g, x: g.maxpool2x2(g.input("i", (4, 3, 2))),
      "graph.maxpool2x2 %pool0: x %i is 4x3: maxpool2x2 needs an even height and width"),
     (lambda g, x: g.conv2d(g.input("i", (4, 4, 2)), i8(3, 3, 3, 1), None, mul=1, shift=0),

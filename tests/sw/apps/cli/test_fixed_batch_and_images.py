@@ -1,7 +1,8 @@
 """`conveyor compile` and `conveyor run` on the ONNX models of issue 16: an MLP with a fixed
-batch of 4 (its rows) and a CNN on a 3x32x32 image (whose image fills a MEM slice), both on
-small16, bit-exact with the predicted cycles on the golden model; a model that does not fit
-is one line naming the tensor, the slice and what it needs."""
+batch of 4 (its rows), a CNN on a batch of 4 images, CNNs on a 3x32x32 image (whose image fills
+a MEM slice; at stride 1 in several runs), all on small16, bit-exact with the predicted cycles
+on the golden model; a model that does not fit is one line naming the layer, the queue and
+what it needs."""
 
 import json
 
@@ -117,3 +118,51 @@ def test_a_model_that_does_not_fit_is_one_line(tmp_path, capsys):
     assert "layer 3 of 3 (graph.linear %linear0) alone does not fit one program on config " \
         "'small16'" in err
     assert "queue mxm0.w needs 1025 instruction words, more than queue_depth = 1024" in err
+
+
+def _small_cnn(rng, batch: int):
+    return _model([
+        helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1] * 4),
+        helper.make_node("Relu", ["c0"], ["r0"]),
+        helper.make_node("MaxPool", ["r0"], ["p0"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p0"], ["f"]),
+        helper.make_node("Gemm", ["f", "w1", "b1"], ["y"], transB=1),
+    ], (batch, 3, 8, 8), (batch, 10), {
+        "w0": _weights(rng, 8, 3, 3, 3), "b0": _weights(rng, 8),
+        "w1": _weights(rng, 10, 128) * 0.2, "b1": _weights(rng, 10)})
+
+
+def test_a_fixed_batch_of_4_images_compiles_as_a_batch(tmp_path, capsys):
+    """(4, 3, 8, 8) images: each layer multiplies the four images' rows with its weights
+    loaded once, so the batch takes fewer cycles than four single images."""
+    calibration = np.random.default_rng(3).standard_normal((8, 3, 8, 8))
+    (tmp_path / "one").mkdir()
+    (tmp_path / "four").mkdir()
+    _, single = _compile_and_run(tmp_path / "one", capsys, _small_cnn(
+        np.random.default_rng(2), 1), calibration)
+    four, batch = _compile_and_run(tmp_path / "four", capsys, _small_cnn(
+        np.random.default_rng(2), 4), calibration)
+    assert batch["bit_exact"] and batch["cycles"] == batch["predicted_cycles"]
+    assert batch["cycles"] < 4 * single["cycles"]
+    with np.load(four / "inputs.npz") as f:
+        assert f["x"].shape == (4, 8, 8, 3)  # four channels-last images, the first samples
+        assert len({f["x"][i].tobytes() for i in range(4)}) == 4
+    # float images in, float logits out, a batch of two batches
+    np.savez(tmp_path / "in.npz", x=np.random.default_rng(4).standard_normal(
+        (2, 4, 3, 8, 8)).astype(np.float32))
+    assert main(["run", str(four), "--inputs", str(tmp_path / "in.npz"), "--outputs",
+                 str(tmp_path / "out.npz"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == 2 and report["bit_exact"] and report["checked"] == 2
+    with np.load(tmp_path / "out.npz") as f:
+        assert f["y"].shape == (2, 4, 10) and f["y"].dtype == np.float32
+
+
+def test_a_stride_1_cnn_on_a_3x32x32_image_runs_on_small16_in_runs(tmp_path, capsys):
+    """Its first layers need more instruction words than small16's 1,024-word queues: the
+    compiler cuts it into runs the host chains (a layer's rows in blocks)."""
+    rng = np.random.default_rng(5)
+    _, result = _compile_and_run(tmp_path, capsys, _cnn(rng, 16 * 8 * 8, stride=1),
+                                 rng.standard_normal((8, 3, 32, 32)))
+    assert result["bit_exact"] and result["cycles"] == result["predicted_cycles"]
+    assert result["runs"] > 1

@@ -24,7 +24,7 @@ OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpti
            "FULLY_CONNECTED": "FullyConnectedOptions", "ADD": "AddOptions",
            "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
            "SOFTMAX": "SoftmaxOptions", "RESHAPE": "ReshapeOptions", "TANH": None,
-           "LEAKY_RELU": "LeakyReluOptions"}
+           "LOGISTIC": None, "LEAKY_RELU": "LeakyReluOptions"}
 
 
 @dataclass
