@@ -110,8 +110,8 @@ def test_an_unknown_model_is_one_line(tmp_path, capsys):
 
 
 def test_the_performance_page_gives_the_readmes_measured_figures():
-    """docs/performance.md (made by `conveyor bench --models`) has the mlperf16 rows that
-    examples/mlperf-tiny/README.md measured (its test compiles and runs them)."""
+    """docs/performance.md (made by `conveyor bench --models`) has the mlperf16 and small16
+    rows that examples/mlperf-tiny/README.md gives (its tests compile and run them)."""
     page = (ROOT / "docs" / "performance.md").read_text()
     readme = (MLPERF_TINY_DIR / "README.md").read_text()
     measured = re.findall(r"^\| (KWS DS-CNN|ResNet-8) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+) % \| "
@@ -123,3 +123,12 @@ def test_the_performance_page_gives_the_readmes_measured_figures():
         assert row in page, row
         line = next(li for li in page.splitlines() if li.startswith(row))
         assert f"| yes | yes | {util}% | {us} |" in line, line
+    # and the small16 rows, in runs
+    in_runs = re.findall(r"^\| (KWS DS-CNN|ResNet-8) \| ([\d,]+) \| (\d+) \| ([\d,]+) \| "
+                         r"([\d.]+) % \| ([\d.,]+) \|$", readme, re.MULTILINE)
+    assert len(in_runs) == 2
+    for label, macs, runs, cycles, util, us in in_runs:
+        row = (f"| {label} | small16 | 16×16 | 100 MHz (nominal) | {macs} | {cycles} | "
+               f"{cycles} | ")
+        line = next(li for li in page.splitlines() if li.startswith(row))
+        assert f"| yes | yes | {util}% | {us} |" in line and line.endswith(f"| {runs} runs |")
