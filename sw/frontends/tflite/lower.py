@@ -4,7 +4,8 @@ Each operator becomes the graph op that computes exactly what LiteRT's reference
 computes: the same multipliers (``QuantizeMultiplier`` of the same double-precision scales),
 the same rounding (gemmlowp's doubling high multiply, then a rounding right shift, per channel),
 zero points folded where TFLite applies them (an input's into the bias, padding with the
-input's zero point). A tensor (1, H, W, C) is the graph's (H, W, C): batches of one.
+input's zero point). LOGISTIC and TANH are ``graph.table`` of the lookup table LiteRT's Prepare
+fills (:mod:`.activations`). A tensor (1, H, W, C) is the graph's (H, W, C): batches of one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from ...ir.builder import Graph
 from ...ir.core import Value
 from ..quantize import add_rescale, leaky_rescale, tflite_multiplier
+from .activations import LOGISTIC_OUTPUT, TANH_OUTPUT, logistic_table, tanh_table
 from .load import TfliteImportError, TfliteModel, TfliteOp, TfliteTensor
 
 __all__ = ["SUPPORTED_OPS", "lower_tflite"]
@@ -124,7 +126,7 @@ class _Lowering:
                 or op.outputs[0] < 0:
             raise self.error(op, f"needs {need} input tensor(s) and one output, has "
                                  f"{op.inputs} -> {op.outputs}")
-        if op.name != "RESHAPE" and op.options is None:
+        if op.name not in _OPTIONAL_OPTIONS and op.options is None:
             raise self.error(op, "its options are missing or of another op")
 
     def conv(self, op: TfliteOp, depthwise: bool) -> None:
@@ -284,6 +286,27 @@ class _Lowering:
         self.values[op.outputs[0]] = self.g.leaky_relu(x, **params, rounding="double",
                                                        name=self.name(op.outputs[0]))
 
+    def logistic(self, op: TfliteOp) -> None:
+        self.table(op, logistic_table, LOGISTIC_OUTPUT)
+
+    def tanh(self, op: TfliteOp) -> None:
+        self.table(op, tanh_table, TANH_OUTPUT)
+
+    def table(self, op: TfliteOp, build, output: tuple[float, int]) -> None:
+        """An int8 activation as graph.table of LiteRT's own lookup table (:mod:`.activations`),
+        into the one output quantisation TFLite allows it."""
+        x = self.value(op, op.inputs[0])
+        sx, zx = self.quant(op, op.inputs[0], "the input")
+        sy, zy = self.quant(op, op.outputs[0], "the output")
+        if len(sx) != 1:
+            raise self.error(op, "a per-channel quantised input is not supported")
+        if len(sy) != 1 or (float(sy[0]), zy) != output:
+            raise self.error(op, f"the output has scale {float(sy[0]):.6g} and zero point {zy}; "
+                                 f"TFLite's int8 {op.name} has scale 1/{round(1 / output[0])} and "
+                                 f"zero point {output[1]}")
+        self.values[op.outputs[0]] = self.g.table(x, build(float(sx[0]), zx),
+                                                  name=self.name(op.outputs[0]))
+
     def check_shape(self, op: TfliteOp) -> None:
         got = tuple(self.values[op.outputs[0]].type.shape)
         want = _graph_shape(self.t(op.outputs[0]).shape)
@@ -301,11 +324,17 @@ _HANDLERS = {
     "MAX_POOL_2D": _Lowering.max_pool,
     "RESHAPE": _Lowering.reshape,
     "LEAKY_RELU": _Lowering.leaky_relu,
+    "LOGISTIC": _Lowering.logistic,
+    "TANH": _Lowering.tanh,
 }
 
 #: Required input tensors of each operator.
 _ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2,
-          "AVERAGE_POOL_2D": 1, "MAX_POOL_2D": 1, "RESHAPE": 1, "LEAKY_RELU": 1}
+          "AVERAGE_POOL_2D": 1, "MAX_POOL_2D": 1, "RESHAPE": 1, "LEAKY_RELU": 1,
+          "LOGISTIC": 1, "TANH": 1}
+
+#: Operators that may come without an options table (LOGISTIC and TANH have none).
+_OPTIONAL_OPTIONS = ("RESHAPE", "LOGISTIC", "TANH")
 
 #: The TFLite operators the import lowers to the core.
 SUPPORTED_OPS = tuple(_HANDLERS)
