@@ -26,7 +26,7 @@ from ..ir import IRError, Module, Op, module_verifier
 from ..ir.core import AttrKinds
 from .memory import Placed
 
-__all__ = ["placed_attr", "placed_from", "runs_attr", "runs_from"]
+__all__ = ["placed_attr", "placed_from", "planes_attr", "runs_attr", "runs_from", "weights_from"]
 
 
 # --- placements as attribute text ---------------------------------------------------------------
@@ -60,6 +60,19 @@ def runs_attr(runs) -> str:
     if len(runs) == 1:
         return f"{runs[0][0]}@{runs[0][1]}"
     return " ".join(f"{s}@{first}x{n}" for s, first, n in runs)
+
+
+def planes_attr(planes) -> str:
+    """A layer's weight tiles as planes in several slices, ``"mem4@0,mem5@0,mem6@0,mem7@0"``:
+    plane g holds rows g, g + G, .. of every tile, G rows loaded by one ``lw``."""
+    return ",".join(f"{s}@{first}" for s, first in planes)
+
+
+def weights_from(text: str):
+    """("planes", [(slice, first)]) from :func:`planes_attr`, or ("runs", :func:`runs_from`)."""
+    if "," in text:
+        return "planes", [(s, int(first)) for s, first in (p.split("@") for p in text.split(","))]
+    return "runs", runs_from(text)
 
 
 def runs_from(text: str) -> list[tuple[str, int, int | None]]:

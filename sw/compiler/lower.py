@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...hw.machine.config import GROUP, CoreConfig
+from ...hw.machine.isa import MAX_WINDOW
 from ...hw.machine.program import DataBlock
 from ...hw.machine.semantics import requantize
 from ..ir import Module, Value
@@ -255,9 +256,17 @@ class _ToTile:
         n = w.shape[1]
         ntiles = -(-n // L)
         words, ktable = _weight_tiles(w, ktile_rows, ntiles, L)
-        w_runs = self.alloc.tiles_spread(words.reshape(-1, L), f"{name} weights",
-                                         avoid={s for s, _ in x.placed.tiles[0]})
-        w_slices = tuple(s for s, _, _ in w_runs)
+        x_slices = {s for s, _ in x.placed.tiles[0]}
+        planes = None
+        if len(table) < L:  # its tiles' loads, one row a cycle, would keep the MXM waiting
+            planes = self.alloc.tile_planes(words.reshape(-1, L), f"{name} weights",
+                                            _load_width(self.config), avoid=x_slices)
+        if planes is not None:  # G rows an lw, one from each plane's slice
+            w_attr, w_slices = tile.planes_attr(planes), tuple(s for s, _ in planes)
+        else:
+            w_runs = self.alloc.tiles_spread(words.reshape(-1, L), f"{name} weights",
+                                             avoid=x_slices)
+            w_attr, w_slices = tile.runs_attr(w_runs), tuple(s for s, _, _ in w_runs)
         a = requant_attrs or op.attrs
         requant = dtype == "i8"
         at = {}
@@ -275,7 +284,7 @@ class _ToTile:
                          for at in row] for row in table], np.int32)
         attrs = {"rows": len(table), "ktiles": len(ktile_rows), "ntiles": ntiles, "act": act,
                  "ktable": ktable, "slices": " ".join(self.slices),
-                 "zero": f"{zero_slice}@{zero}", "weights": tile.runs_attr(w_runs),
+                 "zero": f"{zero_slice}@{zero}", "weights": w_attr,
                  "epilogue": (("requant_single" if a.get("rounding") == "single" else "requant")
                               if requant else "int32"), "bias": bias_at,
                  "muls": muls_at, "shifts": shifts_at, "mul": a.get("mul", 0),
@@ -441,6 +450,16 @@ def _type(placed: Placed):
     return TensorType(placed.shape, placed.dtype)
 
 
+def _load_width(config: CoreConfig) -> int:
+    """Rows one ``lw`` loads from as many MEM slices when a layer's weights are in planes: a
+    window of at most MAX_WINDOW streams, half a direction's streams at most (the activations
+    need the rest), a power of two dividing the lanes."""
+    width = min(MAX_WINDOW, config.lanes, config.streams // 2)
+    while config.lanes % width:
+        width -= 1
+    return width
+
+
 #: The placements tried in turn (:class:`.memory.Allocator`'s ``pack``): weights spread over
 #: slices only when no placement keeps each layer's in one.
 _PLACEMENTS = ((), ("blocks",), ("blocks", "tensors"), ("spread",), ("blocks", "tensors", "spread"))
@@ -522,7 +541,7 @@ def _schedule_product(s: Scheduler, op, out: Placed, ready: dict, config: CoreCo
     slices = a["slices"].split()
     table = a["act"]
     zero_slice, zero_word = a["zero"].split("@")
-    weights = tile.runs_from(a["weights"])
+    weights = tile.weights_from(a["weights"])
 
     def act(m: int, kt: int):
         si, word = table[m, kt]

@@ -54,8 +54,10 @@ class MatmulJob:
     -------
     rows, ktiles, ntiles : M, and the K and N dimensions in tiles of L.
     act : (row, k tile) -> (slice, word) of the activation vector, or None for a zero vector.
-    weights : where the stored weight tiles are, runs of (slice, first word, tiles; None for
-        all the rest) in order: the i-th stored tile (``ktable``) is the i-th tile of them.
+    weights : where the stored weight tiles are (:func:`~.dialects.weights_from`): runs of
+        (slice, first word, tiles; None for all the rest) in order, the i-th stored tile
+        (``ktable``) the i-th tile of them; or G planes (slice, first word), plane g holding
+        rows g, g + G, .. of every tile, L / G words a tile.
     out : where the result goes (rows x ntiles words; four slices for int32).
     ktable : per output tile, its (K tile, stored weight tile) pairs in order.
     """
@@ -65,7 +67,7 @@ class MatmulJob:
     ktiles: int
     ntiles: int
     act: Callable[[int, int], tuple[str, int] | None]
-    weights: list[tuple[str, int, int | None]]
+    weights: tuple[str, list]
     out: Placed
     epilogue: Epilogue
     ktable: list[list[tuple[int, int]]]
@@ -91,12 +93,12 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
             state["half"] ^= 1
             done: dict[int, int] = {}
             for i, (kt, stored) in enumerate(job.ktable[nt]):
-                w_slice, tile = tile_at(stored)
-                if state.get("installed") != (w_slice, tile):  # else the weights are in place
-                    last_lw = _load_weights(s, mx, w_slice, tile, state["iw"])
+                places = tile_at(stored)
+                if state.get("installed") != places:  # else the weights are in place
+                    last_lw = _load_weights(s, mx, places, state["iw"])
                     state["iw"] = s.place_alone(f"{mx}.w", Instr.make("iw"),
                                                 max(last_lw + 1, state["mm"], 0))
-                    state["installed"] = (w_slice, tile)
+                    state["installed"] = places
                 iw = state["iw"]
                 op = "mm.set" if i == 0 else "mm.add"
                 for m in rows:
@@ -118,20 +120,29 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
                 reads[acc] = _epilogue(s, job, m, nt, acc, done[m] + s.latency("mm.set"), ready)
 
 
-def _tile_places(runs, L: int):
-    """stored weight tile -> (slice, its first word), from the runs of ``weights``."""
-    def where(stored: int) -> tuple[str, int]:
-        for slice_name, first, count in runs:
+def _tile_places(weights, L: int):
+    """stored weight tile -> where its rows are: ((slice, first word),) for a tile in one
+    slice, or one (slice, first word) per plane (:func:`~.dialects.weights_from`)."""
+    kind, where = weights
+    if kind == "planes":
+        per = L // len(where)
+        return lambda stored: tuple((sl, first + stored * per) for sl, first in where)
+
+    def in_runs(stored: int) -> tuple[tuple[str, int], ...]:
+        for slice_name, first, count in where:
             if count is None or stored < count:
-                return slice_name, first + stored * L
+                return ((slice_name, first + stored * L),)
             stored -= count
         raise IndexError("weight tile past the layer's runs")
-    return where
+    return in_runs
 
 
-def _load_weights(s: Scheduler, mx: str, w_slice: str, first: int, after: int) -> int:
-    """lw the L rows of one tile (one per cycle) after the ``iw`` at ``after``; returns the
-    cycle of the last lw."""
+def _load_weights(s: Scheduler, mx: str, places, after: int) -> int:
+    """lw the L rows of one tile after the ``iw`` at ``after`` (one a cycle from one slice, or
+    one from each of G planes' slices: G rows an lw); returns the cycle of the last lw."""
+    if len(places) > 1:
+        return _load_planes(s, mx, places, after)
+    (w_slice, first), = places
     rd, wq = s.config.mem_queue(w_slice, "read"), f"{mx}.w"
     dist = s.latency("read") + s.travel(rd, wq)
     last = -1
@@ -141,6 +152,28 @@ def _load_weights(s: Scheduler, mx: str, w_slice: str, first: int, after: int) -
                     Instr(_OP_LW, (("s", stream), ("row", r))))
         start = s.place_transfer(rd, wq, after + 1 - dist, make)
         last = max(last, start + dist)
+    return last
+
+
+def _load_planes(s: Scheduler, mx: str, planes, after: int) -> int:
+    """The G-row loads of one tile: for each, G reads (one from each plane's slice, timed to
+    arrive together on G consecutive streams) and one lw of that window."""
+    g = len(planes)
+    wq = f"{mx}.w"
+    dst = s.queue_position(wq)
+    dists = [s.latency("read") + travel(s.position[sl], dst) for sl, _ in planes]
+    lw_at = max(dists)  # the lw's offset in its chain: the farthest read issues at 0
+    last = -1
+    for i in range(s.config.lanes // g):
+        chain = Chain()
+        chain.path("w", tuple(s.position[sl] for sl, _ in planes), dst, lw_at)
+        for k, ((sl, first), dist) in enumerate(zip(planes, dists)):
+            chain.add(s.config.mem_queue(sl, "read"), lw_at - dist,
+                      lambda st, k=k, addr=first + i: Instr(_OP_READ, (
+                          ("addr", addr), ("d", Stream(st["w"].dir, st["w"].index + k)))))
+        chain.add(wq, lw_at, lambda st, i=i: Instr(_OP_LW, (("s", st["w"]), ("row", i * g))))
+        start = s.place(chain, after + 1 - lw_at)
+        last = max(last, start + lw_at)
     return last
 
 
