@@ -185,6 +185,15 @@ class QAddOp(TileOp):
                                   "shift": int, "zp": int, "relu": bool, "vxm": str}
 
 
+class QMulOp(TileOp):
+    """TFLite's int8 MUL (graph.qmul), word by word on the VXM."""
+
+    NAME = "tile.qmul"
+    OPERANDS = ("a", "b", "out")
+    ATTRS: ClassVar[AttrKinds] = {"a_zp": int, "b_zp": int, "mul": int, "shift": int, "zp": int,
+                                  "relu": bool, "rounding": str, "vxm": str}
+
+
 class LeakyReluOp(TileOp):
     """TFLite's int8 LEAKY_RELU (graph.leaky_relu), word by word on the VXM."""
 

@@ -35,6 +35,7 @@ from .vector import (
     schedule_leaky_relu,
     schedule_maxpool,
     schedule_qadd,
+    schedule_qmul,
     schedule_relu,
 )
 
@@ -88,7 +89,8 @@ class _ToTile:
                        g.OutputOp: self.output,
                        g.QAddOp: self.qadd, g.AvgPoolOp: self.avgpool,
                        g.DepthwiseConv2dOp: self.depthwise_conv2d,
-                       g.LeakyReluOp: self.leaky_relu, g.TableOp: self.table}.get(type(op))
+                       g.LeakyReluOp: self.leaky_relu, g.TableOp: self.table,
+                       g.QMulOp: self.qmul}.get(type(op))
             if handler is None:
                 raise CompileError(f"{op.NAME} is not supported by the compiler")
             handler(op)
@@ -350,8 +352,12 @@ class _ToTile:
     def qadd(self, op) -> None:
         self.elementwise_sum(op, tile.QAddOp, dict(op.attrs))
 
+    def qmul(self, op) -> None:
+        self.elementwise_sum(op, tile.QMulOp, dict(op.attrs))
+
     def elementwise_sum(self, op, tile_op, attrs: dict) -> None:
-        """add / qadd: two int8 tensors of one layout, word by word, one scale per layer."""
+        """add / qadd / qmul: two int8 tensors of one layout, word by word, one scale per
+        layer."""
         a, b = self.view(op.a), self.view(op.b)
         for v, name in ((a, op.a.name), (b, op.b.name)):
             if v.placed.dtype != "i8" or v.placed.shape != a.placed.shape:
@@ -519,6 +525,8 @@ def schedule_tile(module: Module, config: CoreConfig) -> Scheduled:
             schedule_add(s, a["vxm"], placed[op.a], placed[op.b], placed[op.out], ep, ready)
         elif isinstance(op, tile.QAddOp):
             schedule_qadd(s, placed[op.a], placed[op.b], placed[op.out], op.attrs, ready)
+        elif isinstance(op, tile.QMulOp):
+            schedule_qmul(s, placed[op.a], placed[op.b], placed[op.out], op.attrs, ready)
         elif isinstance(op, tile.LeakyReluOp):
             schedule_leaky_relu(s, placed[op.x], placed[op.out], op.attrs, ready)
         elif isinstance(op, tile.TableOp):

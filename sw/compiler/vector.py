@@ -17,7 +17,7 @@ from .memory import Placed
 from .schedule import Chain, Scheduler
 
 __all__ = ["schedule_add", "schedule_leaky_relu", "schedule_maxpool", "schedule_qadd",
-           "schedule_relu"]
+           "schedule_qmul", "schedule_relu"]
 
 
 
@@ -96,16 +96,31 @@ def schedule_qadd(s: Scheduler, a: Placed, b: Placed, out: Placed, attrs: dict,
     _schedule_sum(s, attrs["vxm"], a, b, out, ep, steps, ready)
 
 
+def schedule_qmul(s: Scheduler, a: Placed, b: Placed, out: Placed, attrs: dict,
+                  ready: dict) -> None:
+    """TFLite's MUL (graph.qmul), word by word: each side offset by its zero point (add.i32,
+    left out when both are 0), the two multiplied (mul.i32) and requantised (requant, or
+    requant.s rounding once)."""
+    steps = ([("add.i32", -attrs["a_zp"])], [("add.i32", -attrs["b_zp"])])
+    if not attrs["a_zp"] and not attrs["b_zp"]:
+        steps = ([], [])
+    kind = "requant_single" if attrs["rounding"] == "single" else "requant"
+    ep = Epilogue(kind, mul=attrs["mul"], shift=attrs["shift"], zp=attrs["zp"],
+                  relu=attrs["relu"])
+    _schedule_sum(s, attrs["vxm"], a, b, out, ep, steps, ready, combine="mul.i32")
+
+
 def _schedule_sum(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep: Epilogue,
-                  steps: tuple[list, list], ready: dict) -> None:
-    """out = requant(f(int32(a)) + g(int32(b))), f and g ``steps`` of (op, immediate) of the
-    same ops, a's on the first ALU and b's on the last in the same cycles."""
+                  steps: tuple[list, list], ready: dict, combine: str = "add.i32") -> None:
+    """out = requant(f(int32(a)) op g(int32(b))), f and g ``steps`` of (op, immediate) of the
+    same ops, a's on the first ALU and b's on the last in the same cycles, ``combine`` the op
+    (add.i32, or mul.i32 for a product)."""
     alus = _alus(s, vxm)
     first, last = alus[0], alus[-1]
     if first == last:
         raise CompileError(f"an add needs two VXM ALUs, and {vxm} has one")
     p = s.position[vxm]
-    name = "requant.relu" if ep.relu else "requant"
+    name = ("requant.s" if ep.kind == "requant_single" else "requant") + ".relu" * ep.relu
     for t in range(len(a.tiles)):
         for m in range(a.rows):
             chain = Chain()
@@ -140,10 +155,10 @@ def _schedule_sum(s: Scheduler, vxm: str, a: Placed, b: Placed, out: Placed, ep:
                               Instr.make(op, a=st[src], b=imm, d=st[key]))
                     keys[side] = key
                 ts += lat
-            chain.path("S", p, p, ts + s.latency("add.i32"), GROUP)
+            chain.path("S", p, p, ts + s.latency(combine), GROUP)
             chain.add(first, ts, lambda st, ka=keys["A"], kb=keys["B"]: Instr.make(
-                "add.i32", a=st[ka], b=st[kb], d=st["S"]))
-            tr = ts + s.latency("add.i32")
+                combine, a=st[ka], b=st[kb], d=st["S"]))
+            tr = ts + s.latency(combine)
             chain.add(last, tr, lambda st: Instr.make(name, a=st["S"], d=st["y"], mul=ep.mul,
                                                       shift=ep.shift, zp=ep.zp))
             w = _write(s, chain, "y", out, m, t, vxm, tr + s.latency(name))

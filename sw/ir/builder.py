@@ -36,6 +36,7 @@ from .graph import (
     MaxPoolOp,
     OutputOp,
     QAddOp,
+    QMulOp,
     ReluOp,
     ReshapeOp,
     TableOp,
@@ -176,6 +177,16 @@ class Graph(Module):
             ("x_zp", x_zp), ("mul", mul), ("shift", shift), ("alpha_mul", alpha_mul),
             ("alpha_shift", alpha_shift), ("zp", zp))}
         return self._add(LeakyReluOp, [x], {**attrs, "rounding": rounding}, name, "leaky")
+
+    def qmul(self, a: Operand, b: Operand, *, a_zp: int, b_zp: int, mul: int, shift: int,
+             zp: int, relu: bool = False, rounding: str = "double",
+             name: str | None = None) -> Value:
+        """TFLite's int8 MUL (``graph.qmul``): ``requant((a - a_zp) * (b - b_zp), ...)``."""
+        a = self._value(a, "graph.qmul: a", "i8", "a")
+        b = self._value(b, "graph.qmul: b", "i8", "b")
+        attrs = {"a_zp": _int(a_zp, "graph.qmul: a_zp"), "b_zp": _int(b_zp, "graph.qmul: b_zp"),
+                 **_requant_attrs("graph.qmul", mul, shift, zp, relu), "rounding": rounding}
+        return self._add(QMulOp, [a, b], attrs, name, "qmul")
 
     def table(self, x: Operand, table, *, name: str | None = None) -> Value:
         """``table[x + 128]`` element by element (``graph.table``): 256 int8 values."""

@@ -32,6 +32,7 @@ __all__ = [
     "MaxPoolOp",
     "OutputOp",
     "QAddOp",
+    "QMulOp",
     "ReluOp",
     "ReshapeOp",
     "TableOp",
@@ -308,6 +309,30 @@ class TableOp(GraphOp):
         t = self.attrs["table"]
         if t.dtype != np.int8 or t.shape != (256,):
             raise self.error(f"table must be 256 int8 values, not {t.dtype} {t.shape}")
+
+
+class QMulOp(GraphOp):
+    """TFLite's int8 MUL of two activations: ``requant((a - a_zp) * (b - b_zp), mul, shift,
+    zp)`` (+ relu), rounded twice or once (``rounding``); a and b i8 of one shape -> i8."""
+
+    NAME = "graph.qmul"
+    OPERANDS = ("a", "b")
+    RESULTS = ("result",)
+    ATTRS: ClassVar[AttrKinds] = {"a_zp": int, "b_zp": int, **_REQUANT_ATTRS, "rounding": str}
+    REQUANT = True
+
+    def infer_types(self):
+        a, b = self.tensor("a"), self.tensor("b")
+        if a.shape != b.shape:
+            raise self.error(f"a %{self.a.name} is {a} but b %{self.b.name} is {b}: "
+                             f"the shapes must be equal")
+        return [TensorType(a.shape, "i8")]
+
+    def verify_(self) -> None:
+        super().verify_()
+        self.check_zp("a_zp")
+        self.check_zp("b_zp")
+        self.check_rounding()
 
 
 class ReluOp(GraphOp):

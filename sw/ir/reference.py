@@ -32,6 +32,7 @@ from .graph import (
     MaxPoolOp,
     OutputOp,
     QAddOp,
+    QMulOp,
     ReluOp,
     ReshapeOp,
     TableOp,
@@ -201,6 +202,10 @@ _EVAL: dict[type[Op], Callable[[Op, list[np.ndarray]], np.ndarray]] = {
                                                   *_requant_args(op), op.attrs["pad_value"],
                                                   op.attrs["rounding"]),
     QAddOp: lambda op, args: qadd(*args, op.attrs),
+    QMulOp: lambda op, args: _requant_rounded(
+        (args[0].astype(np.int64) - op.attrs["a_zp"]) * (args[1].astype(np.int64)
+                                                         - op.attrs["b_zp"]),
+        *_requant_args(op), op.attrs["rounding"]),
     LeakyReluOp: lambda op, args: leaky_relu(args[0], op.attrs),
     TableOp: lambda op, args: op.attrs["table"][args[0].astype(np.int64) + 128],
     DepthwiseConv2dOp: lambda op, args: _per_image(depthwise_conv2d)(

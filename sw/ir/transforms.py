@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .core import Module, Op
-from .graph import AddOp, Conv2dOp, DepthwiseConv2dOp, LinearOp, QAddOp, ReluOp, ReshapeOp
+from .graph import (
+    AddOp,
+    Conv2dOp,
+    DepthwiseConv2dOp,
+    LinearOp,
+    QAddOp,
+    QMulOp,
+    ReluOp,
+    ReshapeOp,
+)
 from .passes import Pass, RewritePattern, Rewriter, apply_patterns
 
 __all__ = [
@@ -29,7 +38,8 @@ class FoldReluIntoProducer(RewritePattern):
     def match_and_rewrite(self, op: Op, rewriter: Rewriter) -> bool:
         src = op.operands[0]
         producer = src.owner
-        if not isinstance(producer, (LinearOp, Conv2dOp, DepthwiseConv2dOp, AddOp, QAddOp)):
+        if not isinstance(producer, (LinearOp, Conv2dOp, DepthwiseConv2dOp, AddOp, QAddOp,
+                                     QMulOp)):
             return False
         if producer.attrs["zp"] != op.attrs["zp"] or len(src.uses) != 1:
             return False

@@ -6,7 +6,8 @@ between it runs in numpy: :meth:`FloatModel.run` equals onnx's reference evaluat
 model, and with ``all_tensors`` gives every internal tensor, which is what calibration measures.
 
 Each :class:`FloatOp` is one op of :class:`~conveyor.sw.ir.builder.Graph` (``linear``,
-``conv2d``, ``dwconv``, ``add``, ``qadd``, ``relu``, ``leaky`` (LeakyRelu, its ``alpha``), ``table`` (an element-wise function of
+``conv2d``, ``dwconv``, ``add``, ``qadd``, ``mul`` (the product of two activations: TFLite's MUL), ``relu``, ``leaky`` (LeakyRelu,
+        its ``alpha``), ``table`` (an element-wise function of
         :data:`TABLE_FUNCTIONS`, ``fn``, looked up in a 256-entry table), ``maxpool``, ``avgpool``, ``reshape``) in the
 graph's layouts: images are
 (N, H, W, C) and 2-D tensors keep ONNX's shape. :class:`TensorSpec` converts a model input or
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..quantize import dequantize, quantize
+from ..quantize import dequantize, quantize, tflite_quantize
 from .load import OnnxImportError
 
 __all__ = ["TABLE_FUNCTIONS", "TABLE_OUTPUT", "FloatModel", "FloatOp", "Tensor", "TensorSpec"]
@@ -39,6 +40,9 @@ class TensorSpec:
         (H, W, C)) or ``"perm"`` (2-D; graph column ``i`` is ONNX column ``perm[i]``).
     perm : the column permutation of a ``"perm"`` layout, else None.
     scale, zp : the int8 quantisation of the graph tensor (set by :func:`import_onnx`).
+    quantizer : how a float input becomes int8: ``"onnx"`` (QuantizeLinear,
+        :func:`~conveyor.sw.frontends.quantize.quantize`) or ``"tflite"`` (LiteRT's QUANTIZE,
+        :func:`~conveyor.sw.frontends.quantize.tflite_quantize`: a TFLite model's float edge).
     """
 
     name: str
@@ -48,18 +52,19 @@ class TensorSpec:
     perm: np.ndarray | None = None
     scale: float = 1.0
     zp: int = 0
+    quantizer: str = "onnx"
 
     def to_json(self) -> dict:
         return {"name": self.name, "onnx_shape": list(self.onnx_shape),
                 "graph_shape": list(self.graph_shape), "layout": self.layout,
                 "perm": None if self.perm is None else self.perm.tolist(),
-                "scale": self.scale, "zp": self.zp}
+                "scale": self.scale, "zp": self.zp, "quantizer": self.quantizer}
 
     @classmethod
     def from_json(cls, d: dict) -> TensorSpec:
         perm = None if d["perm"] is None else np.asarray(d["perm"], np.int64)
         return cls(d["name"], tuple(d["onnx_shape"]), tuple(d["graph_shape"]), d["layout"],
-                   perm, float(d["scale"]), int(d["zp"]))
+                   perm, float(d["scale"]), int(d["zp"]), d.get("quantizer", "onnx"))
 
     def to_internal(self, x: np.ndarray) -> np.ndarray:
         """ONNX layout -> the graph's element order, keeping a leading batch axis."""
@@ -85,7 +90,8 @@ class TensorSpec:
         if x.shape != self.onnx_shape:
             raise OnnxImportError(f"input {self.name!r}: expected shape {self.onnx_shape}, "
                                   f"not {x.shape}")
-        return quantize(self.to_internal(x), self.scale, self.zp).reshape(self.graph_shape)
+        rule = tflite_quantize if self.quantizer == "tflite" else quantize
+        return rule(self.to_internal(x), self.scale, self.zp).reshape(self.graph_shape)
 
     def from_graph(self, q: np.ndarray) -> np.ndarray:
         """An int8 graph output -> float in :attr:`onnx_shape`."""
@@ -226,6 +232,8 @@ def _run_op(op: FloatOp, args: list[np.ndarray]) -> np.ndarray:
         y = _conv_nhwc(x, op.w, op.stride[0], op.pad) + op.b
     elif op.kind in ("add", "qadd"):
         y = x + args[1]
+    elif op.kind == "mul":
+        y = x * args[1]
     elif op.kind == "relu":
         y = np.maximum(x, 0)
     elif op.kind == "leaky":

@@ -186,6 +186,8 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
     wq: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def in_scale(i: int, op: FloatOp) -> float:
+        if op.kind == "mul":  # the product's scale
+            return s_of(op.inputs[0]) * s_of(op.inputs[1])
         return float(np.max(s_of(op.inputs[0]) * wq[i][1])) if i in wq else s_of(op.inputs[0])
 
     for _ in range(len(fm.ops) + 1):
@@ -195,7 +197,7 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
                     op.w, axis=-1, min_scale=bias_min_weight_scale(op.b, s_of(op.inputs[0])))
         changed = False
         for i, op in enumerate(fm.ops):
-            if op.kind not in ("linear", "conv2d", "dwconv", "add"):
+            if op.kind not in ("linear", "conv2d", "dwconv", "add", "mul"):
                 continue
             need = in_scale(i, op) / _MAX_MULTIPLIER
             root = groups.find(op.output)
@@ -256,6 +258,12 @@ def import_onnx(model: str | Path | ModelProto | FloatModel,
                       relu=op.relu)
         elif op.kind == "relu":
             v = g.relu(x, zp=z_of(op.inputs[0]))
+        elif op.kind == "mul":
+            mul, shift = quantize_multiplier(in_scale(i, op) / s_of(op.output))
+            v = g.qmul(x, values[op.inputs[1]], a_zp=z_of(op.inputs[0]),
+                       b_zp=z_of(op.inputs[1]), mul=mul, shift=shift, zp=z_of(op.output),
+                       relu=op.relu,
+                       rounding="single" if groups.find(op.output) in pinned else "double")
         elif op.kind == "table":
             v = g.table(x, function_table(TABLE_FUNCTIONS[op.fn], (s_of(op.inputs[0]),
                                           z_of(op.inputs[0])), (s_of(op.output), z_of(op.output))))

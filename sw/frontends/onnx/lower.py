@@ -4,7 +4,7 @@ Supported ONNX ops: Gemm (``transA=0``, constant B), MatMul (2-D activation time
 Add (two activations of one shape, or a constant bias right after a Gemm/MatMul/Conv, fused into
 it), Relu (fused into the Gemm/MatMul/Conv/Add before it when that is its only reader), Conv
 (2-D, group 1 or depthwise, dilation 1, one stride for both axes, any pads or SAME), LeakyRelu,
-Sigmoid and Tanh (tables of their int8 values),
+Sigmoid and Tanh (tables of their int8 values), Mul of two activations (TFLite's MUL),
 BatchNormalization (folded into the Conv before it), Clip(0, max) (fused into the op before it,
 the output's int8 top at max), MaxPool (any 2-D window, strides and pads), AveragePool (no
 padding), GlobalAveragePool, a final Softmax over (N, K) rows (a host step), Flatten, Reshape (keeping the batch axis), Identity, Dropout (inference),
@@ -15,7 +15,7 @@ becomes int8 with ``zp - 128``), DequantizeLinear of a constant int8 weight or i
 those integers and scales as they are, and an Add of two such tensors is TFLite's ADD (each input
 rescaled: onnxruntime's QLinearAdd). onnxruntime's QOperator ops read and write int8 tensors,
 which stand for their pinned float ones: QLinearConv, QLinearMatMul, QGemm, QLinearAdd and
-QLinearLeakyRelu, QLinearSigmoid (domain com.microsoft), with MaxPool, Flatten and Reshape moving int8 values between them. Any
+QLinearLeakyRelu, QLinearMul, QLinearSigmoid (domain com.microsoft), with MaxPool, Flatten and Reshape moving int8 values between them. Any
 other node whose inputs are all constants is folded. Anything else raises
 :class:`~conveyor.sw.frontends.onnx.load.OnnxImportError` with the op type and the node name,
 one line; :func:`check_model` does only that check, so it needs no calibration data.
@@ -53,8 +53,9 @@ __all__ = ["SUPPORTED_OPS", "check_model", "load_float_model"]
 #: ONNX op types the importer lowers (any node whose inputs are all constants is folded too).
 SUPPORTED_OPS = ("Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv",
                  "DequantizeLinear", "Dropout", "Flatten", "Gemm", "GlobalAveragePool", "Identity",
-                 "LeakyRelu", "MatMul", "MaxPool", "QGemm", "QLinearAdd", "QLinearConv",
-                 "QLinearLeakyRelu", "QLinearMatMul", "QLinearSigmoid", "QuantizeLinear",
+                 "LeakyRelu", "MatMul", "MaxPool", "Mul", "QGemm", "QLinearAdd", "QLinearConv",
+                 "QLinearLeakyRelu", "QLinearMatMul", "QLinearMul", "QLinearSigmoid",
+                 "QuantizeLinear",
                  "Relu", "Reshape", "Shape", "Sigmoid", "Softmax", "Tanh")
 
 
@@ -333,7 +334,7 @@ class _Builder:
 
     def op_Relu(self, node) -> None:
         op = self.fusable(node, node.input[0])
-        if op is not None and op.kind in ("linear", "conv2d", "dwconv", "add", "qadd"):
+        if op is not None and op.kind in ("linear", "conv2d", "dwconv", "add", "qadd", "mul"):
             op.relu = True
             self.alias[node.output[0]] = op.output
             return
@@ -377,7 +378,7 @@ class _Builder:
         op = self.fusable(node, node.input[0])
         if hi == math.inf:
             return self.op_Relu(node)
-        if op is None or op.kind not in ("linear", "conv2d", "dwconv", "add", "qadd"):
+        if op is None or op.kind not in ("linear", "conv2d", "dwconv", "add", "qadd", "mul"):
             raise self.fail(node, "Clip(0, max) is supported fused into the Gemm, MatMul, Conv "
                                   "or Add before it (its only reader)")
         op.relu, op.clip = True, hi
@@ -416,6 +417,33 @@ class _Builder:
         kind = "qadd" if na in self.pins and nb in self.pins else "add"
         self.emit(FloatOp(kind, _node_name(node), [na, nb], node.output[0]), ta.shape,
                   ta.layout, ta.perm)
+
+    def op_Mul(self, node) -> None:
+        """The product of two activations of one shape (an attention gate, SiLU's x * sigmoid):
+        TFLite's MUL on the core."""
+        a, b = node.input
+        if self.resolve(a) in self.consts or self.resolve(b) in self.consts:
+            raise self.fail(node, "Mul by a constant is not supported (only the product of two "
+                                  "activations)")
+        (na, ta), (nb, tb) = self.runtime(node, a), self.runtime(node, b)
+        if ta.shape != tb.shape or ta.layout != tb.layout or (
+                ta.perm is not None and tb.perm is not None
+                and not np.array_equal(ta.perm, tb.perm)):
+            raise self.fail(node, f"multiplies {ta.shape} and {tb.shape}: the importer "
+                                  f"multiplies tensors of one shape and layout (no broadcasting)")
+        self.emit(FloatOp("mul", _node_name(node), [na, nb], node.output[0]), ta.shape,
+                  ta.layout, ta.perm)
+
+    def op_QLinearMul(self, node) -> None:
+        """com.microsoft's QLinearMul: two int8 tensors, each with its scale and zero point."""
+        a, as_, az, b, bs, bz, cs, cz = (list(node.input) + [""] * 8)[:8]
+        (na, ta), (nb, tb) = self.int8_input(node, a, as_, az), self.int8_input(node, b, bs, bz)
+        if ta.shape != tb.shape or ta.layout != tb.layout:
+            raise self.fail(node, f"multiplies {ta.shape} and {tb.shape}: the importer "
+                                  f"multiplies tensors of one shape and layout (no broadcasting)")
+        self.emit(FloatOp("mul", _node_name(node), [na, nb], node.output[0]), ta.shape,
+                  ta.layout, ta.perm)
+        self.int8_output(node, node.output[0], cs, cz)
 
     def bias_add(self, node, x: str, c: _Const) -> None:
         op = self.fusable(node, x)
@@ -888,7 +916,7 @@ def _minus_zero_point(x: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: in
 
 
 #: com.microsoft ops the importer lowers (onnxruntime's quantize_static emits them).
-_MICROSOFT_OPS = ("QGemm", "QLinearAdd", "QLinearLeakyRelu", "QLinearSigmoid")
+_MICROSOFT_OPS = ("QGemm", "QLinearAdd", "QLinearLeakyRelu", "QLinearMul", "QLinearSigmoid")
 
 
 def _integers(c: _Const, n: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -1,6 +1,7 @@
 """graph.table (an int8 function by a 256-entry table: SXM permutes of its chunks, OR-ed on the
-VXM) and graph.leaky_relu, compiled: predicted cycles = golden = RTL, outputs = numpy's
-``table[x + 128]`` and the graph reference. On tiny (64 chunks of 4), small16 (16 of 16), tsp
+VXM), graph.leaky_relu and graph.qmul (two activations' product, requantised), compiled:
+predicted cycles = golden = RTL, outputs = numpy's ``table[x + 128]``, the graph reference and
+numpy's rounded product. On tiny (64 chunks of 4), small16 (16 of 16), tsp
 (one permute) and a tiny core with every pipeline stage (a chunk every 2 cycles)."""
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ def _leaky_model(shape, seed: int):
     return g, inputs, evaluate(g, inputs)["y"]
 
 
+def _qmul_model(shape, seed: int):
+    rng = np.random.default_rng(seed)
+    g = Graph("qmul")
+    a, b = g.input("a", shape), g.input("b", shape)
+    g.output("y", g.qmul(a, b, a_zp=-9, b_zp=4, mul=1 << 30, shift=6, zp=-2, rounding="single"))
+    inputs = {k: rng.integers(-128, 128, shape).astype(np.int8) for k in "ab"}
+    a, b = (inputs[k].astype(np.int64) for k in "ab")
+    want = np.clip(-2 + (((a + 9) * (b - 4) * (1 << 30) + (1 << 36)) >> 37), -128, 127)
+    return g, inputs, want.astype(np.int8)
+
+
 CASES = [("tiny", (3, 4)), ("small16", (5, 40)), ("tsp", (4, 330)), ("tiny-piped", (2, 4))]
 
 
@@ -56,8 +68,13 @@ def test_the_chunks_hold_the_table_in_order():
         assert not words.reshape(-1)[256:].any()
 
 
-@pytest.mark.parametrize("config, shape", CASES)
-@pytest.mark.parametrize("model", [_table_model, _leaky_model])
+def _models(config):
+    """The piped core leaves mul.i32 out of its VXM: no product there."""
+    return [_table_model, _leaky_model] + ([] if config == "tiny-piped" else [_qmul_model])
+
+
+@pytest.mark.parametrize("config, shape, model", [
+    (config, shape, model) for config, shape in CASES for model in _models(config)])
 def test_compiled_lookups_are_exact_on_golden(config, shape, model):
     g, inputs, want = model(shape, seed=len(shape) + shape[-1])
     compiled = compile_graph(g, inputs, _config(config))
@@ -69,7 +86,7 @@ def test_compiled_lookups_are_exact_on_golden(config, shape, model):
 @pytest.mark.parametrize("config", ["small16", "tiny-piped"])
 def test_compiled_lookups_are_exact_on_rtl(config):
     shape = dict(CASES)[config]
-    for model in (_table_model, _leaky_model):
+    for model in _models(config):
         g, inputs, want = model(shape, seed=7)
         compiled = compile_graph(g, inputs, _config(config))
         results = compiled.execute(verilator_batch)
@@ -86,3 +103,12 @@ def test_a_table_on_a_core_without_an_sxm_is_refused_in_one_line():
     with pytest.raises(CompileError) as e:
         compile_graph(g, inputs, no_sxm)
     assert "needs an SXM slice" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_product_on_a_core_without_mul_i32_is_refused_in_one_line():
+    from conveyor.sw.compiler import CompileError
+    g, inputs, _ = _qmul_model((2, 4), 0)
+    with pytest.raises(CompileError) as e:
+        compile_graph(g, inputs, PIPED)
+    assert "needs mul.i32, which config 'tiny-piped' does not build" in str(e.value)
+    assert "\n" not in str(e.value)

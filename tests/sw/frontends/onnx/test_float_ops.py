@@ -170,3 +170,23 @@ def test_sigmoid_and_tanh_as_tables():
     assert graph_ops(imported).count("table") == 2
     assert imported.scales["s"] == (1 / 256, -128) and imported.scales["y"] == (1 / 128, 0)
     _compiled_is_exact(imported, {"x": rand(rng, 1, 12, scale=2)})
+
+
+def test_silu_as_sigmoid_times_x():
+    """Gemm -> Sigmoid -> Mul(h, sigmoid(h)) -> Gemm: SiLU as PyTorch exports it, a table and
+    TFLite's MUL of two activations; a Mul by a constant is refused in one line."""
+    rng = np.random.default_rng(7)
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]),
+             helper.make_node("Sigmoid", ["h"], ["s"]),
+             helper.make_node("Mul", ["h", "s"], ["m"]),
+             helper.make_node("Gemm", ["m", "w2"], ["y"])]
+    m = model(nodes, [("x", ["N", 12])], [("y", ["N", 6])],
+              {"w1": rand(rng, 12, 20), "b1": rand(rng, 20), "w2": rand(rng, 20, 6, scale=0.3)})
+    imported = check(m, {"x": rand(rng, 16, 12, scale=2)}, onnxruntime=True)
+    assert graph_ops(imported) == ["linear", "table", "qmul", "linear"]
+    _compiled_is_exact(imported, {"x": rand(rng, 1, 12, scale=2)})
+    scaled = model([helper.make_node("Mul", ["x", "k"], ["y"], "scale")], [("x", [2, 4])],
+                   [("y", [2, 4])], {"k": rand(rng, 4)})
+    with pytest.raises(OnnxImportError) as e:
+        load_float_model(scaled)
+    one_line(e, "Mul", "'scale'", "constant")

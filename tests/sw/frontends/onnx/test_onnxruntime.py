@@ -88,6 +88,28 @@ def sigmoid_model(path: Path, rng) -> Path:
     return _two_activations(path, rng, "Sigmoid")
 
 
+def silu_model(path: Path, rng) -> Path:
+    """Conv, then SiLU as PyTorch exports it (Sigmoid and a Mul of two activations), Flatten,
+    Gemm: QLinearSigmoid and QLinearMul (QOperator), or Q/DQ around Sigmoid and Mul."""
+    import onnx
+
+    def w(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32),
+                                       name)
+
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c1"], ["s1"]),
+             helper.make_node("Mul", ["c1", "s1"], ["m1"]),
+             helper.make_node("Flatten", ["m1"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1)]
+    graph = helper.make_graph(
+        nodes, "silu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [w("w1", 8, 3, 3, 3), w("b1", 8), w("wf", 10, 512), w("bf", 10)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
 def quantize_residual(tmp_path: Path, fmt: str, per_channel: bool, calib,
                       build=residual_model) -> Path:
     from onnxruntime.quantization import (
@@ -121,7 +143,7 @@ def residuals(tmp_path_factory):
     calib = [rng.standard_normal((1, 3, 8, 8)).astype(np.float32) for _ in range(32)]
     models = {(fmt, pc): quantize_residual(tmp, fmt, pc, calib)
               for fmt in ("qdq", "qop") for pc in (False, True)}
-    for build, key in ((leaky_model, "leaky"), (sigmoid_model, "sigmoid")):
+    for build, key in ((leaky_model, "leaky"), (sigmoid_model, "sigmoid"), (silu_model, "silu")):
         models.update({(key, fmt, pc): quantize_residual(tmp, fmt, pc, calib, build)
                        for fmt in ("qdq", "qop") for pc in (False, True)})
     return models
@@ -205,6 +227,24 @@ def test_sigmoid_is_onnxruntimes_to_the_byte(residuals, fmt, per_channel):
     assert total.equal == total.total == 400, total
 
 
+@pytest.mark.parametrize("fmt", ["qdq", "qop"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_silu_with_a_two_activation_mul_is_onnxruntimes(residuals, fmt, per_channel):
+    """x * sigmoid(x): a table and TFLite's MUL (graph.qmul, rounded once as onnxruntime's
+    float32 rescale is), the logits after it equal onnxruntime's."""
+    path = residuals[("silu", fmt, per_channel)]
+    imported = import_onnx(path)
+    ops = [op.NAME for op in imported.graph.ops]
+    assert ops.count("graph.table") == 1 and ops.count("graph.qmul") == 1
+    rng = np.random.default_rng(6)
+    total = None
+    for _ in range(40):
+        feed = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32) * 1.5}
+        a = agreement(imported, path, feed)
+        total = a if total is None else total.add(a)
+    assert total.equal == total.total == 400, total
+
+
 def test_the_integers_are_the_models(residuals):
     """QOperator: the graph's weights are the file's integers; its QLinearAdd is a qadd with
     both inputs' zero points; the input zero point pads the convolutions."""
@@ -229,7 +269,7 @@ def _cases(residuals):
     rng = np.random.default_rng(3)
     paths = [DIGITS / "cnn_qop.onnx", DIGITS / "mlp_qdq.onnx", residuals[("qop", True)],
              residuals[("qdq", False)], residuals[("leaky", "qop", True)],
-             residuals[("sigmoid", "qdq", True)]]
+             residuals[("sigmoid", "qdq", True)], residuals[("silu", "qop", False)]]
     for path in paths:
         imported = import_onnx(path)
         shape = imported.inputs[0].onnx_shape
