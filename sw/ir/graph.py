@@ -221,7 +221,18 @@ class AddOp(GraphOp):
         return [TensorType(a.shape, "i8")]
 
 
-class QAddOp(GraphOp):
+class _Int8Pair(GraphOp):
+    """Two int8 tensors of one shape -> an int8 tensor of it."""
+
+    def infer_types(self):
+        a, b = self.tensor("a"), self.tensor("b")
+        if a.shape != b.shape:
+            raise self.error(f"a %{self.a.name} is {a} but b %{self.b.name} is {b}: "
+                             f"the shapes must be equal")
+        return [TensorType(a.shape, "i8")]
+
+
+class QAddOp(_Int8Pair):
     """TFLite's int8 ADD: each input offset by its zero point, shifted left by ``left_shift``
     and rescaled (``rescale(v, mul, shift) = RDBPOT(SRDHM(v, mul), shift)``), the two summed and
     requantised: ``requant(rescale((a - a_zp) << left_shift, a_mul, a_shift) + rescale(...b...),
@@ -234,13 +245,6 @@ class QAddOp(GraphOp):
                                   "b_mul": int, "b_shift": int, "left_shift": int,
                                   **_REQUANT_ATTRS}
     REQUANT = True
-
-    def infer_types(self):
-        a, b = self.tensor("a"), self.tensor("b")
-        if a.shape != b.shape:
-            raise self.error(f"a %{self.a.name} is {a} but b %{self.b.name} is {b}: "
-                             f"the shapes must be equal")
-        return [TensorType(a.shape, "i8")]
 
     def verify_(self) -> None:
         super().verify_()
@@ -311,7 +315,7 @@ class TableOp(GraphOp):
             raise self.error(f"table must be 256 int8 values, not {t.dtype} {t.shape}")
 
 
-class QMulOp(GraphOp):
+class QMulOp(_Int8Pair):
     """TFLite's int8 MUL of two activations: ``requant((a - a_zp) * (b - b_zp), mul, shift,
     zp)`` (+ relu), rounded twice or once (``rounding``); a and b i8 of one shape -> i8."""
 
@@ -320,13 +324,6 @@ class QMulOp(GraphOp):
     RESULTS = ("result",)
     ATTRS: ClassVar[AttrKinds] = {"a_zp": int, "b_zp": int, **_REQUANT_ATTRS, "rounding": str}
     REQUANT = True
-
-    def infer_types(self):
-        a, b = self.tensor("a"), self.tensor("b")
-        if a.shape != b.shape:
-            raise self.error(f"a %{self.a.name} is {a} but b %{self.b.name} is {b}: "
-                             f"the shapes must be equal")
-        return [TensorType(a.shape, "i8")]
 
     def verify_(self) -> None:
         super().verify_()

@@ -436,14 +436,7 @@ class _Builder:
 
     def op_QLinearMul(self, node) -> None:
         """com.microsoft's QLinearMul: two int8 tensors, each with its scale and zero point."""
-        a, as_, az, b, bs, bz, cs, cz = (list(node.input) + [""] * 8)[:8]
-        (na, ta), (nb, tb) = self.int8_input(node, a, as_, az), self.int8_input(node, b, bs, bz)
-        if ta.shape != tb.shape or ta.layout != tb.layout:
-            raise self.fail(node, f"multiplies {ta.shape} and {tb.shape}: the importer "
-                                  f"multiplies tensors of one shape and layout (no broadcasting)")
-        self.emit(FloatOp("mul", _node_name(node), [na, nb], node.output[0]), ta.shape,
-                  ta.layout, ta.perm)
-        self.int8_output(node, node.output[0], cs, cz)
+        self.qlinear_pair(node, "mul", "multiplies")
 
     def bias_add(self, node, x: str, c: _Const) -> None:
         op = self.fusable(node, x)
@@ -618,12 +611,17 @@ class _Builder:
 
     def op_QLinearAdd(self, node) -> None:
         """com.microsoft's QLinearAdd: two int8 tensors, each with its scale and zero point."""
+        self.qlinear_pair(node, "qadd", "adds")
+
+    def qlinear_pair(self, node, kind: str, verb: str) -> None:
+        """A com.microsoft op of two int8 tensors (A, its scale and zero point, B, its, then
+        the output's scale and zero point) of one shape and layout."""
         a, as_, az, b, bs, bz, cs, cz = (list(node.input) + [""] * 8)[:8]
         (na, ta), (nb, tb) = self.int8_input(node, a, as_, az), self.int8_input(node, b, bs, bz)
         if ta.shape != tb.shape or ta.layout != tb.layout:
-            raise self.fail(node, f"adds {ta.shape} and {tb.shape}: the importer adds tensors "
-                                  f"of one shape and layout (no broadcasting)")
-        self.emit(FloatOp("qadd", _node_name(node), [na, nb], node.output[0]), ta.shape,
+            raise self.fail(node, f"{verb} {ta.shape} and {tb.shape}: the importer {verb} "
+                                  f"tensors of one shape and layout (no broadcasting)")
+        self.emit(FloatOp(kind, _node_name(node), [na, nb], node.output[0]), ta.shape,
                   ta.layout, ta.perm)
         self.int8_output(node, node.output[0], cs, cz)
 

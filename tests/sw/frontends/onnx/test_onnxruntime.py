@@ -178,17 +178,23 @@ def test_the_script_writes_the_shipped_models(tmp_path, model, fmt):
     assert print_module(import_onnx(fresh).graph) == print_module(import_onnx(shipped).graph)
 
 
+def _agreement_on(imported, path, rng, count: int = 40):
+    """The agreement with onnxruntime over ``count`` random (1, 3, 8, 8) inputs."""
+    total = None
+    for _ in range(count):
+        feed = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32) * 1.5}
+        a = agreement(imported, path, feed)
+        total = a if total is None else total.add(a)
+    return total
+
+
 @pytest.mark.parametrize("fmt", ["qdq", "qop"])
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_a_residual_cnn_agrees_with_onnxruntime(residuals, fmt, per_channel):
     path = residuals[(fmt, per_channel)]
     imported = import_onnx(path)
     rng = np.random.default_rng(2)
-    total = None
-    for _ in range(40):
-        feed = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32) * 1.5}
-        a = agreement(imported, path, feed)
-        total = a if total is None else total.add(a)
+    total = _agreement_on(imported, path, rng)
     assert total.total == 400
     assert total.equal == total.total, total  # docs/compiler.md states 400 of 400
 
@@ -203,11 +209,7 @@ def test_leaky_relu_is_onnxruntimes_to_the_byte(residuals, fmt, per_channel):
     leaky = [op for op in imported.graph.ops if op.NAME == "graph.leaky_relu"]
     assert len(leaky) == 2 and all(op.attrs["rounding"] == "single" for op in leaky)
     rng = np.random.default_rng(4)
-    total = None
-    for _ in range(40):
-        feed = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32) * 1.5}
-        a = agreement(imported, path, feed)
-        total = a if total is None else total.add(a)
+    total = _agreement_on(imported, path, rng)
     assert total.equal == total.total == 400, total
 
 
@@ -219,11 +221,7 @@ def test_sigmoid_is_onnxruntimes_to_the_byte(residuals, fmt, per_channel):
     imported = import_onnx(path)
     assert [op.NAME for op in imported.graph.ops].count("graph.table") == 2
     rng = np.random.default_rng(5)
-    total = None
-    for _ in range(40):
-        feed = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32) * 1.5}
-        a = agreement(imported, path, feed)
-        total = a if total is None else total.add(a)
+    total = _agreement_on(imported, path, rng)
     assert total.equal == total.total == 400, total
 
 
@@ -237,11 +235,7 @@ def test_silu_with_a_two_activation_mul_is_onnxruntimes(residuals, fmt, per_chan
     ops = [op.NAME for op in imported.graph.ops]
     assert ops.count("graph.table") == 1 and ops.count("graph.qmul") == 1
     rng = np.random.default_rng(6)
-    total = None
-    for _ in range(40):
-        feed = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32) * 1.5}
-        a = agreement(imported, path, feed)
-        total = a if total is None else total.add(a)
+    total = _agreement_on(imported, path, rng)
     assert total.equal == total.total == 400, total
 
 
