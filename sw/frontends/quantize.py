@@ -41,6 +41,7 @@ __all__ = [
     "quantize_bias",
     "quantize_weights",
     "tflite_multiplier",
+    "tflite_quantize",
 ]
 
 #: The largest magnitude of a symmetric int8 value (weights use -127..127).
@@ -54,8 +55,28 @@ def quantize(x: np.ndarray, scale: float, zp: int = 0) -> np.ndarray:
 
 
 def dequantize(q: np.ndarray, scale: float | np.ndarray, zp: int = 0) -> np.ndarray:
-    """int -> float32: ``(q - zp) * scale`` (ONNX DequantizeLinear)."""
+    """int -> float32: ``(q - zp) * scale`` (ONNX DequantizeLinear). The product of an int8
+    difference and a float32 scale is exact in float64, so this is rounded once, to float32:
+    also LiteRT's reference DEQUANTIZE, ``static_cast<float>(double(scale) * (q - zp))``."""
     return ((np.asarray(q, np.float64) - zp) * scale).astype(np.float32)
+
+
+def tflite_quantize(x: np.ndarray, scale: float, zp: int = 0) -> np.ndarray:
+    """float32 -> int8 as LiteRT's reference QUANTIZE (``reference_ops::AffineQuantize``):
+    ``x / scale`` divided in float32, rounded half away from zero (``TfLiteRound``), converted
+    to int32, ``+ zp``, clamped to -128..127. Out-of-range values saturate; a quotient outside
+    int32 (or NaN), where the C++ conversion is undefined, converts as LiteRT 2.3 on x86-64 does
+    (measured): to INT32_MIN, to which ``zp`` is added with int32 wraparound (so -128, or 127
+    when ``zp < 0``)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = (np.asarray(x, np.float32) / np.float32(scale)).astype(np.float64)
+    inside = (y >= -2.0 ** 31) & (y < 2.0 ** 31)  # False for NaN
+    y = np.where(inside, y, 0.0)
+    whole = np.trunc(y)
+    rounded = whole + np.where(np.abs(y - whole) >= 0.5, np.sign(y), 0.0)
+    i = np.where(inside, rounded, -2.0 ** 31).astype(np.int64) + zp
+    i = (i + (1 << 31)) % (1 << 32) - (1 << 31)  # int32 wraparound
+    return np.clip(i, -128, 127).astype(np.int8)
 
 
 def calibration_amax(x: np.ndarray, percentile: float | None = None) -> float:

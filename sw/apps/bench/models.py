@@ -118,7 +118,7 @@ def measure_model(name: str, config: str | CoreConfig, *, seed: int = 0,
         row["reason"] = str(e)
         return row, None
     compiled.host = model.host
-    compiled.expected = model.oracle(values)  # LiteRT's reference kernels
+    compiled.expected = model.graph_oracle(values)  # LiteRT's reference kernels
     started = time.perf_counter()
     # a model in chained runs: the host relays each run's activations to the next
     results = compiled.execute(lambda programs, reads: [run(p) for p in programs])

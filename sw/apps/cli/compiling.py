@@ -19,7 +19,8 @@ def add(sub) -> None:
                        "relu=1] | conv2d:H=..,W=..,C=..,K=..,R=..,S=..,stride=..,pad=..; random "
                        "int8 data from --seed), MODEL.onnx (a float model quantised with "
                        "--calibration, or one quantised by onnxruntime: QDQ or QOperator) or "
-                       "MODEL.tflite (int8; random inputs from --seed, expected bytes from "
+                       "MODEL.tflite (int8 inside, float32 I/O through QUANTIZE and DEQUANTIZE at "
+                       "its edges; random int8 inputs from --seed, expected bytes from "
                        "LiteRT's reference kernels) into "
                        "DIR: program image(s), assembly, every IR level (.mlir, each with its "
                        "target core), inputs, numpy expected outputs and a manifest with the "
@@ -27,7 +28,7 @@ def add(sub) -> None:
                        epilog="example: conveyor compile matmul:M=64,K=64,N=64 -o mm64 && "
                        "conveyor run mm64 --backend verilator --json")
     p.add_argument("model", metavar="SPEC|MODEL.onnx|MODEL.tflite",
-                   help="a built-in layer spec, an ONNX file or a TFLite int8 file")
+                   help="a built-in layer spec, an ONNX file or a TFLite (int8) file")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of a spec's random data or a quantised model's inputs (0)")
@@ -124,7 +125,9 @@ def _compile_onnx(args, config: CoreConfig, print_ir):
 
 def _compile_tflite(args, config: CoreConfig, print_ir):
     """A TFLite int8 model: random int8 inputs from --seed compiled in, the expected bytes from
-    LiteRT's reference kernels (not from Conveyor's own reference)."""
+    LiteRT's reference kernels (not from Conveyor's own reference). A float input is random int8
+    too, given to LiteRT dequantised (its QUANTIZE gives the same int8 back); ``io`` records the
+    float edges."""
     import numpy as np
 
     from ....progress import status
@@ -138,7 +141,8 @@ def _compile_tflite(args, config: CoreConfig, print_ir):
         compiled = compile_graph(model.graph, model.graph_inputs(values), config,
                                  spec=args.model, print_ir=print_ir)
     compiled.host = model.host
-    compiled.expected = model.oracle(values)
+    compiled.expected = model.graph_oracle(values)
+    compiled.io = model.io
     return compiled
 
 

@@ -3,12 +3,14 @@ arrays, checked against the reference it was compiled against.
 
 IN.npz holds one array per input of the manifest, by name; each is shaped as that input (or
 any shape of the same size, such as the TFLite model's own with its batch of one), or has one
-extra leading axis of samples, in the model's own type: int8, or float for an ONNX model with
-float inputs (quantised as the model or its calibration says, from the manifest's ``io``).
-Every sample runs the same compiled program with its input words replaced; OUT.npz gets every
-output (the host steps' too) in the same convention and the model's own type. The
-reference is LiteRT's reference kernels for a TFLite model (if the file is still where it was
-compiled from), else the graph saved in DIR evaluated in numpy.
+extra leading axis of samples, in the model's own type: int8, or float for a model with float
+inputs (an ONNX model's, or a TFLite model's into a QUANTIZE), quantised on the host as the
+manifest's ``io`` says. Every sample runs the same compiled program with its input words
+replaced; OUT.npz gets every output (the host steps' too) in the same convention and the model's
+own type (a float output dequantised on the host). Each sample is checked in those types against
+the reference: LiteRT's reference kernels on the sample as given for a TFLite model (if the file
+is still where it was compiled from: its float outputs for float ones), else the graph saved in
+DIR evaluated in numpy.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ __all__ = ["model_outputs", "read_inputs", "reference_outputs"]
 
 
 def read_inputs(path: str, shapes: dict[str, tuple[int, ...]], io: dict | None = None
-                ) -> tuple[list[dict], bool]:
-    """The samples in ``path`` as {input name: int8 array in the compiled shape}, and whether
-    the file had a samples axis. ``io``: the manifest's model types (float ONNX inputs)."""
+                ) -> tuple[list[dict], bool, list[dict]]:
+    """The samples in ``path`` as {input name: int8 array in the compiled shape}, whether the
+    file had a samples axis, and the samples as given (the model's own types, for its
+    reference). ``io``: the manifest's model types (float inputs)."""
     specs = _specs(io, "inputs")
     try:
         with np.load(path) as f:
@@ -66,13 +69,13 @@ def read_inputs(path: str, shapes: dict[str, tuple[int, ...]], io: dict | None =
             return spec.to_graph(a.reshape(spec.onnx_shape)).reshape(shapes[k])
         return a.reshape(shapes[k])
 
-    samples = [{k: graph_value(k, a[i] if batched else a) for k, a in arrays.items()}
-               for i in range(n)]
-    return samples, bool(batched)
+    given = [{k: a[i] if batched else a for k, a in arrays.items()} for i in range(n)]
+    samples = [{k: graph_value(k, a) for k, a in sample.items()} for sample in given]
+    return samples, bool(batched), given
 
 
 def model_outputs(io: dict | None, got: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The graph's int8 outputs in the model's own types and shapes (float ONNX outputs
+    """The graph's int8 outputs in the model's own types and shapes (float outputs
     dequantised), for OUT.npz."""
     specs = _specs(io, "outputs")
     return {n: specs[n].from_graph(v) if n in specs else v for n, v in got.items()}
@@ -83,12 +86,16 @@ def _specs(io: dict | None, side: str) -> dict:
     return {n: TensorSpec.from_json(d) for n, d in (io or {}).get(side, {}).items()}
 
 
-def reference_outputs(directory: str, compiled, sample: dict) -> dict | None:
-    """The expected outputs of one sample, or None when DIR keeps no reference to run."""
+def reference_outputs(directory: str, compiled, sample: dict, given: dict | None = None
+                      ) -> dict | None:
+    """The expected outputs of one sample (``sample``: the graph's int8 inputs; ``given``: the
+    same as the user gave them) in the model's own types, as :func:`model_outputs` gives the
+    compiled ones; None when DIR keeps no reference to run."""
     spec = Path(compiled.spec)
     if compiled.spec.endswith(".tflite") and spec.exists():
         from ...frontends.tflite import import_tflite
-        return import_tflite(spec).oracle(sample)  # graph inputs are the model's, by name
+        # the model's inputs by name, as given: a float model's floats go through its QUANTIZE
+        return import_tflite(spec).oracle(sample if given is None else given)
     # one run's graph level, or the whole model's when it runs as several
     graph = Path(directory) / ("program.graph.mlir" if len(compiled.runs) == 1
                                else "model.graph.mlir")
@@ -98,4 +105,4 @@ def reference_outputs(directory: str, compiled, sample: dict) -> dict | None:
     from ...ir import parse_module
     from ...ir.reference import evaluate
     module = parse_module(graph.read_text(), str(graph))
-    return apply_host_steps(compiled.host, evaluate(module, sample))
+    return model_outputs(compiled.io, apply_host_steps(compiled.host, evaluate(module, sample)))

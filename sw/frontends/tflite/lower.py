@@ -5,7 +5,9 @@ computes: the same multipliers (``QuantizeMultiplier`` of the same double-precis
 the same rounding (gemmlowp's doubling high multiply, then a rounding right shift, per channel),
 zero points folded where TFLite applies them (an input's into the bias, padding with the
 input's zero point). LOGISTIC and TANH are ``graph.table`` of the lookup table LiteRT's Prepare
-fills (:mod:`.activations`). A tensor (1, H, W, C) is the graph's (H, W, C): batches of one.
+fills (:mod:`.activations`), and so is an int8 -> int8 QUANTIZE (:mod:`.edges`). A tensor
+(1, H, W, C) is the graph's (H, W, C): batches of one. A float edge (QUANTIZE of a float32
+input, DEQUANTIZE into a float32 output) is the host's, cut off before (:mod:`.edges`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ...ir.builder import Graph
 from ...ir.core import Value
 from ..quantize import add_rescale, leaky_rescale, tflite_multiplier
 from .activations import LOGISTIC_OUTPUT, TANH_OUTPUT, logistic_table, tanh_table
+from .edges import graph_shape, requantize_table
 from .load import TfliteImportError, TfliteModel, TfliteOp, TfliteTensor
 
 __all__ = ["SUPPORTED_OPS", "lower_tflite"]
@@ -103,11 +106,12 @@ class _Lowering:
             if t.dtype is not np.int8:
                 raise TfliteImportError(f"{self.model.path}: input {t.name!r} is "
                                         f"{np.dtype(t.dtype).name if t.dtype else 'of a type'}"
-                                        f" Conveyor does not read; it takes int8 inputs")
+                                        f" Conveyor does not read; it takes int8 inputs (or "
+                                        f"float32 ones into a QUANTIZE to int8)")
             if not t.shape or min(t.shape) < 1 or int(np.prod(t.shape)) > 1 << 24:
                 raise TfliteImportError(f"{self.model.path}: input {t.name!r} has shape "
                                         f"{list(t.shape)}")
-            self.values[i] = self.g.input(t.name, _graph_shape(t.shape))
+            self.values[i] = self.g.input(t.name, graph_shape(t.shape))
         for op in self.model.ops:
             handler = _HANDLERS.get(op.name)
             if handler is None:
@@ -269,7 +273,7 @@ class _Lowering:
         sy, zy = self.quant(op, op.outputs[0], "the output")
         if sx[0] != sy[0] or zx != zy:
             raise self.error(op, "a reshape that requantises is not supported")
-        self.values[op.outputs[0]] = self.g.reshape(x, _graph_shape(out.shape),
+        self.values[op.outputs[0]] = self.g.reshape(x, graph_shape(out.shape),
                                                     name=self.name(op.outputs[0]))
 
     def leaky_relu(self, op: TfliteOp) -> None:
@@ -307,9 +311,31 @@ class _Lowering:
         self.values[op.outputs[0]] = self.g.table(x, build(float(sx[0]), zx),
                                                   name=self.name(op.outputs[0]))
 
+    def quantize(self, op: TfliteOp) -> None:
+        """An int8 -> int8 QUANTIZE (LiteRT's Requantize) as graph.table of its 256 results; a
+        float32 one is only a model input's (:mod:`.edges`)."""
+        if self.t(op.inputs[0]).dtype is not np.int8:
+            raise self.error(op, "only an int8 requantisation or a model input's QUANTIZE "
+                                 "(float32 -> int8, done by the host) is supported")
+        x = self.value(op, op.inputs[0])
+        sx, zx = self.quant(op, op.inputs[0], "the input")
+        sy, zy = self.quant(op, op.outputs[0], "the output")
+        if len(sx) != 1 or len(sy) != 1:
+            raise self.error(op, "a per-channel requantisation is not supported")
+        table = requantize_table((float(sx[0]), zx), (float(sy[0]), zy))
+        if table is None:
+            raise self.error(op, f"an effective scale of {float(sx[0] / sy[0]):.3g} shifts the "
+                                 f"input out of int32")
+        self.values[op.outputs[0]] = self.g.table(x, table, name=self.name(op.outputs[0]))
+        self.check_shape(op)
+
+    def dequantize(self, op: TfliteOp) -> None:
+        raise self.error(op, "the core computes int8: only a model output may be dequantised "
+                             "(by the host)")
+
     def check_shape(self, op: TfliteOp) -> None:
         got = tuple(self.values[op.outputs[0]].type.shape)
-        want = _graph_shape(self.t(op.outputs[0]).shape)
+        want = graph_shape(self.t(op.outputs[0]).shape)
         if got != want:
             raise self.error(op, f"computes shape {list(got)}, but the model says "
                                  f"{list(want)}")
@@ -326,27 +352,21 @@ _HANDLERS = {
     "LEAKY_RELU": _Lowering.leaky_relu,
     "LOGISTIC": _Lowering.logistic,
     "TANH": _Lowering.tanh,
+    "QUANTIZE": _Lowering.quantize,
+    "DEQUANTIZE": _Lowering.dequantize,
 }
 
 #: Required input tensors of each operator.
 _ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2,
           "AVERAGE_POOL_2D": 1, "MAX_POOL_2D": 1, "RESHAPE": 1, "LEAKY_RELU": 1,
-          "LOGISTIC": 1, "TANH": 1}
+          "LOGISTIC": 1, "TANH": 1, "QUANTIZE": 1, "DEQUANTIZE": 1}
 
-#: Operators that may come without an options table (LOGISTIC and TANH have none).
-_OPTIONAL_OPTIONS = ("RESHAPE", "LOGISTIC", "TANH")
+#: Operators that may come without an options table (LOGISTIC, TANH and the (de)quantisations
+#: have none).
+_OPTIONAL_OPTIONS = ("RESHAPE", "LOGISTIC", "TANH", "QUANTIZE", "DEQUANTIZE")
 
 #: The TFLite operators the import lowers to the core.
 SUPPORTED_OPS = tuple(_HANDLERS)
-
-
-def _graph_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """A TFLite shape as the graph holds it: (1, H, W, C) -> (H, W, C); (N, C) stays."""
-    if len(shape) == 4:
-        if shape[0] != 1:
-            raise TfliteImportError(f"a batch of {shape[0]} is not supported (batches of one)")
-        return tuple(shape[1:])
-    return tuple(shape) if len(shape) >= 2 else (1, *shape)
 
 
 def _padding(kind: int, size: tuple[int, int], kernel: tuple[int, int],

@@ -24,12 +24,14 @@ OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpti
            "FULLY_CONNECTED": "FullyConnectedOptions", "ADD": "AddOptions",
            "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
            "SOFTMAX": "SoftmaxOptions", "RESHAPE": "ReshapeOptions", "TANH": None,
-           "LOGISTIC": None, "LEAKY_RELU": "LeakyReluOptions"}
+           "LOGISTIC": None, "LEAKY_RELU": "LeakyReluOptions", "QUANTIZE": None,
+           "DEQUANTIZE": None}
 
 
 @dataclass
 class T:
-    """A tensor: int8 activations/weights with quantisation, int32 biases, or constants."""
+    """A tensor: int8 activations/weights with quantisation, int32 biases, constants, or a
+    float32 model input or output (``dtype=np.float32``, no scale)."""
 
     name: str
     shape: tuple[int, ...]
