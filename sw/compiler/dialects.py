@@ -205,7 +205,7 @@ class LeakyReluOp(TileOp):
 
 class TableOp(TileOp):
     """``graph.table`` on the VXM and SXM: ``table`` is the slice@word of its chunks (one
-    word of L entries each, in order)."""
+    word of L entries each, in order), or of two copies, comma-separated."""
 
     NAME = "tile.table"
     OPERANDS = ("x", "out")

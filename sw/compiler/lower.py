@@ -325,7 +325,8 @@ class _ToTile:
 
     def table(self, op) -> None:
         """The table's chunks (L entries a word) in a slice that holds no word of x, so that
-        x's reads and the chunks' reads never meet in one cycle."""
+        x's reads and the chunks' reads never meet in one cycle; if x is in every slice, two
+        copies in two slices (each word reads the copy its slice does not hold)."""
         x = self.view(op.x)
         vxm = self.need(op.NAME, "vxm")
         sxm = self.config.slices_of("sxm")
@@ -334,15 +335,17 @@ class _ToTile:
                                f"{self.config.name!r} has none")
         words = table_words(op.attrs["table"], self.L)
         used = {s for _, block in x.placed.blocks() for tile in block.tiles for s, _ in tile}
-        free = [n for n in self.alloc.next if n not in used and self.alloc.free(n) >= len(words)]
-        if not free:
+        room = [n for n in self.alloc.next if self.alloc.free(n) >= len(words)]
+        free = [n for n in room if n not in used]
+        chosen = free[:1] or sorted(room, key=lambda n: -self.alloc.free(n))[:2]
+        if len(chosen) < (1 if free else 2):
             raise CompileError(f"{op.NAME} %{op.result.name}: its {len(words)}-word table needs "
-                               f"a MEM slice that holds no word of %{op.x.name}")
-        where = self.alloc.slice_for(len(words), free, kind="blocks")
-        first = self.alloc.block(where, words, f"{op.result.name} table")
-        out = self.place(op.result.name, x.placed.shape, "i8", avoid=(*used, where))
+                               f"a MEM slice that holds no word of %{op.x.name}, or two slices")
+        copies = [f"{n}@{self.alloc.block(n, words, f'{op.result.name} table')}"
+                  for n in sorted(chosen, key=lambda n: self.alloc.free(n), reverse=True)]
+        out = self.place(op.result.name, x.placed.shape, "i8", avoid=(*used, *chosen))
         self.ops.append(tile.TableOp([x.value, out.value], [], {
-            "table": f"{where}@{first}", "vxm": vxm, "sxm": sxm[0].name}))
+            "table": ",".join(copies), "vxm": vxm, "sxm": sxm[0].name}))
         self.env[op.result] = View(out.placed, x.shape, out.value)
 
     def add(self, op) -> None:
@@ -530,9 +533,10 @@ def schedule_tile(module: Module, config: CoreConfig) -> Scheduled:
         elif isinstance(op, tile.LeakyReluOp):
             schedule_leaky_relu(s, placed[op.x], placed[op.out], op.attrs, ready)
         elif isinstance(op, tile.TableOp):
-            where, first = op.attrs["table"].split("@")
-            schedule_table(s, placed[op.x], placed[op.out], (where, int(first)),
-                           op.attrs["vxm"], op.attrs["sxm"], ready)
+            copies = [(n, int(first)) for n, first in
+                      (c.split("@") for c in op.attrs["table"].split(","))]
+            schedule_table(s, placed[op.x], placed[op.out], copies, op.attrs["vxm"],
+                           op.attrs["sxm"], ready)
         elif isinstance(op, tile.MaxPoolOp):
             windows = [[int(r) for r in row if r >= 0] for row in op.attrs["windows"]]
             schedule_maxpool(s, op.attrs["vxm"], placed[op.x], placed[op.out], windows, ready)

@@ -37,24 +37,25 @@ def _index_offset(k: int, lanes: int) -> int:
     return (128 - k * lanes + 128) % 256 - 128
 
 
-def schedule_table(s: Scheduler, x: Placed, out: Placed, table: tuple[str, int], vxm: str,
-                   sxm: str, ready: dict) -> None:
-    """out = table[x + 128], word by word (``table``: the slice and first word of its
-    chunks, in a slice that holds no word of x)."""
+def schedule_table(s: Scheduler, x: Placed, out: Placed, copies: list[tuple[str, int]],
+                   vxm: str, sxm: str, ready: dict) -> None:
+    """out = table[x + 128], word by word (``copies``: the slice and first word of the
+    table's chunks, one copy in a slice that holds no word of x, or two in two slices: each
+    word reads the one its own slice does not hold)."""
     alus = [q.name for q in s.config.queues if q.slice.name == vxm]
     if len(alus) < 2:
         raise CompileError(f"a table lookup needs two VXM ALUs, and {vxm} has one")
     lanes = s.config.lanes
     chunks = -(-256 // lanes)
-    t_slice, t_first = table
-    pv, ps, pt = s.position[vxm], s.position[sxm], s.position[t_slice]
+    pv, ps = s.position[vxm], s.position[sxm]
     assert s.latency("mov.i8") == s.latency("or.i8"), "mov and or are one ALU stage"
     step = s.latency("or.i8")  # a chunk each step: each OR is ready as the next result comes
     for t in range(len(x.tiles)):
         for m in range(x.rows):
             x_slice, x_addr = x.at(m, t)
+            t_slice, t_first = next(c for c in copies if c[0] != x_slice)
             chain = Chain()
-            px = s.position[x_slice]
+            px, pt = s.position[x_slice], s.position[t_slice]
             back = None  # the cycle the last permute's result is at the VXM
             for k in range(chunks):
                 at_v = k * step + s.latency("read") + travel(px, pv)  # x, the k-th time
@@ -68,7 +69,8 @@ def schedule_table(s: Scheduler, x: Placed, out: Placed, table: tuple[str, int],
                 read_t = at_s - s.latency("read") - travel(pt, ps)  # the chunk meets it
                 chain.path(f"t{k}", pt, ps, at_s)
                 chain.add(s.config.mem_queue(t_slice, "read"), read_t,
-                          lambda st, k=k: Instr.make("read", addr=t_first + k, d=st[f"t{k}"]))
+                          lambda st, k=k, a=t_first + k: Instr.make("read", addr=a,
+                                                                    d=st[f"t{k}"]))
                 done = at_s + s.latency("permute")
                 if chunks == 1:  # the permute's result is the value: straight to MEM
                     chain.add(sxm, at_s, lambda st: Instr.make("permute", s=st["t0"],
