@@ -228,6 +228,23 @@ class _Lowering:
         self.values[op.outputs[0]] = self.g.qadd(a, b, **params, relu=relu,
                                                  name=self.name(op.outputs[0]))
 
+    def mul(self, op: TfliteOp) -> None:
+        """MUL of two activations: ``(a - za) (b - zb)`` rescaled by ``sa sb / sy`` (the
+        product of the two doubles, as LiteRT's Prepare takes it)."""
+        a_i, b_i = op.inputs[:2]
+        a, b = self.value(op, a_i), self.value(op, b_i)
+        if a.type.shape != b.type.shape:
+            raise self.error(op, f"broadcasting {list(a.type.shape)} * {list(b.type.shape)} "
+                                 f"is not supported")
+        (sa,), za = self.quant(op, a_i, "input 1")
+        (sb,), zb = self.quant(op, b_i, "input 2")
+        (sy,), zy = self.quant(op, op.outputs[0], "the output")
+        (mul,), (shift,) = self.requant_params(op, np.array([sa * sb / sy]))
+        relu = self.activation(op, op.options.FusedActivationFunction(), sy, zy)
+        self.values[op.outputs[0]] = self.g.qmul(a, b, a_zp=za, b_zp=zb, mul=mul, shift=shift,
+                                                 zp=zy, relu=relu, rounding="double",
+                                                 name=self.name(op.outputs[0]))
+
     def average_pool(self, op: TfliteOp) -> None:
         o = op.options
         x = self.value(op, op.inputs[0])
@@ -346,6 +363,7 @@ _HANDLERS = {
     "DEPTHWISE_CONV_2D": _Lowering.depthwise,
     "FULLY_CONNECTED": _Lowering.fully_connected,
     "ADD": _Lowering.add,
+    "MUL": _Lowering.mul,
     "AVERAGE_POOL_2D": _Lowering.average_pool,
     "MAX_POOL_2D": _Lowering.max_pool,
     "RESHAPE": _Lowering.reshape,
@@ -357,7 +375,7 @@ _HANDLERS = {
 }
 
 #: Required input tensors of each operator.
-_ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2,
+_ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "MUL": 2,
           "AVERAGE_POOL_2D": 1, "MAX_POOL_2D": 1, "RESHAPE": 1, "LEAKY_RELU": 1,
           "LOGISTIC": 1, "TANH": 1, "QUANTIZE": 1, "DEQUANTIZE": 1}
 

@@ -75,13 +75,17 @@ def fc_model(rng, softmax: bool = False):
     return tensors, ops, [0], [4]
 
 
-def add_model(rng):
+def add_model(rng, op: str = "ADD"):
+    """ADD, or MUL (whose output scale keeps the product's multiplier below 1)."""
     h, w, c = (int(v) for v in rng.integers(1, 7, 3))
     shape = (1, h, w, c)
     tensors = [T(n, shape, scale=[float(rng.uniform(0.01, 0.2))],
                  zero_point=[int(rng.integers(-128, 128))]) for n in ("a", "b", "y")]
-    return tensors, [Op("ADD", [0, 1], [2], {"FusedActivationFunction":
-                                             int(rng.choice([NONE, RELU]))})], [0, 1], [2]
+    if op == "MUL":
+        tensors[2].scale = [tensors[0].scale[0] * tensors[1].scale[0] * float(
+            rng.uniform(2.5, 200))]
+    return tensors, [Op(op, [0, 1], [2], {"FusedActivationFunction":
+                                          int(rng.choice([NONE, RELU]))})], [0, 1], [2]
 
 
 def pool_model(rng):
@@ -142,6 +146,7 @@ def activation_model(rng, op: str, sx: float | None = None, zx: int | None = Non
 
 BUILDERS = {"conv": lambda r: conv_model(r, False), "depthwise": lambda r: conv_model(r, True),
             "fc": fc_model, "fc_softmax": lambda r: fc_model(r, True), "add": add_model,
+            "mul": lambda r: add_model(r, "MUL"),
             "avgpool": pool_model, "maxpool": maxpool_model, "leaky_relu": leaky_model,
             "logistic": lambda r: activation_model(r, "LOGISTIC"),
             "tanh": lambda r: activation_model(r, "TANH")}
@@ -203,7 +208,7 @@ def test_activation_tables_are_litert_on_every_input(tmp_path, op):
 
 
 @pytest.mark.parametrize("kind", ["conv", "depthwise", "add", "avgpool", "maxpool",
-                                  "fc_softmax", "leaky_relu", "logistic", "tanh"])
+                                  "fc_softmax", "leaky_relu", "logistic", "tanh", "mul"])
 def test_a_compiled_op_is_litert_on_golden(tmp_path, kind):
     rng = np.random.default_rng(100)
     model = import_tflite(write_model(tmp_path / "m.tflite", *BUILDERS[kind](rng)))

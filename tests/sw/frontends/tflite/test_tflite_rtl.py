@@ -48,8 +48,8 @@ def _compiled(model, config, feed):
 
 def test_each_op_kind_is_litert_on_rtl(tmp_path):
     cases = []
-    for kind in ("conv", "depthwise", "add", "avgpool", "maxpool", "fc_softmax", "leaky_relu",
-                 "logistic", "tanh"):
+    for kind in ("conv", "depthwise", "add", "mul", "avgpool", "maxpool", "fc_softmax",
+                 "leaky_relu", "logistic", "tanh"):
         rng = np.random.default_rng(200)
         model = import_tflite(write_model(tmp_path / f"{kind}.tflite", *BUILDERS[kind](rng)))
         feeds = _feeds(model, rng, 2, kind)

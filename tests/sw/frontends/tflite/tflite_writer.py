@@ -21,7 +21,7 @@ _TYPES = {np.dtype(np.float32): 0, np.dtype(np.int32): 2, np.dtype(np.int8): 9,
 
 #: Operator -> its options table (as named in the schema).
 OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
-           "FULLY_CONNECTED": "FullyConnectedOptions", "ADD": "AddOptions",
+           "FULLY_CONNECTED": "FullyConnectedOptions", "ADD": "AddOptions", "MUL": "MulOptions",
            "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
            "SOFTMAX": "SoftmaxOptions", "RESHAPE": "ReshapeOptions", "TANH": None,
            "LOGISTIC": None, "LEAKY_RELU": "LeakyReluOptions", "QUANTIZE": None,
