@@ -4,8 +4,8 @@
 - **tile**: where every tensor lives (``tile.tensor``, its words per channel tile as
   ``"mem0@0 mem1@64"``), preloaded words (``tile.data``), and the work on them: ``tile.matmul``
   with its activation table (for every output row and K tile, the word it multiplies),
-  ``tile.relu``, ``tile.add``, ``tile.qadd``, ``tile.leaky_relu``, ``tile.table``, ``tile.maxpool``, and
-  ``tile.output``.
+  ``tile.relu``, ``tile.add``, ``tile.qadd``, ``tile.qmul``, ``tile.leaky_relu``,
+  ``tile.table``, ``tile.maxpool``, and ``tile.output``.
 - **sched**: one ``sched.queue`` per queue, its instructions and their cycles; the verifier
   checks that no queue issues twice in a cycle and that no two instructions write one stream
   cell.

@@ -9,9 +9,10 @@ between runs are not core cycles.
 
 The cut is greedy: each layer is compiled alone, then each run takes the longest prefix of
 the remaining layers whose instruction words (the sum of theirs alone) fit the queues and
-whose tensors fit MEM, and shrinks while its program does not fit after all. Only int8 tensors cross a cut (inputs are int8). A convolution or an
-element-wise layer too big for a program on its own is split over blocks of its output rows,
-each run reading the window of input rows it needs.
+whose tensors fit MEM, and shrinks while its program does not fit after all. Only int8
+tensors cross a cut (inputs are int8). A convolution, a pool or an element-wise layer too big
+for a program on its own is split over blocks of its output rows (a batch of images, image by
+image), each run reading the window of input rows it needs.
 """
 
 from __future__ import annotations
@@ -129,7 +130,10 @@ def cut_into_runs(module: Module, inputs: dict[str, np.ndarray], config: CoreCon
         hi, words = lo + 1, _words(alone[lo])
         while hi < n and not isinstance(alone[hi], TooBig):
             more = {q: w + _words(alone[hi]).get(q, 0) for q, w in words.items()}
-            seg = segment(module, lo, hi + 1)
+            try:
+                seg = segment(module, lo, hi + 1)
+            except CompileError:  # an int32 tensor would cross after hi: not a cut
+                break
             if max(more.values()) > config.queue_depth or not fits_memory(
                     seg, _inputs_of(seg, values)):
                 break
@@ -158,9 +162,9 @@ def _longest_run(module: Module, lo: int, hi: int, values: dict, one_run: Callab
 def _by_rows(module: Module, lo: int, values: dict, one_run: Callable, why: TooBig,
              config: CoreConfig) -> list:
     """One layer too big for a program, as runs over blocks of its output rows (the first
-    axis; a batch of maps, image by image): each reads the input rows its block needs (the host hands it that window),
-    a convolution with the padding its block's edges need, and its output rows go into the
-    whole result on the host."""
+    axis; a batch of maps, image by image): each reads the input rows its block needs (the
+    host hands it that window), a convolution or pool with the padding its block's edges
+    need, and its output rows go into the whole result on the host."""
     op = _layers(module)[lo]
     n = len(_layers(module))
     where = f"layer {lo + 1} of {n} ({op.NAME} %{op.results[0].name})"

@@ -6,11 +6,9 @@ between it runs in numpy: :meth:`FloatModel.run` equals onnx's reference evaluat
 model, and with ``all_tensors`` gives every internal tensor, which is what calibration measures.
 
 Each :class:`FloatOp` is one op of :class:`~conveyor.sw.ir.builder.Graph` (``linear``,
-``conv2d``, ``dwconv``, ``add``, ``qadd``, ``mul`` (the product of two activations: TFLite's MUL), ``relu``, ``leaky`` (LeakyRelu,
-        its ``alpha``), ``table`` (an element-wise function of
-        :data:`TABLE_FUNCTIONS`, ``fn``, looked up in a 256-entry table), ``maxpool``, ``avgpool``, ``reshape``) in the
-graph's layouts: images are
-(N, H, W, C) and 2-D tensors keep ONNX's shape. :class:`TensorSpec` converts a model input or
+``conv2d``, ``dwconv``, ``add``, ``qadd``, ``mul``, ``relu``, ``leaky``, ``table``, ``maxpool``,
+``avgpool``, ``reshape``) in the graph's layouts: images are (N, H, W, C) and 2-D tensors keep
+ONNX's shape. :class:`TensorSpec` converts a model input or
 output between ONNX's layout and the graph's.
 """
 
@@ -134,7 +132,8 @@ class FloatOp:
     kind : ``linear``, ``conv2d``, ``dwconv`` (depthwise: w (R, S, C)), ``add``, ``qadd`` (an
         add of two tensors the model quantised each with its own scale: TFLite's ADD),
         ``relu``, ``leaky`` (LeakyRelu, its ``alpha``), ``table`` (an element-wise function of
-        :data:`TABLE_FUNCTIONS`, ``fn``, looked up in a 256-entry table), ``maxpool``, ``avgpool``, ``reshape`` or ``softmax`` (a host step).
+        :data:`TABLE_FUNCTIONS`, ``fn``, looked up in a 256-entry table), ``maxpool``,
+        ``avgpool``, ``reshape`` or ``softmax`` (a host step).
     node : the ONNX node it came from (for messages).
     inputs, output : tensor names.
     w, b : float weights (linear (K, N); conv2d (R, S, C, K)) and bias (N,).

@@ -14,8 +14,9 @@ Constant, Shape (of a runtime tensor: a constant, as every shape is static; so
 becomes int8 with ``zp - 128``), DequantizeLinear of a constant int8 weight or int32 bias uses
 those integers and scales as they are, and an Add of two such tensors is TFLite's ADD (each input
 rescaled: onnxruntime's QLinearAdd). onnxruntime's QOperator ops read and write int8 tensors,
-which stand for their pinned float ones: QLinearConv, QLinearMatMul, QGemm, QLinearAdd and
-QLinearLeakyRelu, QLinearMul, QLinearSigmoid (domain com.microsoft), with MaxPool, Flatten and Reshape moving int8 values between them. Any
+which stand for their pinned float ones: QLinearConv, QLinearMatMul, QGemm, QLinearAdd,
+QLinearLeakyRelu, QLinearMul and QLinearSigmoid (domain com.microsoft), with MaxPool, Flatten
+and Reshape moving int8 values between them. Any
 other node whose inputs are all constants is folded. Anything else raises
 :class:`~conveyor.sw.frontends.onnx.load.OnnxImportError` with the op type and the node name,
 one line; :func:`check_model` does only that check, so it needs no calibration data.

@@ -177,6 +177,7 @@ def test_a_batch_1_layer_loads_its_weights_in_planes():
     assert len(weights.split(",")) == 4, weights
     assert compiled.runs[0].levels["microcode"].count(":4 -> row[") > 0  # 4-stream windows
     want = inputs["x"].astype(np.int64) @ w.astype(np.int64)
-    for result in (golden(compiled.runs[0].program), verilator_batch([compiled.runs[0].program])[0]):
+    program = compiled.runs[0].program
+    for result in (golden(program), verilator_batch([program])[0]):
         assert result.cycles == compiled.predicted_cycles
         assert np.array_equal(compiled.outputs([result.mem])["y"], want)
