@@ -69,7 +69,11 @@ def planes_attr(planes) -> str:
 
 
 def weights_from(text: str):
-    """("planes", [(slice, first)]) from :func:`planes_attr`, or ("runs", :func:`runs_from`)."""
+    """("planes", [(slice, first)]) from :func:`planes_attr`, ("act", [(slice, first)] per
+    tile of an activation used as weights: ``"act:mem0@0 mem1@64"``), or ("runs",
+    :func:`runs_from`)."""
+    if text.startswith("act:"):
+        return "act", [(s, int(first)) for s, first in (p.split("@") for p in text[4:].split())]
     if "," in text:
         return "planes", [(s, int(first)) for s, first in (p.split("@") for p in text.split(","))]
     return "runs", runs_from(text)

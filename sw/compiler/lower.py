@@ -187,9 +187,22 @@ class _ToTile:
             raise CompileError(f"{op.NAME} %{op.results[0].name}: x %{x_value.name} is "
                                f"{x.shape}, a view of a {p.shape} tensor the compiler cannot "
                                f"read as rows")
+        if isinstance(w, View):
+            self.check_weights_view(op, w, k)
         table = [[None if t is None else p.at(r, t) for t, r in row] for row in act]
         self.job(op, x, table, rows, w, bias, dtype, m_rows * k * w.shape[1], (m_rows,
                                                                               w.shape[1]))
+
+    def check_weights_view(self, op, w: View, k: int) -> None:
+        """An activation as a product's weights (Q Kᵀ, P V): its words are the weight tiles'
+        rows as they lie (tile nt's rows kt L .. in the slice of its tile nt), so it must be
+        laid out as (K, N) rows, in one block, K a multiple of the lanes (no padding rows)."""
+        pw = w.placed
+        if pw.dtype != "i8" or tuple(w.shape) != tuple(pw.shape) or pw.more or k % self.L:
+            raise CompileError(f"{op.NAME} %{op.results[0].name}: w %{op.w.name} is an "
+                               f"activation: it must be an int8 (K, N) tensor in one block "
+                               f"with K a multiple of {self.L} lanes, not {pw.dtype} "
+                               f"{tuple(w.shape)} of a {pw.shape} tensor")
 
     def conv2d(self, op) -> None:
         a = op.attrs
@@ -257,18 +270,8 @@ class _ToTile:
         name = op.results[0].name
         n = w.shape[1]
         ntiles = -(-n // L)
-        words, ktable = _weight_tiles(w, ktile_rows, ntiles, L)
-        x_slices = {s for s, _ in x.placed.tiles[0]}
-        planes = None
-        if len(table) < L:  # its tiles' loads, one row a cycle, would keep the MXM waiting
-            planes = self.alloc.tile_planes(words.reshape(-1, L), f"{name} weights",
-                                            _load_width(self.config), avoid=x_slices)
-        if planes is not None:  # G rows an lw, one from each plane's slice
-            w_attr, w_slices = tile.planes_attr(planes), tuple(s for s, _ in planes)
-        else:
-            w_runs = self.alloc.tiles_spread(words.reshape(-1, L), f"{name} weights",
-                                             avoid=x_slices)
-            w_attr, w_slices = tile.runs_attr(w_runs), tuple(s for s, _, _ in w_runs)
+        ktable, w_attr, w_slices = self.weights(w, ktile_rows, ntiles, len(table), name,
+                                                {s for s, _ in x.placed.tiles[0]})
         a = requant_attrs or op.attrs
         requant = dtype == "i8"
         at = {}
@@ -296,6 +299,27 @@ class _ToTile:
         matmul.verify()
         self.ops.append(matmul)
         self.env[op.results[0]] = out
+
+    def weights(self, w, ktile_rows, ntiles: int, rows: int, name: str, x_slices):
+        """Where a product's weight tiles are: (ktable, the ``weights`` attribute, their
+        slices). An activation's words are the tiles as they lie; constant tiles go as planes
+        when the product has fewer rows than lanes (one-row loads would keep the MXM
+        waiting), else in one slice (or spread, as a last resort)."""
+        L = self.L
+        if isinstance(w, View):
+            ktable = np.array([[(kt, kt * ntiles + nt) for kt in range(len(ktile_rows))]
+                               for nt in range(ntiles)], np.int32)
+            return (ktable, "act:" + tile.placed_attr(w.placed),
+                    tuple(s for t in w.placed.tiles for s, _ in t))
+        words, ktable = _weight_tiles(w, ktile_rows, ntiles, L)
+        words = words.reshape(-1, L)
+        if rows < L:
+            planes = self.alloc.tile_planes(words, f"{name} weights", _load_width(self.config),
+                                            avoid=x_slices)
+            if planes is not None:  # G rows an lw, one from each plane's slice
+                return ktable, tile.planes_attr(planes), tuple(s for s, _ in planes)
+        runs = self.alloc.tiles_spread(words, f"{name} weights", avoid=x_slices)
+        return ktable, tile.runs_attr(runs), tuple(s for s, _, _ in runs)
 
     def constants(self, name: str, values: np.ndarray, ntiles: int, side) -> str:
         """A per-channel int32 vector as four byte planes next to the VXM."""

@@ -54,7 +54,8 @@ class MatmulJob:
     -------
     rows, ktiles, ntiles : M, and the K and N dimensions in tiles of L.
     act : (row, k tile) -> (slice, word) of the activation vector, or None for a zero vector.
-    weights : where the stored weight tiles are (:func:`~.dialects.weights_from`): runs of
+    weights : where the stored weight tiles are (:func:`~.dialects.weights_from`): an
+        activation's tiles (stored tile kt * ntiles + nt), or runs of
         (slice, first word, tiles; None for all the rest) in order, the i-th stored tile
         (``ktable``) the i-th tile of them; or G planes (slice, first word), plane g holding
         rows g, g + G, .. of every tile, L / G words a tile.
@@ -95,7 +96,7 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
             for i, (kt, stored) in enumerate(job.ktable[nt]):
                 places = tile_at(stored)
                 if state.get("installed") != places:  # else the weights are in place
-                    last_lw = _load_weights(s, mx, places, state["iw"])
+                    last_lw = _load_weights(s, mx, places, state["iw"], ready)
                     state["iw"] = s.place_alone(f"{mx}.w", Instr.make("iw"),
                                                 max(last_lw + 1, state["mm"], 0))
                     state["installed"] = places
@@ -124,6 +125,9 @@ def _tile_places(weights, L: int):
     """stored weight tile -> where its rows are: ((slice, first word),) for a tile in one
     slice, or one (slice, first word) per plane (:func:`~.dialects.weights_from`)."""
     kind, where = weights
+    if kind == "act":  # an activation (K, N): tile nt's rows kt L .. in its tile nt
+        return lambda stored: ((where[stored % len(where)][0],
+                                where[stored % len(where)][1] + stored // len(where) * L),)
     if kind == "planes":
         per = L // len(where)
         return lambda stored: tuple((sl, first + stored * per) for sl, first in where)
@@ -137,9 +141,10 @@ def _tile_places(weights, L: int):
     return in_runs
 
 
-def _load_weights(s: Scheduler, mx: str, places, after: int) -> int:
+def _load_weights(s: Scheduler, mx: str, places, after: int, ready: dict) -> int:
     """lw the L rows of one tile after the ``iw`` at ``after`` (one a cycle from one slice, or
-    one from each of G planes' slices: G rows an lw); returns the cycle of the last lw."""
+    one from each of G planes' slices: G rows an lw), each read not before its word is
+    written (an activation's); returns the cycle of the last lw."""
     if len(places) > 1:
         return _load_planes(s, mx, places, after)
     (w_slice, first), = places
@@ -150,7 +155,8 @@ def _load_weights(s: Scheduler, mx: str, places, after: int) -> int:
         def make(stream, addr=first + r, r=r):
             return (Instr(_OP_READ, (("addr", addr), ("d", stream))),
                     Instr(_OP_LW, (("s", stream), ("row", r))))
-        start = s.place_transfer(rd, wq, after + 1 - dist, make)
+        start = s.place_transfer(rd, wq, max(after + 1 - dist,
+                                             ready.get((w_slice, first + r), 0)), make)
         last = max(last, start + dist)
     return last
 
