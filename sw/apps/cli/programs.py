@@ -144,8 +144,9 @@ def _run_compiled(args) -> int:
     else:
         same = "= predicted" if cycles == compiled.predicted_cycles else (
             f"!= predicted {compiled.predicted_cycles}")
-        print(f"{args.program}: {cycles} cycles {same} on {config.name} ({_backend(args)}), "
-              f"bit-exact {'yes' if exact else 'NO'}, MXM utilisation {utilization:.1%}")
+        runs = f" in {len(results)} runs" if len(results) > 1 else ""
+        print(f"{args.program}: {cycles} cycles {same} on {config.name} ({_backend(args)})"
+              f"{runs}, bit-exact {'yes' if exact else 'NO'}, MXM utilisation {utilization:.1%}")
     return 0 if exact and cycles == compiled.predicted_cycles else 1
 
 
