@@ -314,10 +314,15 @@ class _ToTile:
         words, ktable = _weight_tiles(w, ktile_rows, ntiles, L)
         words = words.reshape(-1, L)
         if rows < L:
-            planes = self.alloc.tile_planes(words, f"{name} weights", _load_width(self.config),
-                                            avoid=x_slices)
-            if planes is not None:  # G rows an lw, one from each plane's slice
-                return ktable, tile.planes_attr(planes), tuple(s for s, _ in planes)
+            # a window's streams run one way: the planes on one side of the MXM
+            here = self.config.slice_named(self.mxm).position
+            sides = ([s.name for s in self.config.mem_slices if s.position < here],
+                     [s.name for s in self.config.mem_slices if s.position > here])
+            for side in sorted(sides, key=lambda names: -sum(map(self.alloc.free, names))):
+                planes = self.alloc.tile_planes(words, f"{name} weights",
+                                                _load_width(self.config), side, avoid=x_slices)
+                if planes is not None:  # G rows an lw, one from each plane's slice
+                    return ktable, tile.planes_attr(planes), tuple(s for s, _ in planes)
         runs = self.alloc.tiles_spread(words, f"{name} weights", avoid=x_slices)
         return ktable, tile.runs_attr(runs), tuple(s for s, _, _ in runs)
 

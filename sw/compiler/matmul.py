@@ -123,11 +123,15 @@ def schedule_matmul(s: Scheduler, job: MatmulJob, ready: dict, zero: tuple[str, 
 
 def _tile_places(weights, L: int):
     """stored weight tile -> where its rows are: ((slice, first word),) for a tile in one
-    slice, or one (slice, first word) per plane (:func:`~.dialects.weights_from`)."""
+    slice (an activation's, or a constant's), or one (slice, first word) per plane
+    (:func:`~.dialects.weights_from`)."""
     kind, where = weights
-    if kind == "act":  # an activation (K, N): tile nt's rows kt L .. in its tile nt
-        return lambda stored: ((where[stored % len(where)][0],
-                                where[stored % len(where)][1] + stored // len(where) * L),)
+    if kind == "act":
+        def in_activation(stored: int) -> tuple[tuple[str, int], ...]:
+            kt, nt = divmod(stored, len(where))  # (K, N): tile nt's rows kt L .. L - 1
+            slice_name, first = where[nt]
+            return ((slice_name, first + kt * L),)
+        return in_activation
     if kind == "planes":
         per = L // len(where)
         return lambda stored: tuple((sl, first + stored * per) for sl, first in where)

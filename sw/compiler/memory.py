@@ -286,17 +286,18 @@ class Allocator:
                 for (s, b), plane in zip(block.tiles[t], planes):
                     self.data.append(DataBlock(s, b, plane))
 
-    def tile_planes(self, words: np.ndarray, what: str, planes: int,
+    def tile_planes(self, words: np.ndarray, what: str, planes: int, among,
                     avoid=()) -> list[tuple[str, int]] | None:
         """Preload whole tiles of raw words ((T*L, L) int8) as ``planes`` planes in as many
-        slices, plane g holding rows g, g + planes, .. of every tile (so that one ``lw`` of a
-        window of ``planes`` streams loads ``planes`` rows at once, one read from each slice);
-        the roomiest slices away from ``avoid``. None (nothing taken) if too few have room."""
+        slices of ``among``, plane g holding rows g, g + planes, .. of every tile (so that one
+        ``lw`` of a window of ``planes`` streams loads ``planes`` rows at once, one read from
+        each slice); the roomiest slices away from ``avoid``. None (nothing taken) if too few
+        have room."""
         lanes = self.config.lanes
         if planes < 2 or lanes % planes or len(words) % lanes:
             return None
         per = len(words) // planes
-        order = sorted(self.next, key=lambda n: (n in avoid, -self.free(n), n))
+        order = sorted(among, key=lambda n: (n in avoid, -self.free(n), n))
         chosen = [n for n in order if self.free(n) >= per][:planes]
         if len(chosen) < planes:
             return None
