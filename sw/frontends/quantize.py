@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.graph import LEFT_SHIFT_MAX, SHIFT_MAX
+
 __all__ = [
     "BIAS_BITS",
     "INT8_QMAX",
@@ -175,10 +177,6 @@ def add_rescale(a: tuple[float, int], b: tuple[float, int], y: tuple[float, int]
             "mul": int(mul), "shift": int(-exp), "zp": int(zy)}
 
 
-#: The largest left shift a leaky relu's 9-bit ``x - zp`` takes in int32.
-LEAKY_LEFT_SHIFT_MAX = 22
-
-
 def leaky_rescale(x: tuple[float, int], y: tuple[float, int], alpha: float) -> dict:
     """TFLite's int8 LEAKY_RELU from ``x`` into ``y``, each (scale, zero point): the keyword
     arguments of :meth:`~conveyor.sw.ir.builder.Graph.leaky_relu`. LiteRT's Prepare computes
@@ -188,7 +186,7 @@ def leaky_rescale(x: tuple[float, int], y: tuple[float, int], alpha: float) -> d
     f32 = np.float32
     mul, exp = tflite_multiplier(np.array([f32(sx) / f32(sy), f32(sx) * f32(alpha) / f32(sy)],
                                           np.float64))
-    if np.any(exp > LEAKY_LEFT_SHIFT_MAX) or np.any(exp < -31):
+    if np.any(exp > LEFT_SHIFT_MAX) or np.any(exp < -SHIFT_MAX):
         raise ValueError(f"output scale {sy:.3g} against input scale {sx:.3g} (alpha "
                          f"{alpha:g}) needs a shift out of range")
     return {"x_zp": int(zx), "mul": int(mul[0]), "shift": int(exp[0]), "alpha_mul": int(mul[1]),

@@ -260,8 +260,8 @@ class QAddOp(_Int8Pair):
             raise self.error(f"left_shift {self.attrs['left_shift']} is out of range 0..23")
 
 
-#: The largest left shift of a 9-bit difference that int32 holds.
-_LEFT_SHIFT_MAX = 22
+#: The largest left shift of a 9-bit difference (x - zp) that int32 holds.
+LEFT_SHIFT_MAX = 22
 
 
 class LeakyReluOp(GraphOp):
@@ -287,10 +287,10 @@ class LeakyReluOp(GraphOp):
         for m, e in (("mul", "shift"), ("alpha_mul", "alpha_shift")):
             if not 0 <= self.attrs[m] <= MUL_MAX:
                 raise self.error(f"{m} {self.attrs[m]} is out of range 0..{MUL_MAX}")
-            if not -SHIFT_MAX <= self.attrs[e] <= _LEFT_SHIFT_MAX:
+            if not -SHIFT_MAX <= self.attrs[e] <= LEFT_SHIFT_MAX:
                 # x - x_zp is 9 bits: a larger left shift would overflow int32
                 raise self.error(f"{e} {self.attrs[e]} is out of range "
-                                 f"-{SHIFT_MAX}..{_LEFT_SHIFT_MAX}")
+                                 f"-{SHIFT_MAX}..{LEFT_SHIFT_MAX}")
         if self.attrs["rounding"] not in ("double", "single"):
             raise self.error(f"rounding must be \"double\" or \"single\", not "
                              f"{self.attrs['rounding']!r}")

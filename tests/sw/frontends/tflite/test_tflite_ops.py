@@ -268,10 +268,16 @@ def test_broken_files_are_refused_in_one_line(tmp_path, capsys):
 def test_flipped_bytes_never_crash(tmp_path):
     """Every corruption is a model that imports or one TfliteImportError (or a clear refusal
     from the graph builder), never another exception."""
+    assert_flips_never_crash(model_bytes(*fc_model(np.random.default_rng(4))), tmp_path, 5)
+
+
+def assert_flips_never_crash(model: bytes, tmp_path, seed: int, count: int = 150) -> None:
+    """``count`` copies of ``model`` with 1-3 random bytes changed each import or raise one
+    ConveyorError line."""
     from conveyor.errors import ConveyorError
-    good = bytearray(model_bytes(*fc_model(np.random.default_rng(4))))
-    rng = np.random.default_rng(5)
-    for i in range(150):
+    good = bytearray(model)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
         data = bytearray(good)
         for pos in rng.integers(8, len(data), int(rng.integers(1, 4))):
             data[pos] = int(rng.integers(0, 256))
